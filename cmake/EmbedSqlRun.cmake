@@ -1,0 +1,11 @@
+# Script mode helper for jobwarden_embed_sql (see EmbedSql.cmake).
+set(content "// Generated from .sql files by cmake/EmbedSqlRun.cmake. Do not edit.\n#pragma once\n#include <string_view>\nnamespace ${NS} {\n")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX REPLACE "[^A-Za-z0-9]+" "_" ident "${name}")
+  file(READ ${f} sql)
+  string(APPEND content "inline constexpr std::string_view k_${ident} = R\"jwsql(${sql})jwsql\";\n")
+endforeach()
+string(APPEND content "}  // namespace ${NS}\n")
+file(WRITE ${OUT}.tmp "${content}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

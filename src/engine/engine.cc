@@ -1,0 +1,601 @@
+#include "engine/engine.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace jobwarden {
+
+namespace {
+
+constexpr int kChunk = 1000;           // rows per write in maintenance and bulk admin
+constexpr int kMaxPlanRetries = 3;     // re-plans after losing a guard race
+
+std::string Ref(JobId id) { return "job " + FormatJobId(id); }
+
+bool ValidName(std::string_view s, std::size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c == ':' || c == '/';
+  });
+}
+
+// Validates JSON text and returns its compact form.
+Result<std::string> CompactJson(std::string_view text, std::string_view field) {
+  try {
+    return nlohmann::json::parse(text).dump();
+  } catch (const nlohmann::json::parse_error& e) {
+    return Status::InvalidArgument(std::string(field) + ": not valid JSON: " + e.what());
+  }
+}
+
+Status CheckCheckpoint(const std::optional<std::string>& cp, std::size_t limit, JobId id) {
+  if (!cp) return Status::Ok();
+  if (cp->size() > limit) {
+    return Status::CheckpointTooLarge(Ref(id) + ": checkpoint of " + std::to_string(cp->size()) +
+                                      " bytes is over the limit of " + std::to_string(limit) + " bytes");
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> NormalizeOptionalJson(const std::optional<std::string>& text,
+                                                         std::string_view field) {
+  if (!text) return std::optional<std::string>();
+  JW_ASSIGN_OR_RETURN(std::string compact, CompactJson(*text, field));
+  return std::optional<std::string>(std::move(compact));
+}
+
+}  // namespace
+
+std::string_view ToString(JobDiagnosis::Verdict v) {
+  switch (v) {
+    case JobDiagnosis::Verdict::kHealthy: return "healthy";
+    case JobDiagnosis::Verdict::kAtRisk: return "at-risk";
+    case JobDiagnosis::Verdict::kStuck: return "stuck";
+  }
+  return "stuck";
+}
+
+Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {
+  rng_.seed(options_.rng_seed != 0 ? options_.rng_seed : std::random_device{}());
+}
+
+void Engine::AddListener(EventListener listener) { listeners_.push_back(std::move(listener)); }
+
+void Engine::Emit(const JobEventRecord& e) const {
+  const auto from = e.from ? ToString(*e.from) : std::string_view("-");
+  const auto to = e.to ? ToString(*e.to) : std::string_view("deleted");
+  if (e.error_class) {
+    const bool final = e.to && IsTerminal(*e.to);
+    spdlog::log(final ? spdlog::level::warn : spdlog::level::info, "job {} {} -> {} [{}] {}", e.id, from, to,
+                ToString(*e.error_class), e.message);
+  } else {
+    spdlog::debug("job {} {} -> {}{}{}", e.id, from, to, e.message.empty() ? "" : ": ", e.message);
+  }
+  for (const auto& l : listeners_) l(e);
+}
+
+std::mt19937_64& Engine::Rng() { return rng_; }
+
+const BackoffPolicy& Engine::BackoffFor(const std::string& kind) const {
+  auto it = options_.kinds.find(kind);
+  if (it != options_.kinds.end() && it->second.backoff) return *it->second.backoff;
+  return options_.backoff;
+}
+
+// ---------------------------------------------------------------------------
+// Producers
+
+Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
+  if (!ValidName(r.kind, 200)) {
+    return Status::InvalidArgument("kind: must be 1-200 characters of letters, digits and _ - . : /");
+  }
+  const KindDefaults* kd = nullptr;
+  if (auto it = options_.kinds.find(r.kind); it != options_.kinds.end()) kd = &it->second;
+
+  NewJob j;
+  j.kind = r.kind;
+  j.queue = r.queue.value_or(kd && kd->queue ? *kd->queue : "default");
+  if (!ValidName(j.queue, 128)) {
+    return Status::InvalidArgument("queue: must be 1-128 characters of letters, digits and _ - . : /");
+  }
+  j.priority = r.priority.value_or(0);
+  if (r.args) {
+    if (r.args->size() > options_.max_args_bytes) {
+      return Status::InvalidArgument("args: " + std::to_string(r.args->size()) + " bytes is over the limit of " +
+                                     std::to_string(options_.max_args_bytes));
+    }
+    JW_ASSIGN_OR_RETURN(j.args, CompactJson(*r.args, "args"));
+  }
+  j.max_attempts = r.max_attempts.value_or(kd && kd->max_attempts ? *kd->max_attempts : options_.default_max_attempts);
+  if (j.max_attempts < 1 || j.max_attempts > 1000) return Status::InvalidArgument("max_attempts: must be 1-1000");
+  j.timeout = r.timeout.value_or(kd && kd->timeout ? *kd->timeout : options_.default_timeout);
+  if (j.timeout <= Duration(0)) return Status::InvalidArgument("timeout: must be greater than 0");
+  j.stall_timeout = r.stall_timeout ? r.stall_timeout : (kd ? kd->stall_timeout : std::nullopt);
+  if (j.stall_timeout && *j.stall_timeout <= Duration(0)) {
+    return Status::InvalidArgument("stall_timeout: must be greater than 0");
+  }
+  if (r.delay && r.run_at) return Status::InvalidArgument("run_at: give either a delay or run_at, not both");
+  if (r.delay && *r.delay < Duration(0)) return Status::InvalidArgument("delay: must not be negative");
+  j.run_at = r.run_at ? *r.run_at : now + r.delay.value_or(Duration(0));
+  if (r.deadline_in && r.deadline_at) {
+    return Status::InvalidArgument("deadline: give either a relative or an absolute deadline, not both");
+  }
+  if (r.deadline_in) {
+    if (*r.deadline_in <= Duration(0)) return Status::InvalidArgument("deadline: must be greater than 0");
+    j.deadline_at = now + *r.deadline_in;
+  } else {
+    j.deadline_at = r.deadline_at;
+  }
+  if (j.deadline_at && *j.deadline_at <= std::max(j.run_at, now)) {
+    return Status::InvalidArgument("deadline: must be later than the job's run_at (" + FormatRfc3339(j.run_at) + ")");
+  }
+  j.state = j.run_at > now ? JobState::kScheduled : JobState::kAvailable;
+  if (r.unique_key && (r.unique_key->empty() || r.unique_key->size() > 255)) {
+    return Status::InvalidArgument("unique_key: must be 1-255 characters");
+  }
+  j.unique_key = r.unique_key;
+  j.resource_key = r.resource_key ? r.resource_key : (kd ? kd->resource_key : std::nullopt);
+  if (j.resource_key && !ValidName(*j.resource_key, 255)) {
+    return Status::InvalidArgument("resource_key: must be 1-255 characters of letters, digits and _ - . : /");
+  }
+  j.batch_id = r.batch_id;
+  for (const std::string& t : r.tags) {
+    if (t.empty() || t.size() > 100) return Status::InvalidArgument("tags: each tag must be 1-100 characters");
+  }
+  j.tags = r.tags;
+  return j;
+}
+
+Result<EnqueueResult> Engine::Enqueue(const EnqueueRequest& request) {
+  JW_ASSIGN_OR_RETURN(std::vector<EnqueueResult> results, EnqueueMany({request}));
+  return std::move(results.front());
+}
+
+Result<std::vector<EnqueueResult>> Engine::EnqueueMany(const std::vector<EnqueueRequest>& requests) {
+  if (requests.empty()) return std::vector<EnqueueResult>{};
+  if (requests.size() > static_cast<std::size_t>(kMaxBulkJobs)) {
+    return Status::InvalidArgument("jobs: at most " + std::to_string(kMaxBulkJobs) + " jobs per call, got " +
+                                   std::to_string(requests.size()));
+  }
+  const Timestamp now = clock_.Now();
+  JobInsertParams params;
+  params.now = now;
+  params.jobs.reserve(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    auto prepared = Prepare(requests[i], now);
+    if (!prepared.ok()) {
+      return requests.size() == 1 ? prepared.status()
+                                  : prepared.status().WithContext("jobs[" + std::to_string(i) + "]");
+    }
+    params.jobs.push_back(std::move(prepared).value());
+  }
+  JW_ASSIGN_OR_RETURN(std::vector<InsertedJob> inserted, store_.JobInsertMany(params));
+
+  std::vector<EnqueueResult> out;
+  out.reserve(inserted.size());
+  for (std::size_t i = 0; i < inserted.size(); ++i) {
+    EnqueueResult r;
+    r.deduplicated = inserted[i].deduplicated;
+    if (r.deduplicated) {
+      // Answer with the existing job as it is now.
+      auto existing = store_.JobGet(inserted[i].id);
+      if (!existing.ok()) return existing.status().WithContext("read deduplicated job");
+      r.job = std::move(existing).value();
+    } else {
+      const NewJob& n = params.jobs[i];
+      Job& j = r.job;
+      j.id = inserted[i].id;
+      j.kind = n.kind;
+      j.queue = n.queue;
+      j.priority = n.priority;
+      j.state = n.state;
+      j.args = n.args;
+      j.max_attempts = n.max_attempts;
+      j.timeout = n.timeout;
+      j.stall_timeout = n.stall_timeout;
+      j.deadline_at = n.deadline_at;
+      j.run_at = n.run_at;
+      j.created_at = now;
+      j.unique_key = n.unique_key;
+      j.resource_key = n.resource_key;
+      j.batch_id = n.batch_id;
+      j.tags = n.tags;
+      Emit({j.id, j.kind, j.queue, std::nullopt, j.state, std::nullopt, "enqueued", now});
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Workers
+
+Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) {
+  if (request.max < 1 || request.max > options_.max_fetch) {
+    return Status::InvalidArgument("max: must be 1-" + std::to_string(options_.max_fetch));
+  }
+  JobFetchParams p;
+  p.queues = request.queues.empty() ? std::vector<std::string>{"default"} : request.queues;
+  for (const std::string& q : p.queues) {
+    if (!ValidName(q, 128)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+  }
+  p.max = request.max;
+  p.lease_ttl = std::clamp(request.lease_ttl.value_or(options_.default_lease_ttl), options_.min_lease_ttl,
+                           options_.max_lease_ttl);
+  if (request.grace) {
+    if (*request.grace < Duration(0) || *request.grace > p.lease_ttl / 2) {
+      return Status::InvalidArgument("grace: must be between 0 and half the lease TTL (" +
+                                     FormatDurationShort(p.lease_ttl / 2) + ")");
+    }
+    p.grace = *request.grace;
+  } else {
+    p.grace = std::min(options_.default_grace, p.lease_ttl / 2);
+  }
+  p.worker_id = request.worker_id.empty() ? "local" : request.worker_id;
+  p.now = clock_.Now();
+  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobFetch(p));
+  for (const Job& j : jobs) {
+    Emit({j.id, j.kind, j.queue, JobState::kAvailable, JobState::kRunning, std::nullopt,
+          "attempt " + std::to_string(j.attempt) + " by " + p.worker_id, p.now});
+  }
+  return jobs;
+}
+
+Result<std::vector<HeartbeatResult>> Engine::Heartbeat(const HeartbeatRequest& request) {
+  LeaseExtendParams p;
+  p.items = request.jobs;
+  for (HeartbeatItem& item : p.items) {
+    JW_RETURN_IF_ERROR(CheckCheckpoint(item.checkpoint, options_.max_checkpoint_bytes, item.id));
+    JW_ASSIGN_OR_RETURN(item.checkpoint, NormalizeOptionalJson(item.checkpoint, "checkpoint"));
+  }
+  p.now = clock_.Now();
+  return store_.LeaseExtendMany(p);
+}
+
+Status Engine::Complete(const CompleteRequest& request) {
+  JW_ASSIGN_OR_RETURN(std::vector<Status> results, CompleteMany({request}));
+  return results.front();
+}
+
+Result<std::vector<Status>> Engine::CompleteMany(const std::vector<CompleteRequest>& requests) {
+  JobCompleteParams p;
+  p.now = clock_.Now();
+  p.items.reserve(requests.size());
+  for (const CompleteRequest& r : requests) {
+    JW_RETURN_IF_ERROR(CheckCheckpoint(r.checkpoint, options_.max_checkpoint_bytes, r.id));
+    CompleteItem item{r.id, r.token, std::nullopt, std::nullopt, r.progress};
+    JW_ASSIGN_OR_RETURN(item.result, NormalizeOptionalJson(r.result, "result"));
+    JW_ASSIGN_OR_RETURN(item.checkpoint, NormalizeOptionalJson(r.checkpoint, "checkpoint"));
+    p.items.push_back(std::move(item));
+  }
+  JW_ASSIGN_OR_RETURN(std::vector<Status> results, store_.JobCompleteMany(p));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) Emit({requests[i].id, "", "", JobState::kRunning, JobState::kSucceeded, std::nullopt, "", p.now});
+  }
+  return results;
+}
+
+Status Engine::Fail(const FailRequest& request) {
+  if (!ReportableByWorker(request.failure.error_class)) {
+    return Status::InvalidArgument("error.class: '" + std::string(ToString(request.failure.error_class)) +
+                                   "' is decided by the server, not reported by a worker");
+  }
+  if (request.failure.message.empty()) return Status::InvalidArgument("error.message: must not be empty");
+  if (request.failure.retry_after && *request.failure.retry_after < Duration(0)) {
+    return Status::InvalidArgument("error.retry_after: must not be negative");
+  }
+  JW_RETURN_IF_ERROR(CheckCheckpoint(request.checkpoint, options_.max_checkpoint_bytes, request.id));
+  JW_ASSIGN_OR_RETURN(std::optional<std::string> checkpoint, NormalizeOptionalJson(request.checkpoint, "checkpoint"));
+
+  for (int round = 0; round < kMaxPlanRetries; ++round) {
+    JW_ASSIGN_OR_RETURN(Job job, store_.JobGet(request.id));
+    if (job.lease_token != request.token) {
+      return Status::LeaseLost(Ref(job.id) + ": lease token " + std::to_string(request.token) +
+                               " is stale (current " + std::to_string(job.lease_token) + ")");
+    }
+    if (job.state != JobState::kRunning) {
+      // The same fail again with the same token: the first one was recorded.
+      if (!job.errors.empty() && job.errors.back().error_class == request.failure.error_class &&
+          job.errors.back().message.rfind(request.failure.message, 0) == 0) {
+        return Status::Ok();
+      }
+      return Status::LeaseLost(Ref(job.id) + " is " + std::string(ToString(job.state)) +
+                               ": the lease is no longer held");
+    }
+    const Timestamp now = clock_.Now();
+    Result<JobChange> planned = [&] {
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      return PlanFailure(job, request.failure, now, BackoffFor(job.kind), Rng());
+    }();
+    if (!planned.ok()) return planned.status();
+    JobChange change = std::move(planned).value();
+    change.checkpoint = checkpoint;
+    change.progress = request.progress;
+    std::vector<Status> per;
+    JW_ASSIGN_OR_RETURN(std::int64_t applied, ApplyAndEmit({change}, {job}, now, &per));
+    if (applied == 1) return Status::Ok();
+    if (per.front().code() != StatusCode::kConflict) return per.front();
+  }
+  return Status::Unavailable(Ref(request.id) + ": changed concurrently too often; try again");
+}
+
+// ---------------------------------------------------------------------------
+// Planning helpers
+
+Result<std::int64_t> Engine::ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before,
+                                          Timestamp now, std::vector<Status>* per_change) {
+  if (changes.empty()) return 0;
+  JobApplyParams p;
+  p.now = now;
+  p.changes = std::move(changes);
+  JW_ASSIGN_OR_RETURN(std::vector<Status> results, store_.JobApplyMany(p));
+  std::int64_t applied = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) continue;
+    ++applied;
+    const JobChange& c = p.changes[i];
+    const Job& j = before[i];
+    JobEventRecord e{c.id, j.kind, j.queue, c.from, c.to, std::nullopt, "", now};
+    if (c.error) {
+      e.error_class = c.error->error_class;
+      e.message = c.error->message;
+    } else if (c.request_cancel) {
+      e.message = "stop requested (" + std::string(LimitName(c.cancel_reason)) + ")";
+    }
+    Emit(e);
+  }
+  if (per_change) *per_change = std::move(results);
+  return applied;
+}
+
+Result<Job> Engine::PlanAndApply(JobId id, const std::function<Result<JobChange>(const Job&, Timestamp)>& plan) {
+  for (int round = 0; round < kMaxPlanRetries; ++round) {
+    JW_ASSIGN_OR_RETURN(Job job, store_.JobGet(id));
+    const Timestamp now = clock_.Now();
+    JW_ASSIGN_OR_RETURN(JobChange change, plan(job, now));
+    std::vector<Status> per;
+    JW_ASSIGN_OR_RETURN(std::int64_t applied, ApplyAndEmit({change}, {job}, now, &per));
+    if (applied == 1) return store_.JobGet(id);
+    if (per.front().code() == StatusCode::kNotFound) return per.front();
+    // Lost a race (the job moved between read and write): plan again from a fresh snapshot.
+  }
+  return Status::Unavailable(Ref(id) + ": changed concurrently too often; try again");
+}
+
+// ---------------------------------------------------------------------------
+// Admin
+
+Result<Job> Engine::Get(JobId id) { return store_.JobGet(id); }
+
+Result<std::vector<Job>> Engine::List(const JobListParams& params) {
+  if (params.limit < 1 || params.limit > 10'000) return Status::InvalidArgument("limit: must be 1-10000");
+  return store_.JobList(params);
+}
+
+Result<Job> Engine::Cancel(JobId id) {
+  return PlanAndApply(id, [](const Job& j, Timestamp now) { return PlanCancel(j, now); });
+}
+
+Result<Job> Engine::Retry(JobId id) {
+  return PlanAndApply(id, [](const Job& j, Timestamp now) { return PlanRetry(j, now); });
+}
+
+Status Engine::Delete(JobId id) {
+  Status s = store_.JobDelete(id);
+  if (s.ok()) Emit({id, "", "", std::nullopt, std::nullopt, std::nullopt, "deleted", clock_.Now()});
+  return s;
+}
+
+Result<std::int64_t> Engine::DeleteMany(const DeleteFilter& filter) {
+  if (filter.state == JobState::kRunning) {
+    return Status::InvalidArgument("state: running jobs are never deleted (cancel them first)");
+  }
+  if (filter.older_than && *filter.older_than < Duration(0)) {
+    return Status::InvalidArgument("older_than: must not be negative");
+  }
+  JobDeleteParams p;
+  if (filter.state) p.states = {*filter.state};
+  p.queue = filter.queue;
+  if (filter.older_than) p.before = clock_.Now() - *filter.older_than;
+  p.limit = kChunk;
+  std::int64_t total = 0;
+  // Chunks keep each transaction short, so heartbeats never wait behind a purge.
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::int64_t n, store_.JobDeleteMany(p));
+    total += n;
+    if (n < p.limit) break;
+  }
+  if (total > 0) spdlog::info("deleted {} jobs", total);
+  return total;
+}
+
+Result<ResetStuckResult> Engine::ResetStuck(Duration older_than) {
+  if (older_than < Duration(0)) return Status::InvalidArgument("older_than: must not be negative");
+  ResetStuckResult out;
+  const Timestamp now = clock_.Now();
+  const Timestamp cutoff = now - older_than;
+  JobListParams lp;
+  lp.state = JobState::kRunning;
+  lp.limit = kChunk;
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : page) {
+      const Timestamp last = j.heartbeat_at.value_or(j.started_at.value_or(now));
+      if (last > cutoff) continue;
+      Failure f;
+      f.error_class = ErrorClass::kLeaseExpired;
+      f.message = "reset by an admin (reset-stuck, older than " + FormatDurationShort(older_than) +
+                  "): last heartbeat at " + FormatRfc3339(last);
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
+      if (!planned.ok()) continue;  // it left running since the page was read
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    std::vector<Status> per;
+    std::vector<JobChange> copy = changes;
+    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(copy), before, now, &per).status());
+    for (std::size_t i = 0; i < per.size(); ++i) {
+      if (per[i].ok()) out.job_ids.push_back(changes[i].id);
+    }
+    if (page.size() < static_cast<std::size_t>(lp.limit)) break;
+    lp.after_id = page.back().id;
+  }
+  out.reset_count = static_cast<std::int64_t>(out.job_ids.size());
+  return out;
+}
+
+Status Engine::PauseQueue(const std::string& name) {
+  if (!ValidName(name, 128)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  return store_.QueueSetPaused(name, true, clock_.Now());
+}
+
+Status Engine::ResumeQueue(const std::string& name) {
+  if (!ValidName(name, 128)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  return store_.QueueSetPaused(name, false, clock_.Now());
+}
+
+Result<std::vector<QueueInfo>> Engine::Queues() { return store_.QueueList(); }
+
+Result<std::vector<JobDiagnosis>> Engine::Doctor() {
+  const Timestamp now = clock_.Now();
+  std::vector<JobDiagnosis> out;
+  JobListParams lp;
+  lp.state = JobState::kRunning;
+  lp.limit = kChunk;
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
+    for (Job& j : page) {
+      JobDiagnosis d;
+      if (j.lease_expires_at) d.lease_left = *j.lease_expires_at - now;
+      if (j.heartbeat_at) d.heartbeat_age = now - *j.heartbeat_at;
+      d.attempt_used = j.started_at ? now - *j.started_at : Duration(0);
+      if (j.stall_since) d.progress_age = now - *j.stall_since;
+      const Duration ttl = j.lease_ttl;
+      using V = JobDiagnosis::Verdict;
+      if (d.lease_left && *d.lease_left <= Duration(0)) {
+        d.verdict = V::kStuck;
+        d.reason = "lease expired " + FormatDurationShort(-*d.lease_left) +
+                   " ago and nobody took it back: no reaper is running (start `jobwarden up`)";
+      } else if (j.cancel_requested && j.takeback_at && *j.takeback_at <= now) {
+        d.verdict = V::kStuck;
+        d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + ") and the take-back is " +
+                   FormatDurationShort(now - *j.takeback_at) + " overdue: no reaper is running";
+      } else if (j.cancel_requested) {
+        d.verdict = V::kAtRisk;
+        d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + "); the server takes it back at " +
+                   (j.takeback_at ? FormatRfc3339(*j.takeback_at) : std::string("lease end"));
+      } else if (d.heartbeat_age && *d.heartbeat_age > ttl / 2) {
+        d.verdict = V::kAtRisk;
+        d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
+                   FormatDurationShort(ttl) + ")";
+      } else if (d.attempt_used * 5 > j.timeout * 4) {
+        d.verdict = V::kAtRisk;
+        d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +
+                   FormatDurationShort(j.timeout) + " timeout";
+      } else if (j.stall_timeout && d.progress_age && *d.progress_age * 5 > *j.stall_timeout * 4) {
+        d.verdict = V::kAtRisk;
+        d.reason = "no progress for " + FormatDurationShort(*d.progress_age) + " of its " +
+                   FormatDurationShort(*j.stall_timeout) + " stall timeout";
+      } else if (j.deadline_at && *j.deadline_at - now < ttl) {
+        d.verdict = V::kAtRisk;
+        d.reason = "job deadline in " + FormatDurationShort(*j.deadline_at - now);
+      } else {
+        d.verdict = V::kHealthy;
+        d.reason = "heartbeat " + (d.heartbeat_age ? FormatDurationShort(*d.heartbeat_age) : std::string("?")) +
+                   " ago, lease renewed";
+      }
+      d.job = std::move(j);
+      out.push_back(std::move(d));
+    }
+    if (page.size() < static_cast<std::size_t>(lp.limit)) break;
+    lp.after_id = out.back().job.id;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Maintenance
+
+Result<ReapStats> Engine::ReapOnce() {
+  ReapStats stats;
+  const Timestamp now = clock_.Now();
+
+  // 1. Restart grace first, so a long gap never expires live leases at once.
+  JW_ASSIGN_OR_RETURN(ReaperTickResult tick, store_.ReaperTick({now}));
+  stats.graced = tick.graced;
+  if (tick.graced > 0) {
+    spdlog::info("reaper: no tick for {} (restart or suspend): gave {} live leases one TTL of grace",
+                 tick.previous_tick ? FormatDurationShort(now - *tick.previous_tick) : std::string("ever"),
+                 tick.graced);
+  }
+
+  // 2. Running jobs: expired leases and overdue stops are taken back; reached limits get a stop request.
+  JobListParams lp;
+  lp.state = JobState::kRunning;
+  lp.limit = kChunk;
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : page) {
+      const ReapVerdict v = DecideReap(j, now);
+      Result<JobChange> planned = Status::Internal("unplanned");
+      if (v.action == ReapVerdict::Action::kTakeBack) {
+        std::lock_guard<std::mutex> lock(rng_mu_);
+        planned = PlanFailure(j, *v.failure, now, BackoffFor(j.kind), Rng());
+        if (planned.ok()) ++stats.taken_back;
+      } else if (v.action == ReapVerdict::Action::kRequestCancel) {
+        planned = PlanLimitReached(j, *v.limit, now);
+        if (planned.ok()) ++stats.cancel_requested;
+      } else {
+        continue;
+      }
+      if (!planned.ok()) {
+        spdlog::error("reaper: cannot plan {}: {}", Ref(j.id), planned.status().ToString());
+        continue;
+      }
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, nullptr).status());
+    if (page.size() < static_cast<std::size_t>(lp.limit)) break;
+    lp.after_id = page.back().id;
+  }
+
+  // 3. Waiting jobs past their deadline fail (no attempt starts after it).
+  {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> late, store_.JobListDeadlinePassed(now, kChunk));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : late) {
+      auto planned = PlanDeadlinePassed(j, now);
+      if (!planned.ok()) continue;
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    JW_ASSIGN_OR_RETURN(stats.deadline_failed, ApplyAndEmit(std::move(changes), before, now, nullptr));
+  }
+
+  // 4. Due scheduled jobs become available (fetch also takes them directly).
+  JW_ASSIGN_OR_RETURN(stats.promoted, store_.JobPromoteScheduled(now, kChunk));
+
+  // 5. Retention: one small chunk of old terminal jobs per tick.
+  {
+    JobDeleteParams dp;
+    dp.states = {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
+    dp.before = now - options_.retention;
+    dp.limit = kChunk;
+    JW_ASSIGN_OR_RETURN(stats.purged, store_.JobDeleteMany(dp));
+  }
+  return stats;
+}
+
+}  // namespace jobwarden

@@ -1,0 +1,217 @@
+// The engine: every job operation of DESIGN.md, over any Store.
+//
+// The engine validates input, applies defaults (job > kind > global), plans
+// each transition with core/lifecycle.h and has the Store persist it under a
+// guard. It is the only writer of the Store. It is safe for concurrent use.
+//
+// Time comes from the injected Clock; randomness (backoff jitter) from a
+// seeded generator, so tests are deterministic.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/backoff.h"
+#include "core/clock.h"
+#include "core/job.h"
+#include "core/lifecycle.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace jobwarden {
+
+struct KindDefaults {
+  std::optional<std::string> queue;
+  std::optional<Duration> timeout;
+  std::optional<int> max_attempts;
+  std::optional<Duration> stall_timeout;
+  std::optional<BackoffPolicy> backoff;
+  std::optional<std::string> resource_key;
+};
+
+struct EngineOptions {
+  Duration default_timeout = std::chrono::minutes(30);  // Default: 30 min (every job has one)
+  int default_max_attempts = 5;                         // Default: 5
+  Duration default_lease_ttl = std::chrono::seconds(10);  // Default: 10 s
+  Duration min_lease_ttl = std::chrono::seconds(1);       // fetch clamps to [min, max]
+  Duration max_lease_ttl = std::chrono::minutes(10);
+  Duration default_grace = std::chrono::seconds(5);  // Default: 5 s, must be <= TTL/2
+  BackoffPolicy backoff;                             // Default: base 5 s, cap 10 min
+  std::map<std::string, KindDefaults> kinds;         // per-kind defaults
+  Duration retention = std::chrono::hours(24 * 7);   // Default: 7 days for terminal jobs
+  std::size_t max_checkpoint_bytes = 256 * 1024;     // Default: 256 KiB
+  std::size_t max_args_bytes = 1024 * 1024;          // Default: 1 MiB
+  int max_fetch = 1000;                              // upper bound of one fetch
+  std::uint64_t rng_seed = 0;                        // 0 = seeded from std::random_device
+};
+
+struct EnqueueRequest {
+  std::string kind;
+  std::optional<std::string> args;  // JSON text; must be valid JSON. Default {}.
+  std::optional<std::string> queue;
+  std::optional<int> priority;
+  std::optional<Duration> timeout;
+  std::optional<Duration> stall_timeout;
+  std::optional<Duration> deadline_in;     // relative to now (CLI --deadline, API deadline_s)
+  std::optional<Timestamp> deadline_at;    // absolute
+  std::optional<Duration> delay;           // run_at = now + delay
+  std::optional<Timestamp> run_at;         // absolute
+  std::optional<int> max_attempts;
+  std::optional<std::string> unique_key;
+  std::optional<std::string> resource_key;
+  std::optional<std::string> batch_id;
+  std::vector<std::string> tags;
+};
+
+struct EnqueueResult {
+  Job job;
+  bool deduplicated = false;
+};
+
+struct FetchRequest {
+  std::vector<std::string> queues;  // default {"default"}
+  int max = 1;
+  std::optional<Duration> lease_ttl;  // asked; clamped to [min, max] lease TTL
+  std::optional<Duration> grace;      // the worker's kill grace; must be <= granted TTL / 2
+  std::string worker_id;
+};
+
+struct HeartbeatRequest {
+  std::string worker_id;
+  std::vector<HeartbeatItem> jobs;
+};
+
+struct CompleteRequest {
+  JobId id = 0;
+  std::int64_t token = 0;
+  std::optional<std::string> result;
+  std::optional<std::string> checkpoint;
+  std::optional<Progress> progress;
+};
+
+struct FailRequest {
+  JobId id = 0;
+  std::int64_t token = 0;
+  Failure failure;
+  std::optional<std::string> checkpoint;
+  std::optional<Progress> progress;
+};
+
+struct DeleteFilter {
+  std::optional<JobState> state;  // running is refused
+  std::optional<std::string> queue;
+  std::optional<Duration> older_than;
+};
+
+struct ResetStuckResult {
+  std::int64_t reset_count = 0;
+  std::vector<JobId> job_ids;
+};
+
+// Health of one running job, for `jobwarden doctor`.
+struct JobDiagnosis {
+  enum class Verdict { kHealthy, kAtRisk, kStuck };
+  Job job;
+  std::optional<Duration> lease_left;     // negative when expired
+  std::optional<Duration> heartbeat_age;  // since the last heartbeat (or the lease start)
+  Duration attempt_used{};                // since the attempt started
+  std::optional<Duration> progress_age;   // since the stall clock last reset
+  Verdict verdict = Verdict::kHealthy;
+  std::string reason;
+};
+std::string_view ToString(JobDiagnosis::Verdict v);
+
+struct ReapStats {
+  std::int64_t promoted = 0;         // scheduled -> available
+  std::int64_t cancel_requested = 0;  // limits reached (phase one)
+  std::int64_t taken_back = 0;       // expired leases and overdue stops (phase two)
+  std::int64_t deadline_failed = 0;  // waiting jobs past their deadline
+  std::int64_t purged = 0;           // terminal jobs past retention
+  std::int64_t graced = 0;           // leases given restart grace
+};
+
+// A state change, for logs, metrics and (later) the event stream. G6.
+struct JobEventRecord {
+  JobId id = 0;
+  std::string kind;
+  std::string queue;
+  std::optional<JobState> from;  // absent for enqueue
+  std::optional<JobState> to;    // absent for delete
+  std::optional<ErrorClass> error_class;
+  std::string message;
+  Timestamp at{};
+};
+using EventListener = std::function<void(const JobEventRecord&)>;
+
+class Engine {
+ public:
+  Engine(Store& store, const Clock& clock, EngineOptions options = {});
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+
+  // Listeners are called after the change is durable, on the caller's thread.
+  // Add them before the engine is shared between threads.
+  void AddListener(EventListener listener);
+
+  // --- producers ---
+  Result<EnqueueResult> Enqueue(const EnqueueRequest& request);
+  // All or nothing; at most kMaxBulkJobs. Answers in input order.
+  Result<std::vector<EnqueueResult>> EnqueueMany(const std::vector<EnqueueRequest>& requests);
+
+  // --- workers ---
+  Result<std::vector<Job>> Fetch(const FetchRequest& request);
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request);
+  Status Complete(const CompleteRequest& request);
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests);
+  Status Fail(const FailRequest& request);
+
+  // --- admin ---
+  Result<Job> Get(JobId id);
+  Result<std::vector<Job>> List(const JobListParams& params);
+  Result<Job> Cancel(JobId id);
+  Result<Job> Retry(JobId id);
+  Status Delete(JobId id);
+  // Deletes matching non-running jobs in chunks; returns how many.
+  Result<std::int64_t> DeleteMany(const DeleteFilter& filter);
+  // Running jobs whose last heartbeat (or start) is older than `older_than`
+  // are taken back as if their lease expired, with a message saying so.
+  Result<ResetStuckResult> ResetStuck(Duration older_than);
+  Status PauseQueue(const std::string& name);
+  Status ResumeQueue(const std::string& name);
+  Result<std::vector<QueueInfo>> Queues();
+  Result<std::vector<JobDiagnosis>> Doctor();
+
+  // --- maintenance ---
+  // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run
+  // in every process at once. See engine/reaper.h for the loop.
+  Result<ReapStats> ReapOnce();
+
+ private:
+  Result<NewJob> Prepare(const EnqueueRequest& r, Timestamp now) const;
+  const BackoffPolicy& BackoffFor(const std::string& kind) const;
+  // Plans with `plan` from a fresh snapshot and applies under the guard;
+  // re-reads and re-plans when the guard loses a race (bounded).
+  Result<Job> PlanAndApply(JobId id, const std::function<Result<JobChange>(const Job&, Timestamp)>& plan);
+  Result<std::int64_t> ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before, Timestamp now,
+                                    std::vector<Status>* per_change);
+  void Emit(const JobEventRecord& e) const;
+  std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
+
+  Store& store_;
+  const Clock& clock_;
+  EngineOptions options_;
+  std::vector<EventListener> listeners_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
+};
+
+}  // namespace jobwarden

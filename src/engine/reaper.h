@@ -1,0 +1,43 @@
+// The reaper service: runs Engine::ReapOnce() every tick on its own thread.
+//
+// All the logic lives in Engine::ReapOnce (one pass, guarded, idempotent);
+// this is only the loop, so tests call ReapOnce directly with a FakeClock.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "engine/engine.h"
+
+namespace jobwarden {
+
+// The reaper tick of DESIGN.md: min(1 s, TTL/4).
+Duration DefaultReaperTick(Duration lease_ttl);
+
+class Reaper {
+ public:
+  Reaper(Engine& engine, Duration tick);
+  ~Reaper();  // stops and joins
+  Reaper(const Reaper&) = delete;
+  Reaper& operator=(const Reaper&) = delete;
+
+  void Start();
+  // Stops the loop and joins the thread. Idempotent.
+  void Stop();
+  // Asks for a pass as soon as possible (e.g. after a known worker death).
+  void Wake();
+
+ private:
+  void Loop();
+
+  Engine& engine_;
+  const Duration tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;   // GUARDED_BY(mu_)
+  bool wake_ = false;   // GUARDED_BY(mu_)
+  std::thread thread_;  // owned: joined by Stop()
+};
+
+}  // namespace jobwarden

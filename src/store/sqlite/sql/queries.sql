@@ -1,0 +1,166 @@
+-- Every statement the SQLite driver runs. Each block starts with "-- name: X"
+-- and is prepared once per connection when the store opens, so a typo here
+-- fails at startup, not on a rare path. {JOB_COLUMNS} expands to the job
+-- column list read by ReadJob() (sqlite_store.cc), in that order.
+-- Parameters are positional (?1, ?2, ...). Times are ms since the epoch.
+
+-- name: JobInsert
+INSERT INTO jobs (kind, queue, priority, state, args, max_attempts, timeout_ms, stall_timeout_ms, deadline_at,
+                  run_at, created_at, unique_key, resource_key, batch_id, tags)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15);
+
+-- name: JobFindUnique
+SELECT id FROM jobs
+WHERE unique_key = ?1 AND state IN ('scheduled', 'available', 'running');
+
+-- name: QueueIsPaused
+SELECT paused FROM queues WHERE name = ?1;
+
+-- name: JobPromoteScheduledInQueue
+UPDATE jobs SET state = 'available'
+WHERE id IN (SELECT id FROM jobs
+             WHERE state = 'scheduled' AND queue = ?1 AND run_at <= ?2
+               AND (deadline_at IS NULL OR deadline_at > ?2)
+             ORDER BY run_at LIMIT ?3);
+
+-- name: JobPromoteScheduled
+UPDATE jobs SET state = 'available'
+WHERE id IN (SELECT id FROM jobs
+             WHERE state = 'scheduled' AND run_at <= ?1
+               AND (deadline_at IS NULL OR deadline_at > ?1)
+             ORDER BY run_at LIMIT ?2);
+
+-- name: JobFetchCandidates
+SELECT id, priority, run_at FROM jobs
+WHERE state = 'available' AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
+ORDER BY priority DESC, run_at, id
+LIMIT ?3;
+
+-- name: JobLease
+UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+                started_at = ?2, heartbeat_at = ?2, lease_expires_at = ?2 + ?3, lease_ttl_ms = ?3,
+                grace_ms = ?4, worker_id = ?5, stall_since = ?2,
+                cancel_requested = 0, cancel_reason = '', takeback_at = NULL
+WHERE id = ?1 AND state = 'available'
+RETURNING {JOB_COLUMNS};
+
+-- name: JobLeaseState
+SELECT state, lease_token, cancel_requested, cancel_reason, progress_done, progress_message, checkpoint,
+       lease_ttl_ms
+FROM jobs WHERE id = ?1;
+
+-- name: LeaseExtend
+UPDATE jobs SET heartbeat_at = ?3, lease_expires_at = ?3 + lease_ttl_ms,
+                progress_done = CASE WHEN ?4 THEN ?5 ELSE progress_done END,
+                progress_total = CASE WHEN ?4 THEN ?6 ELSE progress_total END,
+                progress_message = CASE WHEN ?4 THEN ?7 ELSE progress_message END,
+                progress_updated_at = CASE WHEN ?4 THEN ?3 ELSE progress_updated_at END,
+                checkpoint = COALESCE(?8, checkpoint),
+                stall_since = CASE WHEN ?9 THEN ?3 ELSE stall_since END
+WHERE id = ?1 AND lease_token = ?2 AND state = 'running'
+RETURNING lease_expires_at;
+
+-- name: JobComplete
+UPDATE jobs SET state = 'succeeded', finished_at = ?3, result = ?4,
+                checkpoint = COALESCE(?5, checkpoint),
+                progress_done = CASE WHEN ?6 THEN ?7 ELSE progress_done END,
+                progress_total = CASE WHEN ?6 THEN ?8 ELSE progress_total END,
+                progress_message = CASE WHEN ?6 THEN ?9 ELSE progress_message END,
+                progress_updated_at = CASE WHEN ?6 THEN ?3 ELSE progress_updated_at END,
+                lease_expires_at = NULL, cancel_requested = 0, cancel_reason = '', takeback_at = NULL
+WHERE id = ?1 AND lease_token = ?2 AND state = 'running';
+
+-- name: JobGuardState
+SELECT state, lease_token FROM jobs WHERE id = ?1;
+
+-- name: JobApply
+-- ?2 = expected state, ?3 = expected token (checked only when running)
+UPDATE jobs SET state = ?4, attempt = ?5, max_attempts = ?6, run_at = ?7, finished_at = ?8,
+                lease_expires_at = CASE WHEN ?9 THEN NULL ELSE lease_expires_at END,
+                cancel_requested = CASE WHEN ?9 THEN 0 WHEN ?10 THEN 1 ELSE cancel_requested END,
+                cancel_reason = CASE WHEN ?9 THEN '' WHEN ?10 THEN ?11 ELSE cancel_reason END,
+                takeback_at = CASE WHEN ?9 THEN NULL WHEN ?10 THEN ?12 ELSE takeback_at END,
+                result = COALESCE(?13, result),
+                checkpoint = COALESCE(?14, checkpoint),
+                progress_done = CASE WHEN ?15 THEN ?16 ELSE progress_done END,
+                progress_total = CASE WHEN ?15 THEN ?17 ELSE progress_total END,
+                progress_message = CASE WHEN ?15 THEN ?18 ELSE progress_message END,
+                progress_updated_at = CASE WHEN ?15 THEN ?19 ELSE progress_updated_at END
+WHERE id = ?1 AND state = ?2 AND (state != 'running' OR lease_token = ?3);
+
+-- name: JobErrorInsert
+INSERT INTO job_errors (job_id, seq, attempt, class, message, at, counted, limit_name, output_tail, worker_id)
+VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_errors WHERE job_id = ?1),
+        ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT worker_id FROM jobs WHERE id = ?1));
+
+-- name: JobDelete
+DELETE FROM jobs WHERE id = ?1 AND state != 'running';
+
+-- name: JobExists
+SELECT state FROM jobs WHERE id = ?1;
+
+-- name: JobDeleteMany
+-- ?1 = JSON array of states, ?2 = queue or NULL, ?3 = before (ms) or NULL, ?4 = limit
+DELETE FROM jobs
+WHERE id IN (SELECT id FROM jobs
+             WHERE state IN (SELECT value FROM json_each(?1)) AND state != 'running'
+               AND (?2 IS NULL OR queue = ?2)
+               AND (?3 IS NULL OR COALESCE(finished_at, created_at) < ?3)
+             LIMIT ?4);
+
+-- name: JobGet
+SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1;
+
+-- name: JobErrors
+SELECT attempt, class, message, at, counted, limit_name, output_tail
+FROM job_errors WHERE job_id = ?1 ORDER BY seq;
+
+-- name: JobListAll
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+ORDER BY id LIMIT ?4;
+
+-- name: JobListByState
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE state = ?5 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+ORDER BY id LIMIT ?4;
+
+-- name: JobListByQueue
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+ORDER BY id LIMIT ?4;
+
+-- name: JobListByStateQueue
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE state = ?5 AND queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+ORDER BY id LIMIT ?4;
+
+-- name: JobListDeadlinePassed
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE deadline_at IS NOT NULL AND deadline_at <= ?1 AND state IN ('scheduled', 'available')
+ORDER BY deadline_at LIMIT ?2;
+
+-- name: QueueSetPaused
+INSERT INTO queues (name, paused, updated_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at;
+
+-- name: QueueCounts
+SELECT queue, state, COUNT(*) FROM jobs GROUP BY state, queue;
+
+-- name: QueueOldestAvailable
+SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = ?1;
+
+-- name: QueueAll
+SELECT name, paused FROM queues ORDER BY name;
+
+-- name: MetaGet
+SELECT value FROM meta WHERE key = ?1;
+
+-- name: MetaSet
+INSERT INTO meta (key, value) VALUES (?1, ?2)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: LeaseGraceAll
+-- After a gap longer than a lease's TTL with no reaper tick, live leases get one TTL of grace.
+UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?1 + lease_ttl_ms)
+WHERE state = 'running' AND ?1 - ?2 > lease_ttl_ms;

@@ -1,0 +1,867 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "store/sqlite/embedded_sql.h"
+#include "store/sqlite/sqlite_db.h"
+
+namespace jobwarden {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Query;
+
+// ---------------------------------------------------------------------------
+// Statements: parsed once from sql/queries.sql.
+
+constexpr std::string_view kJobColumns =
+    "id, kind, queue, priority, state, args, attempt, max_attempts, timeout_ms, stall_timeout_ms, deadline_at, "
+    "run_at, created_at, started_at, finished_at, heartbeat_at, lease_expires_at, lease_token, lease_ttl_ms, "
+    "grace_ms, worker_id, cancel_requested, cancel_reason, takeback_at, progress_done, progress_total, "
+    "progress_message, progress_updated_at, stall_since, checkpoint, result, unique_key, resource_key, batch_id, tags";
+
+struct Migration {
+  int version;
+  std::string_view sql;
+};
+constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init}};
+
+const std::vector<std::pair<std::string, std::string>>& Statements() {
+  static const auto* statements = [] {
+    auto* out = new std::vector<std::pair<std::string, std::string>>();
+    const std::string_view text = sqlite_sql::k_queries;
+    constexpr std::string_view kMarker = "-- name: ";
+    std::size_t pos = text.find(kMarker);
+    while (pos != std::string_view::npos) {
+      const std::size_t name_end = text.find('\n', pos);
+      std::string name(text.substr(pos + kMarker.size(), name_end - pos - kMarker.size()));
+      const std::size_t next = text.find(kMarker, name_end);
+      std::string sql(text.substr(name_end + 1, next == std::string_view::npos ? std::string_view::npos : next - name_end - 1));
+      const std::string placeholder = "{JOB_COLUMNS}";
+      for (std::size_t at = sql.find(placeholder); at != std::string::npos; at = sql.find(placeholder)) {
+        sql.replace(at, placeholder.size(), kJobColumns);
+      }
+      out->emplace_back(std::move(name), std::move(sql));
+      pos = next;
+    }
+    return out;
+  }();
+  return *statements;
+}
+
+Status PrepareAll(Connection& conn) {
+  for (const auto& [name, sql] : Statements()) JW_RETURN_IF_ERROR(conn.Prepare(name, sql));
+  return Status::Ok();
+}
+
+// Reads a row selected with {JOB_COLUMNS} (columns from `first`).
+Result<Job> ReadJob(const Query& q) {
+  Job j;
+  int c = 0;
+  j.id = q.Int(c++);
+  j.kind = q.Text(c++);
+  j.queue = q.Text(c++);
+  j.priority = static_cast<int>(q.Int(c++));
+  const std::string state = q.Text(c++);
+  auto parsed = ParseJobState(state);
+  if (!parsed) return Status::Internal("job " + std::to_string(j.id) + " has unknown state '" + state + "'");
+  j.state = *parsed;
+  j.args = q.Text(c++);
+  j.attempt = static_cast<int>(q.Int(c++));
+  j.max_attempts = static_cast<int>(q.Int(c++));
+  j.timeout = Duration(q.Int(c++));
+  if (auto v = q.OptInt(c++)) j.stall_timeout = Duration(*v);
+  j.deadline_at = q.OptTime(c++);
+  j.run_at = q.Time(c++);
+  j.created_at = q.Time(c++);
+  j.started_at = q.OptTime(c++);
+  j.finished_at = q.OptTime(c++);
+  j.heartbeat_at = q.OptTime(c++);
+  j.lease_expires_at = q.OptTime(c++);
+  j.lease_token = q.Int(c++);
+  j.lease_ttl = Duration(q.Int(c++));
+  j.grace = Duration(q.Int(c++));
+  j.worker_id = q.OptText(c++);
+  j.cancel_requested = q.Int(c++) != 0;
+  j.cancel_reason = ParseCancelReason(q.Text(c++)).value_or(CancelReason::kNone);
+  j.takeback_at = q.OptTime(c++);
+  j.progress.done = q.Int(c++);
+  j.progress.total = q.OptInt(c++);
+  j.progress.message = q.Text(c++);
+  j.progress.updated_at = q.OptTime(c++);
+  j.stall_since = q.OptTime(c++);
+  j.checkpoint = q.OptText(c++);
+  j.result = q.OptText(c++);
+  j.unique_key = q.OptText(c++);
+  j.resource_key = q.OptText(c++);
+  j.batch_id = q.OptText(c++);
+  // tags: a JSON array of strings, written by EncodeTags.
+  const std::string tags = q.Text(c++);
+  std::string cur;
+  bool in_str = false, esc = false;
+  for (char ch : tags) {
+    if (!in_str) {
+      if (ch == '"') in_str = true;
+      continue;
+    }
+    if (esc) {
+      cur += ch;
+      esc = false;
+    } else if (ch == '\\') {
+      esc = true;
+    } else if (ch == '"') {
+      j.tags.push_back(std::move(cur));
+      cur.clear();
+      in_str = false;
+    } else {
+      cur += ch;
+    }
+  }
+  return j;
+}
+
+std::string EncodeTags(const std::vector<std::string>& tags) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char ch : tags[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  out += ']';
+  return out;
+}
+
+Status LoadErrors(Connection& conn, Job& job) {
+  Query q(conn, "JobErrors");
+  q.Bind(1, job.id);
+  while (true) {
+    JW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ErrorEntry e;
+    e.attempt = static_cast<int>(q.Int(0));
+    e.error_class = ParseErrorClass(q.Text(1)).value_or(ErrorClass::kTransient);
+    e.message = q.Text(2);
+    e.at = q.Time(3);
+    e.counted = q.Int(4) != 0;
+    e.limit = q.OptText(5);
+    e.output_tail = q.OptText(6);
+    job.errors.push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+// Binds an optional Progress as (flag, done, total, message) at `first`..first+3.
+void BindProgress(Query& q, int first, const std::optional<Progress>& p) {
+  q.Bind(first, p.has_value());
+  if (p) {
+    q.Bind(first + 1, p->done).Bind(first + 2, p->total).Bind(first + 3, p->message);
+  } else {
+    q.BindNull(first + 1).BindNull(first + 2).BindNull(first + 3);
+  }
+}
+
+// Why a guarded write matched no row.
+Status GuardFailure(Connection& conn, JobId id, JobState expected_state, std::int64_t token) {
+  Query q(conn, "JobGuardState");
+  q.Bind(1, id);
+  JW_ASSIGN_OR_RETURN(bool row, q.Step());
+  const std::string ref = "job " + FormatJobId(id);
+  if (!row) return Status::NotFound(ref + " does not exist");
+  const std::string state = q.Text(0);
+  if (expected_state == JobState::kRunning) {
+    if (state == "running" && q.Int(1) != token) {
+      return Status::LeaseLost(ref + ": lease token " + std::to_string(token) + " is stale (current " +
+                               std::to_string(q.Int(1)) + ")");
+    }
+    return Status::LeaseLost(ref + " is " + state + ": the lease is no longer held");
+  }
+  return Status::Conflict(ref + " is " + state + " (expected " + std::string(ToString(expected_state)) + ")");
+}
+
+// ---------------------------------------------------------------------------
+// Group commit: one writer thread, one write connection.
+
+class Writer {
+ public:
+  using Op = std::function<Status(Connection&)>;
+
+  Writer(std::unique_ptr<Connection> conn, Duration lock_wait) : conn_(std::move(conn)), lock_wait_(lock_wait) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Writer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_one();
+    thread_.join();
+  }
+
+  // Runs `op` inside a write transaction shared with other callers' ops and
+  // returns once that transaction committed (or failed). `weight` is the
+  // op's row count, so one transaction stays under ~10k rows.
+  Status Submit(Op op, int weight = 1) {
+    Pending p{std::move(op), weight, Status::Ok(), false};
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stop_) return Status::Unavailable("the store is closing");
+    queue_.push_back(&p);
+    work_cv_.notify_one();
+    done_cv_.wait(lock, [&] { return p.done; });
+    return p.result;
+  }
+
+ private:
+  struct Pending {
+    Op op;
+    int weight;
+    Status result;
+    bool done = false;
+  };
+
+  static constexpr int kMaxRowsPerTransaction = 10'000;
+
+  void Loop() {
+    std::vector<Pending*> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stop_ and nothing left
+        int rows = 0;
+        while (!queue_.empty() && (batch.empty() || rows + queue_.front()->weight <= kMaxRowsPerTransaction)) {
+          rows += queue_.front()->weight;
+          batch.push_back(queue_.front());
+          queue_.pop_front();
+        }
+      }
+      RunBatch(batch);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (Pending* p : batch) p->done = true;
+      }
+      done_cv_.notify_all();
+      batch.clear();
+    }
+  }
+
+  // BEGIN IMMEDIATE, waiting out other processes' write locks.
+  Status Begin() {
+    const auto give_up = std::chrono::steady_clock::now() + lock_wait_;
+    while (true) {
+      Status s = conn_->Exec("BEGIN IMMEDIATE", "begin write transaction");
+      if (s.ok() || s.code() != StatusCode::kUnavailable) return s;
+      if (std::chrono::steady_clock::now() >= give_up) {
+        return s.WithContext("database stayed locked by another process for " + FormatDurationShort(lock_wait_));
+      }
+      spdlog::debug("sqlite: database busy, retrying BEGIN");
+    }
+  }
+
+  Status Commit() {
+    const auto give_up = std::chrono::steady_clock::now() + lock_wait_;
+    while (true) {
+      Status s = conn_->Exec("COMMIT", "commit");
+      if (s.ok() || s.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() >= give_up) return s;
+    }
+  }
+
+  void RunBatch(std::vector<Pending*>& batch) {
+    Status begin = Begin();
+    if (!begin.ok()) {
+      for (Pending* p : batch) p->result = begin;
+      return;
+    }
+    const bool isolate = batch.size() > 1;  // one op's failure must not undo the others
+    for (Pending* p : batch) {
+      if (isolate) {
+        Status sp = conn_->Exec("SAVEPOINT op", "savepoint");
+        if (!sp.ok()) {
+          p->result = sp;
+          continue;
+        }
+      }
+      p->result = p->op(*conn_);
+      if (isolate) {
+        if (!p->result.ok()) {
+          Status rb = conn_->Exec("ROLLBACK TO op", "rollback to savepoint");
+          if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
+        }
+        Status rel = conn_->Exec("RELEASE op", "release savepoint");
+        if (!rel.ok() && p->result.ok()) p->result = rel;
+      } else if (!p->result.ok()) {
+        Status rb = conn_->Exec("ROLLBACK", "rollback");
+        if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
+        return;
+      }
+    }
+    Status commit = Commit();
+    if (!commit.ok()) {
+      // The transaction did not commit: no op's change is durable.
+      Status rb = conn_->Exec("ROLLBACK", "rollback after failed commit");
+      if (!rb.ok()) spdlog::debug("sqlite: {}", rb.ToString());
+      for (Pending* p : batch) {
+        if (p->result.ok()) p->result = commit;
+      }
+    }
+  }
+
+  std::unique_ptr<Connection> conn_;
+  const Duration lock_wait_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  std::thread thread_;          // owned; joined in the destructor
+};
+
+// A small pool of read connections.
+class ReaderPool {
+ public:
+  void Add(std::unique_ptr<Connection> c) { free_.push_back(std::move(c)); }
+
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
+    ~Lease() { pool_.Return(std::move(conn_)); }
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    ReaderPool& pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  Lease Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty(); });
+    auto c = std::move(free_.back());
+    free_.pop_back();
+    return Lease(*this, std::move(c));
+  }
+
+ private:
+  void Return(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(std::move(c));
+    }
+    cv_.notify_one();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> free_;  // GUARDED_BY(mu_)
+};
+
+// Runs a read in one snapshot (BEGIN ... COMMIT on a reader connection).
+template <typename Fn>
+Status InReadTx(Connection& conn, Fn&& fn) {
+  JW_RETURN_IF_ERROR(conn.Exec("BEGIN", "begin read"));
+  Status s = fn(conn);
+  Status end = conn.Exec("COMMIT", "end read");
+  return s.ok() ? end : s;
+}
+
+Status Migrate(Connection& conn) {
+  JW_RETURN_IF_ERROR(conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                               "applied_at INTEGER NOT NULL)",
+                               "create schema_migrations"));
+  for (const Migration& m : kMigrations) {
+    JW_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE", "begin migration"));
+    sqlite3_stmt* raw = nullptr;
+    sqlite3_prepare_v2(conn.raw(), "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &raw, nullptr);
+    sqlite3_bind_int(raw, 1, m.version);
+    const bool applied = sqlite3_step(raw) == SQLITE_ROW;
+    sqlite3_finalize(raw);
+    Status s;
+    if (!applied) {
+      s = conn.Exec(m.sql, "apply migration " + std::to_string(m.version));
+      if (s.ok()) {
+        s = conn.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" + std::to_string(m.version) +
+                          ", CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                      "record migration");
+      }
+    }
+    if (!s.ok()) {
+      Status rb = conn.Exec("ROLLBACK", "rollback migration");
+      if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
+      return s;
+    }
+    JW_RETURN_IF_ERROR(conn.Exec("COMMIT", "commit migration"));
+    if (!applied) spdlog::info("sqlite: applied migration {}", m.version);
+  }
+  return Status::Ok();
+}
+
+std::string StatesJson(const std::vector<JobState>& states) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    out += ToString(states[i]);
+    out += '"';
+  }
+  return out + "]";
+}
+
+// ---------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer)
+      : options_(std::move(options)), writer_(std::move(writer), options_.lock_wait) {}
+
+  ReaderPool& readers() { return readers_; }
+
+  Result<std::vector<InsertedJob>> JobInsertMany(const JobInsertParams& p) override {
+    if (p.jobs.size() > static_cast<std::size_t>(kMaxBulkJobs)) {
+      return Status::InvalidArgument("at most " + std::to_string(kMaxBulkJobs) + " jobs per call");
+    }
+    std::vector<InsertedJob> out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          out.clear();
+          out.reserve(p.jobs.size());
+          for (const NewJob& j : p.jobs) {
+            if (j.unique_key) {
+              Query find(conn, "JobFindUnique");
+              find.Bind(1, *j.unique_key);
+              JW_ASSIGN_OR_RETURN(bool row, find.Step());
+              if (row) {
+                out.push_back({find.Int(0), true});
+                continue;
+              }
+            }
+            Query q(conn, "JobInsert");
+            q.Bind(1, j.kind).Bind(2, j.queue).Bind(3, j.priority).Bind(4, ToString(j.state)).Bind(5, j.args);
+            q.Bind(6, j.max_attempts).Bind(7, j.timeout).Bind(8, j.stall_timeout).Bind(9, j.deadline_at);
+            q.Bind(10, j.run_at).Bind(11, p.now).Bind(12, j.unique_key).Bind(13, j.resource_key);
+            q.Bind(14, j.batch_id).Bind(15, EncodeTags(j.tags));
+            JW_RETURN_IF_ERROR(q.Run());
+            out.push_back({conn.LastInsertRowid(), false});
+          }
+          return Status::Ok();
+        },
+        static_cast<int>(p.jobs.size()));
+    if (!s.ok()) return s.WithContext("insert jobs");
+    return out;
+  }
+
+  Result<std::vector<Job>> JobFetch(const JobFetchParams& p) override {
+    std::vector<Job> out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          out.clear();
+          struct Candidate {
+            JobId id;
+            std::int64_t priority;
+            std::int64_t run_at;
+          };
+          std::vector<Candidate> candidates;
+          for (const std::string& queue : p.queues) {
+            {
+              Query paused(conn, "QueueIsPaused");
+              paused.Bind(1, queue);
+              JW_ASSIGN_OR_RETURN(bool row, paused.Step());
+              if (row && paused.Int(0) != 0) continue;
+            }
+            {
+              Query promote(conn, "JobPromoteScheduledInQueue");
+              promote.Bind(1, queue).Bind(2, p.now).Bind(3, std::max(p.max, 100));
+              JW_RETURN_IF_ERROR(promote.Run());
+            }
+            Query q(conn, "JobFetchCandidates");
+            q.Bind(1, queue).Bind(2, p.now).Bind(3, p.max);
+            while (true) {
+              JW_ASSIGN_OR_RETURN(bool row, q.Step());
+              if (!row) break;
+              candidates.push_back({q.Int(0), q.Int(1), q.Int(2)});
+            }
+          }
+          // Merge the per-queue heads: priority, then run_at, then id.
+          std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+            if (a.priority != b.priority) return a.priority > b.priority;
+            if (a.run_at != b.run_at) return a.run_at < b.run_at;
+            return a.id < b.id;
+          });
+          if (candidates.size() > static_cast<std::size_t>(p.max)) candidates.resize(static_cast<std::size_t>(p.max));
+          for (const Candidate& c : candidates) {
+            Query lease(conn, "JobLease");
+            lease.Bind(1, c.id).Bind(2, p.now).Bind(3, p.lease_ttl).Bind(4, p.grace).Bind(5, p.worker_id);
+            JW_ASSIGN_OR_RETURN(bool row, lease.Step());
+            if (!row) continue;
+            JW_ASSIGN_OR_RETURN(Job job, ReadJob(lease));
+            JW_RETURN_IF_ERROR(lease.Run());
+            out.push_back(std::move(job));
+          }
+          return Status::Ok();
+        },
+        p.max);
+    if (!s.ok()) return s.WithContext("fetch jobs");
+    return out;
+  }
+
+  Result<std::vector<HeartbeatResult>> LeaseExtendMany(const LeaseExtendParams& p) override {
+    std::vector<HeartbeatResult> out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          out.clear();
+          for (const HeartbeatItem& item : p.items) {
+            HeartbeatResult r;
+            r.id = item.id;
+            Progress old_progress;
+            std::optional<std::string> old_checkpoint;
+            bool cancel = false;
+            CancelReason reason = CancelReason::kNone;
+            {
+              Query q(conn, "JobLeaseState");
+              q.Bind(1, item.id);
+              JW_ASSIGN_OR_RETURN(bool row, q.Step());
+              if (!row || q.Text(0) != "running" || q.Int(1) != item.token) {
+                out.push_back(r);  // lost
+                continue;
+              }
+              cancel = q.Int(2) != 0;
+              reason = ParseCancelReason(q.Text(3)).value_or(CancelReason::kNone);
+              old_progress.done = q.Int(4);
+              old_progress.message = q.Text(5);
+              old_checkpoint = q.OptText(6);
+            }
+            const bool reset = ResetsStallClock(old_progress, old_checkpoint, item.progress, item.checkpoint);
+            Query u(conn, "LeaseExtend");
+            u.Bind(1, item.id).Bind(2, item.token).Bind(3, p.now);
+            BindProgress(u, 4, item.progress);
+            u.Bind(8, item.checkpoint).Bind(9, reset);
+            JW_ASSIGN_OR_RETURN(bool row, u.Step());
+            if (!row) {
+              out.push_back(r);
+              continue;
+            }
+            r.lease_expires_at = u.Time(0);
+            JW_RETURN_IF_ERROR(u.Run());
+            r.answer = cancel ? HeartbeatAnswer::kCancel : HeartbeatAnswer::kContinue;
+            r.cancel_reason = reason;
+            out.push_back(r);
+          }
+          return Status::Ok();
+        },
+        static_cast<int>(p.items.size()));
+    if (!s.ok()) return s.WithContext("heartbeat");
+    return out;
+  }
+
+  Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) override {
+    std::vector<Status> out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          out.clear();
+          for (const CompleteItem& item : p.items) {
+            Query q(conn, "JobComplete");
+            q.Bind(1, item.id).Bind(2, item.token).Bind(3, p.now);
+            q.Bind(4, item.result.value_or("null")).Bind(5, item.checkpoint);
+            BindProgress(q, 6, item.progress);
+            JW_RETURN_IF_ERROR(q.Run());
+            if (conn.Changes() == 1) {
+              out.push_back(Status::Ok());
+              continue;
+            }
+            // Idempotent retry: the same token already completed it.
+            bool already_done = false;
+            {
+              Query g(conn, "JobGuardState");
+              g.Bind(1, item.id);
+              JW_ASSIGN_OR_RETURN(bool row, g.Step());
+              already_done = row && g.Text(0) == "succeeded" && g.Int(1) == item.token;
+            }
+            out.push_back(already_done ? Status::Ok() : GuardFailure(conn, item.id, JobState::kRunning, item.token));
+          }
+          return Status::Ok();
+        },
+        static_cast<int>(p.items.size()));
+    if (!s.ok()) return s.WithContext("complete jobs");
+    return out;
+  }
+
+  Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) override {
+    std::vector<Status> out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          out.clear();
+          for (const JobChange& c : p.changes) {
+            Query q(conn, "JobApply");
+            q.Bind(1, c.id).Bind(2, ToString(c.from)).Bind(3, c.token).Bind(4, ToString(c.to));
+            q.Bind(5, c.attempt).Bind(6, c.max_attempts).Bind(7, c.run_at).Bind(8, c.finished_at);
+            q.Bind(9, c.leaves_running).Bind(10, c.request_cancel).Bind(11, ToString(c.cancel_reason));
+            q.Bind(12, c.takeback_at).Bind(13, c.result).Bind(14, c.checkpoint);
+            BindProgress(q, 15, c.progress);
+            q.Bind(19, p.now);
+            JW_RETURN_IF_ERROR(q.Run());
+            if (conn.Changes() != 1) {
+              out.push_back(GuardFailure(conn, c.id, c.from, c.token));
+              continue;
+            }
+            if (c.error) {
+              const ErrorEntry& e = *c.error;
+              Query ins(conn, "JobErrorInsert");
+              ins.Bind(1, c.id).Bind(2, e.attempt).Bind(3, ToString(e.error_class)).Bind(4, e.message);
+              ins.Bind(5, e.at).Bind(6, e.counted).Bind(7, e.limit).Bind(8, e.output_tail);
+              JW_RETURN_IF_ERROR(ins.Run());
+            }
+            out.push_back(Status::Ok());
+          }
+          return Status::Ok();
+        },
+        static_cast<int>(p.changes.size()));
+    if (!s.ok()) return s.WithContext("apply job changes");
+    return out;
+  }
+
+  Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) override {
+    std::int64_t n = 0;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          Query q(conn, "JobPromoteScheduled");
+          q.Bind(1, now).Bind(2, limit);
+          JW_RETURN_IF_ERROR(q.Run());
+          n = conn.Changes();
+          return Status::Ok();
+        },
+        limit);
+    if (!s.ok()) return s.WithContext("promote scheduled jobs");
+    return n;
+  }
+
+  Status JobDelete(JobId id) override {
+    Status result;
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "JobDelete");
+      q.Bind(1, id);
+      JW_RETURN_IF_ERROR(q.Run());
+      if (conn.Changes() == 1) return Status::Ok();
+      Query e(conn, "JobExists");
+      e.Bind(1, id);
+      JW_ASSIGN_OR_RETURN(bool row, e.Step());
+      result = row ? Status::Conflict("job " + FormatJobId(id) + " is running: a running job cannot be deleted "
+                                      "(cancel it first)")
+                   : Status::NotFound("job " + FormatJobId(id) + " does not exist");
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("delete job " + FormatJobId(id));
+    return result;
+  }
+
+  Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) override {
+    std::vector<JobState> states = p.states;
+    if (states.empty()) {
+      for (JobState st : kAllJobStates) {
+        if (st != JobState::kRunning) states.push_back(st);
+      }
+    }
+    states.erase(std::remove(states.begin(), states.end(), JobState::kRunning), states.end());
+    std::int64_t n = 0;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          Query q(conn, "JobDeleteMany");
+          q.Bind(1, StatesJson(states)).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit);
+          JW_RETURN_IF_ERROR(q.Run());
+          n = conn.Changes();
+          return Status::Ok();
+        },
+        p.limit);
+    if (!s.ok()) return s.WithContext("delete jobs");
+    return n;
+  }
+
+  Result<Job> JobGet(JobId id) override {
+    auto conn = readers_.Acquire();
+    std::optional<Job> job;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      Query q(c, "JobGet");
+      q.Bind(1, id);
+      JW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return Status::NotFound("job " + FormatJobId(id) + " does not exist");
+      JW_ASSIGN_OR_RETURN(Job j, ReadJob(q));
+      JW_RETURN_IF_ERROR(LoadErrors(c, j));
+      job = std::move(j);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return std::move(*job);
+  }
+
+  Result<std::vector<Job>> JobList(const JobListParams& p) override {
+    const char* name = p.state ? (p.queue ? "JobListByStateQueue" : "JobListByState")
+                               : (p.queue ? "JobListByQueue" : "JobListAll");
+    auto conn = readers_.Acquire();
+    std::vector<Job> out;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      Query q(c, name);
+      q.Bind(1, p.after_id).Bind(2, p.kind).Bind(3, p.worker_id).Bind(4, p.limit);
+      if (p.state) q.Bind(5, ToString(*p.state));
+      if (p.queue) q.Bind(6, *p.queue);
+      while (true) {
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        JW_ASSIGN_OR_RETURN(Job j, ReadJob(q));
+        out.push_back(std::move(j));
+      }
+      if (p.with_errors) {
+        for (Job& j : out) JW_RETURN_IF_ERROR(LoadErrors(c, j));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("list jobs");
+    return out;
+  }
+
+  Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) override {
+    auto conn = readers_.Acquire();
+    std::vector<Job> out;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      Query q(c, "JobListDeadlinePassed");
+      q.Bind(1, now).Bind(2, limit);
+      while (true) {
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        JW_ASSIGN_OR_RETURN(Job j, ReadJob(q));
+        out.push_back(std::move(j));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("list jobs past their deadline");
+    return out;
+  }
+
+  Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) override {
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "QueueSetPaused");
+      q.Bind(1, name).Bind(2, paused).Bind(3, now);
+      return q.Run();
+    });
+    return s.WithContext(std::string(paused ? "pause" : "resume") + " queue '" + name + "'");
+  }
+
+  Result<std::vector<QueueInfo>> QueueList() override {
+    auto conn = readers_.Acquire();
+    std::map<std::string, QueueInfo> queues;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      {
+        Query q(c, "QueueAll");
+        while (true) {
+          JW_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          QueueInfo& info = queues[q.Text(0)];
+          info.name = q.Text(0);
+          info.paused = q.Int(1) != 0;
+        }
+      }
+      {
+        Query q(c, "QueueCounts");
+        while (true) {
+          JW_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          QueueInfo& info = queues[q.Text(0)];
+          info.name = q.Text(0);
+          if (auto st = ParseJobState(q.Text(1))) info.counts[static_cast<std::size_t>(*st)] = q.Int(2);
+        }
+      }
+      for (auto& [name, info] : queues) {
+        if (info.counts[static_cast<std::size_t>(JobState::kAvailable)] == 0) continue;
+        Query q(c, "QueueOldestAvailable");
+        q.Bind(1, name);
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (row) info.oldest_available_run_at = q.OptTime(0);
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("list queues");
+    std::vector<QueueInfo> out;
+    for (auto& [name, info] : queues) out.push_back(std::move(info));
+    return out;
+  }
+
+  Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override {
+    ReaperTickResult r;
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      {
+        Query q(conn, "MetaGet");
+        q.Bind(1, "reaper_last_tick_ms");
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (row) r.previous_tick = q.Time(0);
+      }
+      // With no earlier tick on record nothing is known about a gap: no grace.
+      if (r.previous_tick) {
+        Query q(conn, "LeaseGraceAll");
+        q.Bind(1, p.now).Bind(2, *r.previous_tick);
+        JW_RETURN_IF_ERROR(q.Run());
+        r.graced = conn.Changes();
+      }
+      Query q(conn, "MetaSet");
+      q.Bind(1, "reaper_last_tick_ms").Bind(2, p.now);
+      return q.Run();
+    });
+    if (!s.ok()) return s.WithContext("reaper tick");
+    return r;
+  }
+
+  bool SupportsNotify() const override { return false; }
+
+  std::string Describe() const override {
+    return "sqlite:" + options_.path + " (durability=" + std::string(ToString(options_.durability)) + ")";
+  }
+
+ private:
+  SqliteStoreOptions options_;
+  ReaderPool readers_;
+  Writer writer_;
+};
+
+Status ConfigureConnection(Connection& conn, Durability durability) {
+  JW_RETURN_IF_ERROR(conn.Exec("PRAGMA foreign_keys = ON", "enable foreign keys"));
+  return conn.Exec(durability == Durability::kPower ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                   "set synchronous");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  const std::string context = "open sqlite store '" + options.path + "'";
+  auto writer_or = Connection::Open(options.path, false, options.busy_timeout);
+  if (!writer_or.ok()) return writer_or.status().WithContext(context);
+  std::unique_ptr<Connection> writer = std::move(writer_or).value();
+  // WAL: readers never block the writer, and a commit in `process` mode costs no fsync.
+  Status s = writer->Exec("PRAGMA journal_mode = WAL", "enable WAL");
+  if (s.ok()) s = ConfigureConnection(*writer, options.durability);
+  if (s.ok()) s = Migrate(*writer);
+  if (s.ok()) s = PrepareAll(*writer);
+  if (!s.ok()) return s.WithContext(context);
+
+  auto store = std::make_unique<SqliteStore>(options, std::move(writer));
+  for (int i = 0; i < std::max(1, options.read_connections); ++i) {
+    auto r = Connection::Open(options.path, false, options.busy_timeout);
+    if (!r.ok()) return r.status().WithContext(context);
+    std::unique_ptr<Connection> conn = std::move(r).value();
+    Status cs = ConfigureConnection(*conn, options.durability);
+    if (cs.ok()) cs = conn->Exec("PRAGMA query_only = ON", "make reader read-only");
+    if (cs.ok()) cs = PrepareAll(*conn);
+    if (!cs.ok()) return cs.WithContext(context);
+    store->readers().Add(std::move(conn));
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace jobwarden

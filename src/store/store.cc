@@ -1,0 +1,22 @@
+#include "store/store.h"
+
+namespace jobwarden {
+
+std::string_view ToString(Durability d) { return d == Durability::kPower ? "power" : "process"; }
+
+std::optional<Durability> ParseDurability(std::string_view s) {
+  if (s == "process") return Durability::kProcess;
+  if (s == "power") return Durability::kPower;
+  return std::nullopt;
+}
+
+std::string_view ToString(HeartbeatAnswer a) {
+  switch (a) {
+    case HeartbeatAnswer::kContinue: return "continue";
+    case HeartbeatAnswer::kCancel: return "cancel";
+    case HeartbeatAnswer::kLost: return "lost";
+  }
+  return "lost";
+}
+
+}  // namespace jobwarden

@@ -1,0 +1,215 @@
+// The storage-driver seam. One interface, one driver per database (SQLite now,
+// PostgreSQL later), one contract suite (tests/contract) run against each.
+//
+// Contracts that hold for every method unless it says otherwise:
+// - Thread safety: a Store is safe for concurrent use from many threads.
+// - Time: `now` always comes from the caller (the engine's Clock). Drivers never
+//   read the database's clock, so tests are deterministic and skew lives in one place.
+// - Durability: a write method returns only after its change is durable to the
+//   store's durability mode, or with a non-OK Status and no change.
+// - Atomicity: each call is one transaction, all or nothing, except the *Many
+//   methods that answer per item, where each item is atomic on its own.
+// - Guards: every lease-changing write is a compare-and-set on (id, state,
+//   lease_token). A guard that no longer matches changes nothing and reports
+//   kConflict or kLeaseLost for that item. This is what makes two reapers, a
+//   reaper and a late worker, or two servers safe together.
+// - Errors: kNotFound (no such job), kConflict (state does not allow it),
+//   kLeaseLost (token is not current), kUnavailable (database busy or gone;
+//   the driver already retried), kInternal (bug or corrupt data).
+//
+// Drivers do not decide transitions: the engine plans them with
+// core/lifecycle.h and the driver persists the plan (JobApplyMany). The few
+// transitions a driver performs in bulk for speed (fetch, complete, promotion
+// of due scheduled jobs) are fixed by the table and need no decision.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job.h"
+#include "core/lifecycle.h"
+#include "core/status.h"
+#include "core/time.h"
+
+namespace jobwarden {
+
+// How much a committed write survives (docs/storage.md).
+enum class Durability {
+  kProcess,  // survives a crash of any process (SQLite: WAL + synchronous=NORMAL). Default.
+  kPower,    // survives power loss (SQLite: synchronous=FULL).
+};
+std::string_view ToString(Durability d);
+std::optional<Durability> ParseDurability(std::string_view s);
+
+// A job to insert. The engine has validated it and applied every default.
+struct NewJob {
+  std::string kind;
+  std::string queue;
+  int priority = 0;
+  JobState state = JobState::kAvailable;  // available or scheduled (from the table)
+  std::string args = "{}";
+  int max_attempts = 5;
+  Duration timeout{};
+  std::optional<Duration> stall_timeout;
+  std::optional<Timestamp> deadline_at;
+  Timestamp run_at{};
+  std::optional<std::string> unique_key;
+  std::optional<std::string> resource_key;
+  std::optional<std::string> batch_id;
+  std::vector<std::string> tags;
+};
+
+struct JobInsertParams {
+  std::vector<NewJob> jobs;  // at most kMaxBulkJobs
+  Timestamp now{};
+};
+
+struct InsertedJob {
+  JobId id = 0;
+  // True when a non-terminal job with the same unique_key existed (or came
+  // earlier in the same call): `id` is that job's and nothing was inserted.
+  bool deduplicated = false;
+};
+
+// Lease up to `max` jobs from `queues` (paused queues are skipped): highest
+// priority first, then run_at, then id; due scheduled jobs are taken directly;
+// jobs past their deadline are not leased. Each fetched job is `running` with
+// attempt + 1, a new lease token (greater than every earlier token of that
+// job), lease_expires_at = now + lease_ttl, and its stall clock started.
+struct JobFetchParams {
+  std::vector<std::string> queues;
+  int max = 1;
+  Timestamp now{};
+  Duration lease_ttl{};
+  Duration grace{};
+  std::string worker_id;
+};
+
+enum class HeartbeatAnswer { kContinue, kCancel, kLost };
+std::string_view ToString(HeartbeatAnswer a);
+
+struct HeartbeatItem {
+  JobId id = 0;
+  std::int64_t token = 0;
+  std::optional<Progress> progress;       // progress.updated_at is set by the driver to `now`
+  std::optional<std::string> checkpoint;  // JSON text
+};
+
+// Extend each listed lease to now + its TTL and record progress and
+// checkpoint; the stall clock restarts when progress.done grows, or the
+// message or the checkpoint changes (core::ResetsStallClock).
+struct LeaseExtendParams {
+  std::vector<HeartbeatItem> items;
+  Timestamp now{};
+};
+
+struct HeartbeatResult {
+  JobId id = 0;
+  HeartbeatAnswer answer = HeartbeatAnswer::kLost;
+  std::optional<Timestamp> lease_expires_at;  // the new expiry, unless lost
+  CancelReason cancel_reason = CancelReason::kNone;  // with kCancel
+};
+
+struct CompleteItem {
+  JobId id = 0;
+  std::int64_t token = 0;
+  std::optional<std::string> result;  // JSON text; absent = null
+  std::optional<std::string> checkpoint;
+  std::optional<Progress> progress;
+};
+
+// running -> succeeded for each item whose token is current. The same complete
+// again with the same token is OK and changes nothing (idempotent retry).
+struct JobCompleteParams {
+  std::vector<CompleteItem> items;
+  Timestamp now{};
+};
+
+struct JobApplyParams {
+  std::vector<JobChange> changes;
+  Timestamp now{};
+};
+
+struct JobListParams {
+  std::optional<JobState> state;
+  std::optional<std::string> queue;
+  std::optional<std::string> kind;
+  std::optional<std::string> worker_id;
+  JobId after_id = 0;  // keyset cursor: ids greater than this, ascending
+  int limit = 100;
+  bool with_errors = false;  // load the error history too
+};
+
+// Delete non-running jobs in one chunk. Running jobs are never touched.
+struct JobDeleteParams {
+  std::vector<JobState> states;  // empty = every state but running
+  std::optional<std::string> queue;
+  // Only jobs whose finished_at (or created_at, for unfinished ones) is before this.
+  std::optional<Timestamp> before;
+  int limit = 1000;
+};
+
+struct QueueInfo {
+  std::string name;
+  bool paused = false;
+  std::int64_t counts[kJobStateCount] = {};
+  std::optional<Timestamp> oldest_available_run_at;
+};
+
+struct ReaperTickParams {
+  Timestamp now{};
+};
+
+struct ReaperTickResult {
+  std::optional<Timestamp> previous_tick;  // the last tick of any reaper on this store
+  // Running leases that got one TTL of grace because no reaper ticked for
+  // longer than their TTL (a restart, a suspended machine, a clock step).
+  std::int64_t graced = 0;
+};
+
+inline constexpr int kMaxBulkJobs = 10'000;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- jobs: writes ---
+  // All or nothing. Answers in input order.
+  virtual Result<std::vector<InsertedJob>> JobInsertMany(const JobInsertParams& p) = 0;
+  virtual Result<std::vector<Job>> JobFetch(const JobFetchParams& p) = 0;
+  // Per item: the new expiry and answer; a stale token or a job that is not running answers kLost.
+  virtual Result<std::vector<HeartbeatResult>> LeaseExtendMany(const LeaseExtendParams& p) = 0;
+  // Per item: OK, kLeaseLost, or kNotFound.
+  virtual Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) = 0;
+  // Applies planned changes, each under its guard. Per change: OK, or
+  // kConflict/kLeaseLost when the guard no longer matches (nothing written).
+  virtual Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) = 0;
+  // scheduled -> available for up to `limit` due jobs whose deadline has not passed.
+  virtual Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) = 0;
+  // Deletes one job unless it is running (kConflict) or missing (kNotFound).
+  virtual Status JobDelete(JobId id) = 0;
+  // Deletes at most p.limit jobs; returns how many. Callers loop for more.
+  virtual Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) = 0;
+
+  // --- jobs: reads ---
+  virtual Result<Job> JobGet(JobId id) = 0;  // with its error history
+  virtual Result<std::vector<Job>> JobList(const JobListParams& p) = 0;
+  // available/scheduled jobs whose deadline is at or before `now`.
+  virtual Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) = 0;
+
+  // --- queues ---
+  virtual Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) = 0;
+  virtual Result<std::vector<QueueInfo>> QueueList() = 0;
+
+  // --- maintenance ---
+  // Records a reaper tick and grants the restart grace (see ReaperTickResult).
+  virtual Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) = 0;
+
+  // Capabilities.
+  virtual bool SupportsNotify() const = 0;
+  virtual std::string Describe() const = 0;  // "sqlite:/path/to.db (durability=process)"
+};
+
+}  // namespace jobwarden
