@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_set>
 
 namespace jobwarden {
@@ -62,6 +63,78 @@ std::string_view ToString(JobDiagnosis::Verdict v) {
 Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {
   rng_.seed(options_.rng_seed != 0 ? options_.rng_seed : std::random_device{}());
+  if (!options_.worker_gone) {
+    options_.worker_gone = [self = SelfIdentity()](const WorkerRecord& w) {
+      ProcessIdentity who{w.host, w.pid, w.pid_start_time, w.boot_id, w.pid_namespace};
+      return SeenGoneOnThisHost(self, who);
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Workers registry
+
+Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
+  if (worker.slots < 1) return Status::InvalidArgument("slots: must be at least 1");
+  for (const std::string& q : worker.queues) {
+    if (!ValidName(q, 128)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+  }
+  const Timestamp now = clock_.Now();
+  if (worker.id.empty()) {
+    std::uint64_t suffix;
+    {
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      suffix = Rng()() & 0xffffff;
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%06llx", static_cast<unsigned long long>(suffix));
+    worker.id = (worker.host.empty() ? std::string("worker") : worker.host) + "-" + std::to_string(worker.pid) + "-" + buf;
+  } else if (!ValidName(worker.id, 200)) {
+    return Status::InvalidArgument("worker_id: must be 1-200 characters of letters, digits and _ - . : /");
+  }
+  worker.started_at = now;
+  worker.last_seen_at = now;
+  JW_RETURN_IF_ERROR(store_.WorkerUpsert(worker));
+  spdlog::info("worker {} registered (host {}, pid {}, {} slots)", worker.id, worker.host, worker.pid, worker.slots);
+  return worker.id;
+}
+
+Status Engine::DeregisterWorker(const std::string& worker_id) {
+  return store_.WorkerSetStopped(worker_id, clock_.Now());
+}
+
+Result<std::vector<WorkerRecord>> Engine::Workers(bool include_stopped) { return store_.WorkerList(include_stopped); }
+
+Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
+  JW_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_.WorkerList(false));
+  std::int64_t lost = 0;
+  for (const WorkerRecord& w : workers) {
+    if (!options_.worker_gone(w)) continue;
+    ++lost;
+    JobListParams lp;
+    lp.state = JobState::kRunning;
+    lp.worker_id = w.id;
+    lp.limit = kChunk;
+    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobList(lp));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : jobs) {
+      Failure f;
+      f.error_class = ErrorClass::kWorkerLost;
+      f.message = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host +
+                  ") is gone; its death was seen by the reaper";
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
+      if (!planned.ok()) continue;
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, nullptr).status());
+    // Mark it stopped only once its jobs are back; a failure above retries next tick.
+    JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
+    spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, before.size());
+  }
+  return lost;
 }
 
 void Engine::AddListener(EventListener listener) { listeners_.push_back(std::move(listener)); }
@@ -254,6 +327,10 @@ Result<std::vector<HeartbeatResult>> Engine::Heartbeat(const HeartbeatRequest& r
     JW_ASSIGN_OR_RETURN(item.checkpoint, NormalizeOptionalJson(item.checkpoint, "checkpoint"));
   }
   p.now = clock_.Now();
+  if (!request.worker_id.empty()) {
+    Status touched = store_.WorkerTouch(request.worker_id, static_cast<int>(request.jobs.size()), p.now);
+    if (!touched.ok()) spdlog::warn("heartbeat: {}", touched.ToString());
+  }
   return store_.LeaseExtendMany(p);
 }
 
@@ -536,6 +613,9 @@ Result<ReapStats> Engine::ReapOnce() {
                  tick.previous_tick ? FormatDurationShort(now - *tick.previous_tick) : std::string("ever"),
                  tick.graced);
   }
+
+  // 2a. Workers whose death can be seen: their jobs come back now, not at lease end.
+  JW_ASSIGN_OR_RETURN(stats.workers_lost, TakeBackFromDeadWorkers(now));
 
   // 2. Running jobs: expired leases and overdue stops are taken back; reached limits get a stop request.
   JobListParams lp;

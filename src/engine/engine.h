@@ -22,6 +22,7 @@
 #include "core/job.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
+#include "engine/process_identity.h"
 #include "store/store.h"
 
 namespace jobwarden {
@@ -49,6 +50,10 @@ struct EngineOptions {
   std::size_t max_args_bytes = 1024 * 1024;          // Default: 1 MiB
   int max_fetch = 1000;                              // upper bound of one fetch
   std::uint64_t rng_seed = 0;                        // 0 = seeded from std::random_device
+  // Decides whether a registered worker is gone, for take-back at the next
+  // reaper tick instead of at lease end. Default: SeenGoneOnThisHost against
+  // this process's identity. Tests may replace it.
+  std::function<bool(const WorkerRecord&)> worker_gone;
 };
 
 struct EnqueueRequest {
@@ -134,6 +139,7 @@ struct ReapStats {
   std::int64_t deadline_failed = 0;  // waiting jobs past their deadline
   std::int64_t purged = 0;           // terminal jobs past retention
   std::int64_t graced = 0;           // leases given restart grace
+  std::int64_t workers_lost = 0;     // registered workers seen dead
 };
 
 // A state change, for logs, metrics and (later) the event stream. G6.
@@ -174,6 +180,12 @@ class Engine {
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests);
   Status Fail(const FailRequest& request);
 
+  // Registers a worker; assigns `id` when empty ("host-pid-xxxx"). Returns the id.
+  Result<std::string> RegisterWorker(WorkerRecord worker);
+  // A clean exit: the worker is marked stopped (its jobs were already handed back).
+  Status DeregisterWorker(const std::string& worker_id);
+  Result<std::vector<WorkerRecord>> Workers(bool include_stopped = false);
+
   // --- admin ---
   Result<Job> Get(JobId id);
   Result<std::vector<Job>> List(const JobListParams& params);
@@ -204,6 +216,7 @@ class Engine {
   Result<std::int64_t> ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before, Timestamp now,
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
+  Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
   std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
 
   Store& store_;

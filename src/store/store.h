@@ -169,6 +169,25 @@ struct ReaperTickResult {
   std::int64_t graced = 0;
 };
 
+// A worker process known to the engine (the worker registry).
+struct WorkerRecord {
+  std::string id;
+  std::string host;
+  std::int64_t pid = 0;
+  // Process identity, to tell "that pid is gone" from "that pid was reused":
+  // the start time in clock ticks since boot (/proc/PID/stat field 22), the
+  // kernel boot id, and the pid namespace. Absent when unknown (remote workers).
+  std::optional<std::int64_t> pid_start_time;
+  std::optional<std::string> boot_id;
+  std::optional<std::string> pid_namespace;
+  std::vector<std::string> queues;
+  int slots = 0;
+  int busy = 0;
+  Timestamp started_at{};
+  Timestamp last_seen_at{};
+  std::optional<Timestamp> stopped_at;
+};
+
 inline constexpr int kMaxBulkJobs = 10'000;
 
 class Store {
@@ -202,6 +221,16 @@ class Store {
   // --- queues ---
   virtual Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) = 0;
   virtual Result<std::vector<QueueInfo>> QueueList() = 0;
+
+  // --- workers ---
+  // Inserts or replaces the worker's row (registration).
+  virtual Status WorkerUpsert(const WorkerRecord& w) = 0;
+  // Records that the worker was seen at `now` with `busy` slots in use.
+  virtual Status WorkerTouch(const std::string& id, int busy, Timestamp now) = 0;
+  // Marks the worker stopped (a clean exit, or its death was seen).
+  virtual Status WorkerSetStopped(const std::string& id, Timestamp now) = 0;
+  // Workers not stopped (or all, with include_stopped), newest first.
+  virtual Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) = 0;
 
   // --- maintenance ---
   // Records a reaper tick and grants the restart grace (see ReaperTickResult).

@@ -63,6 +63,32 @@ Status PrepareAll(Connection& conn) {
   return Status::Ok();
 }
 
+// Decodes a JSON array of strings written by EncodeTags.
+std::vector<std::string> DecodeTags(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_str = false, esc = false;
+  for (char ch : text) {
+    if (!in_str) {
+      if (ch == '"') in_str = true;
+      continue;
+    }
+    if (esc) {
+      cur += ch;
+      esc = false;
+    } else if (ch == '\\') {
+      esc = true;
+    } else if (ch == '"') {
+      out.push_back(std::move(cur));
+      cur.clear();
+      in_str = false;
+    } else {
+      cur += ch;
+    }
+  }
+  return out;
+}
+
 // Reads a row selected with {JOB_COLUMNS} (columns from `first`).
 Result<Job> ReadJob(const Query& q) {
   Job j;
@@ -104,28 +130,7 @@ Result<Job> ReadJob(const Query& q) {
   j.unique_key = q.OptText(c++);
   j.resource_key = q.OptText(c++);
   j.batch_id = q.OptText(c++);
-  // tags: a JSON array of strings, written by EncodeTags.
-  const std::string tags = q.Text(c++);
-  std::string cur;
-  bool in_str = false, esc = false;
-  for (char ch : tags) {
-    if (!in_str) {
-      if (ch == '"') in_str = true;
-      continue;
-    }
-    if (esc) {
-      cur += ch;
-      esc = false;
-    } else if (ch == '\\') {
-      esc = true;
-    } else if (ch == '"') {
-      j.tags.push_back(std::move(cur));
-      cur.clear();
-      in_str = false;
-    } else {
-      cur += ch;
-    }
-  }
+  j.tags = DecodeTags(q.Text(c++));
   return j;
 }
 
@@ -816,6 +821,65 @@ class SqliteStore final : public Store {
     });
     if (!s.ok()) return s.WithContext("reaper tick");
     return r;
+  }
+
+  Status WorkerUpsert(const WorkerRecord& w) override {
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "WorkerUpsert");
+      q.Bind(1, w.id).Bind(2, w.host).Bind(3, w.pid).Bind(4, w.pid_start_time).Bind(5, w.boot_id);
+      q.Bind(6, w.pid_namespace).Bind(7, EncodeTags(w.queues)).Bind(8, w.slots).Bind(9, w.busy);
+      q.Bind(10, w.started_at).Bind(11, w.last_seen_at);
+      return q.Run();
+    });
+    return s.WithContext("register worker " + w.id);
+  }
+
+  Status WorkerTouch(const std::string& id, int busy, Timestamp now) override {
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "WorkerTouch");
+      q.Bind(1, id).Bind(2, busy).Bind(3, now);
+      return q.Run();
+    });
+    return s.WithContext("touch worker " + id);
+  }
+
+  Status WorkerSetStopped(const std::string& id, Timestamp now) override {
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "WorkerSetStopped");
+      q.Bind(1, id).Bind(2, now);
+      return q.Run();
+    });
+    return s.WithContext("mark worker " + id + " stopped");
+  }
+
+  Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) override {
+    auto conn = readers_.Acquire();
+    std::vector<WorkerRecord> out;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      Query q(c, "WorkerList");
+      q.Bind(1, include_stopped);
+      while (true) {
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        WorkerRecord w;
+        w.id = q.Text(0);
+        w.host = q.Text(1);
+        w.pid = q.Int(2);
+        w.pid_start_time = q.OptInt(3);
+        w.boot_id = q.OptText(4);
+        w.pid_namespace = q.OptText(5);
+        w.queues = DecodeTags(q.Text(6));
+        w.slots = static_cast<int>(q.Int(7));
+        w.busy = static_cast<int>(q.Int(8));
+        w.started_at = q.Time(9);
+        w.last_seen_at = q.Time(10);
+        w.stopped_at = q.OptTime(11);
+        out.push_back(std::move(w));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("list workers");
+    return out;
   }
 
   bool SupportsNotify() const override { return false; }

@@ -164,3 +164,22 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 -- After a gap longer than a lease's TTL with no reaper tick, live leases get one TTL of grace.
 UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?1 + lease_ttl_ms)
 WHERE state = 'running' AND ?1 - ?2 > lease_ttl_ms;
+
+-- name: WorkerUpsert
+INSERT INTO workers (id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at,
+                     last_seen_at, stopped_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, pid_start_time = excluded.pid_start_time,
+  boot_id = excluded.boot_id, pid_namespace = excluded.pid_namespace, queues = excluded.queues,
+  slots = excluded.slots, busy = excluded.busy, last_seen_at = excluded.last_seen_at, stopped_at = NULL;
+
+-- name: WorkerTouch
+UPDATE workers SET busy = ?2, last_seen_at = ?3 WHERE id = ?1;
+
+-- name: WorkerSetStopped
+UPDATE workers SET stopped_at = ?2, busy = 0 WHERE id = ?1 AND stopped_at IS NULL;
+
+-- name: WorkerList
+SELECT id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at, last_seen_at,
+       stopped_at
+FROM workers WHERE ?1 OR stopped_at IS NULL ORDER BY started_at DESC, id;
