@@ -1,0 +1,149 @@
+// What an in-process handler gets: the job, its limits, a stop token, and the
+// means to report progress, checkpoints and a result.
+//
+// The handler contract (docs/worker.md):
+// - Returning normally means success (the result is what SetResult set, else null).
+// - Throwing JobError classifies a failure: transient, permanent or rate_limited.
+// - Any other exception is `transient` with its message.
+// - When asked to stop (timeout, deadline, cancel, drain, lost lease), the stop
+//   token fires. A handler stops by calling ThrowIfStopped() (or throwing
+//   StopRequested): the failure is then classified by why it was stopped.
+//   A handler that ignores the stop past the kill grace is abandoned: its slot
+//   gets a fresh thread and the job is reported without it.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "core/error_class.h"
+#include "core/job.h"
+
+namespace jobwarden {
+
+// Thrown by a handler to classify its failure.
+class JobError : public std::runtime_error {
+ public:
+  JobError(ErrorClass error_class, const std::string& message, std::optional<Duration> retry_after = std::nullopt)
+      : std::runtime_error(message), error_class_(error_class), retry_after_(retry_after) {}
+  ErrorClass error_class() const { return error_class_; }
+  std::optional<Duration> retry_after() const { return retry_after_; }
+
+ private:
+  ErrorClass error_class_;
+  std::optional<Duration> retry_after_;
+};
+
+// Thrown by JobContext::ThrowIfStopped() when the worker asked the handler to stop.
+class StopRequested : public std::exception {
+ public:
+  const char* what() const noexcept override { return "stop requested"; }
+};
+
+// Why the worker stops a job before its handler finished.
+enum class StopReason : std::uint8_t {
+  kNone,
+  kCancel,     // cancelled by a user (heartbeat answered cancel)
+  kTimeout,    // attempt timeout (worker's own clock, or the server's request)
+  kDeadline,   // job deadline
+  kStalled,    // the server saw no progress for stall_timeout
+  kDrain,      // graceful shutdown: handed back as interrupted
+  kLeaseLost,  // the server answered lost: someone else may hold the job now
+  kSelfFence,  // the lease could not be renewed in time: stop before it expires
+};
+std::string_view ToString(StopReason r);
+
+// Wakes the heartbeat loop when a handler reports something worth sending
+// now (a checkpoint). Shared, so an abandoned handler can outlive the pool.
+class Notifier {
+ public:
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits up to `timeout` for a notification; true if one came.
+  bool WaitFor(std::chrono::steady_clock::duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool got = cv_.wait_for(lock, timeout, [&] { return pending_; });
+    pending_ = false;
+    return got;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+};
+
+// The state of one leased job, shared by its handler, the heartbeat loop and
+// the watchdog. All mutable fields are guarded by `mu`.
+struct ActiveJob {
+  Job job;  // snapshot at fetch (lease_token, lease_ttl, checkpoint of the last attempt)
+  std::stop_source stop;
+  std::shared_ptr<Notifier> notifier;
+
+  std::mutex mu;
+  std::chrono::steady_clock::time_point lease_deadline;    // GUARDED_BY(mu): send time of last renewal + TTL
+  std::optional<std::chrono::steady_clock::time_point> attempt_deadline;  // nearest limit, on the monotonic clock
+  CancelReason deadline_kind = CancelReason::kTimeout;     // which limit attempt_deadline is
+  std::optional<Progress> progress;                        // GUARDED_BY(mu)
+  bool progress_dirty = false;                             // GUARDED_BY(mu)
+  std::optional<std::string> checkpoint;                   // GUARDED_BY(mu): latest, JSON text
+  bool checkpoint_dirty = false;                           // GUARDED_BY(mu)
+  std::optional<std::string> result;                       // GUARDED_BY(mu)
+  StopReason stop_reason = StopReason::kNone;              // GUARDED_BY(mu)
+  std::chrono::steady_clock::time_point stop_at;           // GUARDED_BY(mu)
+  bool finished = false;   // GUARDED_BY(mu): the handler returned (or the process exited)
+  bool abandoned = false;  // GUARDED_BY(mu): the handler was given up on
+  bool settled = false;    // GUARDED_BY(mu): the outcome was reported (or cannot be)
+  // Set by a command runner while its process runs: how to stop it.
+  std::function<void(Duration grace)> terminate;  // GUARDED_BY(mu)
+  std::function<void()> kill;                     // GUARDED_BY(mu)
+};
+
+class JobContext {
+ public:
+  explicit JobContext(std::shared_ptr<ActiveJob> active) : active_(std::move(active)) {}
+
+  const Job& job() const { return active_->job; }
+  int attempt() const { return active_->job.attempt; }
+  // The nearest of the attempt timeout and the job deadline (wall clock).
+  std::optional<Timestamp> deadline() const;
+  // The checkpoint of the last attempt (or of this one, once set): resume from it.
+  std::optional<std::string> last_checkpoint() const;
+  // The fencing token of this lease: pass it to external systems to fence side effects.
+  std::int64_t lease_token() const { return active_->job.lease_token; }
+
+  std::stop_token stop_token() const { return active_->stop.get_token(); }
+  bool stop_requested() const { return active_->stop.stop_requested(); }
+  void ThrowIfStopped() const {
+    if (stop_requested()) throw StopRequested();
+  }
+
+  // Sent with the next heartbeat (every TTL/3).
+  void ReportProgress(std::int64_t done, std::optional<std::int64_t> total = std::nullopt, std::string message = "");
+  // `json` must be valid JSON text; sent promptly (coalesced), and with the outcome.
+  void Checkpoint(std::string json);
+  // The result reported on success (JSON text). Default: null.
+  void SetResult(std::string json);
+
+  // A log line prefixed with the job ("job 12 [resize] attempt 2: ...").
+  void Log(spdlog::level::level_enum level, std::string_view message) const;
+
+ private:
+  std::shared_ptr<ActiveJob> active_;
+};
+
+}  // namespace jobwarden

@@ -1,0 +1,61 @@
+#include "worker/local_backend.h"
+
+#include <random>
+
+namespace jobwarden {
+
+LocalBackend::LocalBackend(Engine& engine, Duration poll_interval) : engine_(engine), poll_interval_(poll_interval) {
+  engine_.AddListener([this](const JobEventRecord& e) {
+    if (e.to != JobState::kAvailable) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++generation_;
+    }
+    cv_.notify_all();
+  });
+}
+
+Result<std::string> LocalBackend::Register(const WorkerRecord& worker) { return engine_.RegisterWorker(worker); }
+
+Status LocalBackend::Deregister(const std::string& worker_id) { return engine_.DeregisterWorker(worker_id); }
+
+Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Duration wait) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const auto give_up = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    std::uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shut_down_) return std::vector<Job>{};
+      seen = generation_;
+    }
+    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine_.Fetch(request));
+    const auto now = std::chrono::steady_clock::now();
+    if (!jobs.empty() || now >= give_up) return jobs;
+    // Poll with +-20% jitter, or wake at once when a job becomes available here.
+    std::uniform_int_distribution<std::int64_t> jitter(-poll_interval_.count() / 5, poll_interval_.count() / 5);
+    const auto next_poll = now + poll_interval_ + Duration(jitter(rng));
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, std::min(next_poll, give_up), [&] { return generation_ != seen || shut_down_; });
+  }
+}
+
+Result<std::vector<HeartbeatResult>> LocalBackend::Heartbeat(const HeartbeatRequest& request) {
+  return engine_.Heartbeat(request);
+}
+
+Result<std::vector<Status>> LocalBackend::CompleteMany(const std::vector<CompleteRequest>& requests) {
+  return engine_.CompleteMany(requests);
+}
+
+Status LocalBackend::Fail(const FailRequest& request) { return engine_.Fail(request); }
+
+void LocalBackend::WakeAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace jobwarden

@@ -1,0 +1,40 @@
+// Embedded mode: the Backend over an Engine in this process.
+//
+// A Fetch that finds nothing waits on a condition variable that the engine's
+// event listener signals whenever a job becomes available in this process
+// (enqueue, retry, take-back), so a job enqueued here starts with no polling
+// delay. Jobs made available by other processes (a CLI enqueue beside a
+// running worker) or by time (scheduled jobs) are found by a poll every
+// `poll_interval` (with jitter, so processes do not synchronise).
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+
+#include "worker/backend.h"
+
+namespace jobwarden {
+
+class LocalBackend final : public Backend {
+ public:
+  // Registers a listener on `engine`: construct before sharing the engine between threads.
+  LocalBackend(Engine& engine, Duration poll_interval = std::chrono::milliseconds(500));
+
+  Result<std::string> Register(const WorkerRecord& worker) override;
+  Status Deregister(const std::string& worker_id) override;
+  Result<std::vector<Job>> Fetch(const FetchRequest& request, Duration wait) override;
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) override;
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) override;
+  Status Fail(const FailRequest& request) override;
+  void WakeAll() override;
+
+ private:
+  Engine& engine_;
+  const Duration poll_interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t generation_ = 0;  // GUARDED_BY(mu_): bumped when a job may have become available
+  bool shut_down_ = false;        // GUARDED_BY(mu_): WakeAll() was called
+};
+
+}  // namespace jobwarden

@@ -1,0 +1,602 @@
+#include "worker/worker_pool.h"
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <unordered_map>
+
+#include "core/lifecycle.h"
+#include "engine/process_identity.h"
+
+namespace jobwarden {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr auto kWatchdogTick = std::chrono::milliseconds(20);
+constexpr int kReportAttempts = 5;
+
+bool IsUnreportable(StopReason r) { return r == StopReason::kLeaseLost || r == StopReason::kSelfFence; }
+
+StopReason StopReasonFor(CancelReason r) {
+  switch (r) {
+    case CancelReason::kTimeout: return StopReason::kTimeout;
+    case CancelReason::kDeadline: return StopReason::kDeadline;
+    case CancelReason::kStalled: return StopReason::kStalled;
+    case CancelReason::kUser:
+    case CancelReason::kNone: return StopReason::kCancel;
+  }
+  return StopReason::kCancel;
+}
+
+// In-process run. A free function on purpose: after an abandoned handler
+// returns, this frame may outlive the pool, so it must not touch it.
+RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_ptr<const InProcessHandler>& h) {
+  RunOutcome out;
+  JobContext ctx(a);
+  auto stopped = [&]() -> std::optional<StopReason> {
+    std::lock_guard<std::mutex> lock(a->mu);
+    if (a->stop_reason == StopReason::kNone) return std::nullopt;
+    return a->stop_reason;
+  };
+  auto fail = [&](ErrorClass c, std::string message, std::optional<Duration> retry_after = std::nullopt) {
+    // A failure after the worker asked the handler to stop is classified by the stop.
+    if (auto reason = stopped()) {
+      out.stopped = true;
+      out.failure = StoppedFailure(a->job, *reason);
+      return;
+    }
+    out.failure.error_class = c;
+    out.failure.message = std::move(message);
+    out.failure.retry_after = retry_after;
+  };
+  try {
+    (*h)(ctx);
+    out.success = true;
+    std::lock_guard<std::mutex> lock(a->mu);
+    out.result = a->result;
+  } catch (const StopRequested&) {
+    out.stopped = true;
+    out.failure = StoppedFailure(a->job, stopped().value_or(StopReason::kCancel));
+  } catch (const JobError& e) {
+    ErrorClass c = e.error_class();
+    std::string message = e.what();
+    if (c != ErrorClass::kTransient && c != ErrorClass::kPermanent && c != ErrorClass::kRateLimited) {
+      message = "handler threw class '" + std::string(ToString(c)) + "', which only the worker may decide: " + message;
+      c = ErrorClass::kTransient;
+    }
+    fail(c, message, e.retry_after());
+  } catch (const std::exception& e) {
+    fail(ErrorClass::kTransient, std::string("handler threw: ") + e.what());
+  } catch (...) {
+    fail(ErrorClass::kTransient, "handler threw an exception that is not a std::exception");
+  }
+  return out;
+}
+
+}  // namespace
+
+Failure StoppedFailure(const Job& job, StopReason reason) {
+  Failure f;
+  switch (reason) {
+    case StopReason::kCancel:
+      f.error_class = ErrorClass::kCancelled;
+      f.message = "cancelled while running; the handler stopped";
+      break;
+    case StopReason::kTimeout:
+      f.error_class = ErrorClass::kTimeout;
+      f.limit = "timeout";
+      f.message = "attempt timeout of " + FormatDurationShort(job.timeout) + " reached; the worker stopped the handler";
+      break;
+    case StopReason::kDeadline:
+      f.error_class = ErrorClass::kTimeout;
+      f.limit = "deadline";
+      f.message = "job deadline reached; the worker stopped the handler";
+      break;
+    case StopReason::kStalled:
+      f.error_class = ErrorClass::kStalled;
+      f.limit = "stall_timeout";
+      f.message = "no progress for " + FormatDurationShort(job.stall_timeout.value_or(Duration(0))) +
+                  "; the worker stopped the handler";
+      break;
+    case StopReason::kDrain:
+    case StopReason::kNone:
+      f.error_class = ErrorClass::kInterrupted;
+      f.message = "the worker is shutting down; handed back with its last checkpoint";
+      break;
+    case StopReason::kLeaseLost:
+    case StopReason::kSelfFence:
+      f.error_class = ErrorClass::kLeaseExpired;
+      f.message = "the lease was lost; the worker stopped the handler";
+      break;
+  }
+  return f;
+}
+
+WorkerPool::WorkerPool(Backend& backend, WorkerOptions options) : backend_(backend), options_(std::move(options)) {}
+
+WorkerPool::~WorkerPool() {
+  if (started_ && !joined_) {
+    StopNow();
+    Wait();
+  }
+}
+
+void WorkerPool::Handle(const std::string& kind, InProcessHandler handler) {
+  handlers_[kind] = std::make_shared<const InProcessHandler>(std::move(handler));
+}
+
+void WorkerPool::HandleWith(const std::string& kind, std::shared_ptr<JobRunner> runner) {
+  runners_[kind] = std::move(runner);
+}
+
+Status WorkerPool::Start() {
+  if (started_) return Status::Conflict("the worker pool is already started");
+  if (options_.concurrency < 1 || options_.concurrency > 1024) {
+    return Status::InvalidArgument("concurrency: must be 1-1024");
+  }
+  if (options_.lease_ttl < std::chrono::seconds(1)) return Status::InvalidArgument("lease_ttl: must be at least 1s");
+  if (options_.grace < Duration(0) || options_.grace > options_.lease_ttl / 2) {
+    return Status::InvalidArgument("grace: " + FormatDurationShort(options_.grace) +
+                                   " must be at most half the lease TTL (" +
+                                   FormatDurationShort(options_.lease_ttl / 2) + ")");
+  }
+  if (options_.queues.empty()) return Status::InvalidArgument("queues: at least one queue");
+  const ProcessIdentity self = SelfIdentity();
+  WorkerRecord rec;
+  rec.id = options_.worker_id;
+  rec.host = self.host;
+  rec.pid = self.pid;
+  rec.pid_start_time = self.start_time;
+  rec.boot_id = self.boot_id;
+  rec.pid_namespace = self.pid_namespace;
+  rec.queues = options_.queues;
+  rec.slots = options_.concurrency;
+  auto id = backend_.Register(rec);
+  if (!id.ok()) return id.status().WithContext("register worker");
+  worker_id_ = std::move(id).value();
+
+  started_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  slots_.resize(static_cast<std::size_t>(options_.concurrency));
+  slot_job_.resize(slots_.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i] = std::thread([this, i] { SlotLoop(i); });
+  fetcher_ = std::thread([this] { FetchLoop(); });
+  keeper_ = std::thread([this] { KeeperLoop(); });
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
+  spdlog::info("worker {}: {} slots on queues [{}], lease TTL {}, grace {}", worker_id_, options_.concurrency,
+               fmt::join(options_.queues, ","), FormatDurationShort(options_.lease_ttl),
+               FormatDurationShort(options_.grace));
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Fetching
+
+void WorkerPool::FetchLoop() {
+  std::mt19937 rng{std::random_device{}()};
+  Duration backoff = std::chrono::milliseconds(100);
+  while (true) {
+    int free;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return phase_ != Phase::kRunning || static_cast<int>(active_.size()) < options_.concurrency;
+      });
+      if (phase_ != Phase::kRunning) return;
+      free = options_.concurrency - static_cast<int>(active_.size());
+    }
+    FetchRequest req;
+    req.queues = options_.queues;
+    req.max = free;  // never more than free slots: prefetching starves other workers
+    req.lease_ttl = options_.lease_ttl;
+    req.grace = options_.grace;
+    req.worker_id = worker_id_;
+    const auto sent = SteadyClock::now();
+    const auto sent_wall = std::chrono::system_clock::now();
+    auto fetched = backend_.Fetch(req, options_.fetch_wait);
+    if (!fetched.ok()) {
+      spdlog::warn("worker {}: fetch failed, retrying in {}: {}", worker_id_, FormatDurationShort(backoff),
+                   fetched.status().ToString());
+      std::unique_lock<std::mutex> lock(mu_);
+      std::uniform_int_distribution<std::int64_t> jitter(0, backoff.count() / 2);
+      cv_.wait_for(lock, backoff + Duration(jitter(rng)), [&] { return phase_ != Phase::kRunning; });
+      backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(5));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(100);
+    if (fetched->empty()) continue;
+    std::vector<std::shared_ptr<ActiveJob>> batch;
+    for (Job& job : *fetched) {
+      auto a = std::make_shared<ActiveJob>();
+      a->notifier = notifier_;
+      a->lease_deadline = sent + job.lease_ttl;
+      if (auto limit = AttemptDeadline(job)) {
+        a->attempt_deadline = sent + std::chrono::duration_cast<SteadyClock::duration>(*limit - sent_wall);
+        a->deadline_kind = (job.deadline_at && *job.deadline_at == *limit) ? CancelReason::kDeadline
+                                                                            : CancelReason::kTimeout;
+      }
+      a->checkpoint = job.checkpoint;
+      a->job = std::move(job);
+      batch.push_back(std::move(a));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& a : batch) {
+        active_.push_back(a);
+        queue_.push_back(a);
+      }
+    }
+    cv_.notify_all();
+  }
+}
+
+std::shared_ptr<ActiveJob> WorkerPool::Take(std::size_t slot) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return phase_ == Phase::kStopped || !queue_.empty(); });
+  if (queue_.empty()) return nullptr;
+  auto a = std::move(queue_.front());
+  queue_.pop_front();
+  slot_job_[slot] = a;
+  return a;
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+void WorkerPool::SlotLoop(std::size_t slot) {
+  while (auto a = Take(slot)) {
+    bool hand_back = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hand_back = phase_ != Phase::kRunning;
+      if (!hand_back) ++stats_.started;
+    }
+    RunOutcome out;
+    if (hand_back) {
+      // Fetched but not started when the drain began: give it back untouched.
+      {
+        std::lock_guard<std::mutex> lock(a->mu);
+        a->stop_reason = StopReason::kDrain;
+        a->finished = true;
+      }
+      out.stopped = true;
+      out.failure = StoppedFailure(a->job, StopReason::kDrain);
+      out.failure.message = "the worker is shutting down; handed back before it started";
+    } else {
+      auto h = handlers_.find(a->job.kind);
+      auto r = runners_.find(a->job.kind);
+      if (h != handlers_.end()) {
+        std::shared_ptr<const InProcessHandler> handler = h->second;
+        out = RunInProcess(a, handler);
+        std::lock_guard<std::mutex> lock(a->mu);
+        if (a->abandoned) return;  // this thread was given up on: the pool may be gone; touch nothing
+        a->finished = true;
+      } else if (r != runners_.end()) {
+        out = r->second->Run(a);
+        std::lock_guard<std::mutex> lock(a->mu);
+        a->finished = true;
+      } else {
+        out.failure.error_class = ErrorClass::kTransient;
+        out.failure.message = "no handler for kind '" + a->job.kind + "' in worker " + worker_id_;
+        std::lock_guard<std::mutex> lock(a->mu);
+        a->finished = true;
+      }
+    }
+    Report(a, std::move(out));
+    Finish(a);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (slot_job_[slot] == a) slot_job_[slot] = nullptr;
+  }
+}
+
+void WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome) {
+  StopReason reason;
+  std::optional<std::string> checkpoint;
+  std::optional<Progress> progress;
+  {
+    std::lock_guard<std::mutex> lock(a->mu);
+    if (a->settled) return;
+    a->settled = true;
+    reason = a->stop_reason;
+    if (a->checkpoint_dirty) checkpoint = a->checkpoint;
+    progress = a->progress;
+  }
+  const Job& job = a->job;
+  if (IsUnreportable(reason)) {
+    spdlog::warn("job {} [{}]: {}; its outcome is not reported (the job may run elsewhere)", job.id, job.kind,
+                 ToString(reason));
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.lost;
+    return;
+  }
+  Status s;
+  for (int i = 0; i < kReportAttempts; ++i) {
+    if (outcome.success) {
+      CompleteRequest req{job.id, job.lease_token, outcome.result, checkpoint, progress};
+      auto r = backend_.CompleteMany({req});
+      s = r.ok() ? r->front() : r.status();
+    } else {
+      s = backend_.Fail({job.id, job.lease_token, outcome.failure, checkpoint, progress});
+    }
+    if (s.code() != StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100) * (1 << i));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.ok()) {
+    if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
+    spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind,
+                 outcome.success ? std::string("success") : std::string(ToString(outcome.failure.error_class)),
+                 s.ToString());
+    return;
+  }
+  if (outcome.success) {
+    ++stats_.succeeded;
+  } else {
+    ++stats_.failed;
+    spdlog::info("job {} [{}] attempt {} failed [{}]: {}", job.id, job.kind, job.attempt,
+                 ToString(outcome.failure.error_class), outcome.failure.message);
+  }
+}
+
+void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
+  }
+  cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------
+// Heartbeats and the watchdog
+
+void WorkerPool::KeeperLoop() {
+  const auto interval = std::chrono::duration_cast<SteadyClock::duration>(options_.lease_ttl / 3);
+  auto next = SteadyClock::now() + interval;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (phase_ == Phase::kStopped) return;
+    }
+    // A checkpoint wakes us early; waiting a little lets several coalesce.
+    const bool notified = notifier_->WaitFor(std::min<SteadyClock::duration>(next - SteadyClock::now(),
+                                                                             std::chrono::milliseconds(200)));
+    if (notified) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (notified || SteadyClock::now() >= next) {
+      SendHeartbeat();
+      next = SteadyClock::now() + interval;
+    }
+  }
+}
+
+void WorkerPool::SendHeartbeat() {
+  std::vector<std::shared_ptr<ActiveJob>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held = active_;
+  }
+  HeartbeatRequest req;
+  req.worker_id = worker_id_;
+  std::unordered_map<JobId, std::shared_ptr<ActiveJob>> by_id;
+  std::vector<std::pair<bool, bool>> cleared;  // dirty flags taken, to restore on failure
+  std::vector<std::shared_ptr<ActiveJob>> sent_jobs;
+  for (auto& a : held) {
+    std::lock_guard<std::mutex> lock(a->mu);
+    if (a->settled) continue;
+    HeartbeatItem item{a->job.id, a->job.lease_token, std::nullopt, std::nullopt};
+    if (a->progress_dirty) item.progress = a->progress;
+    if (a->checkpoint_dirty) item.checkpoint = a->checkpoint;
+    cleared.emplace_back(a->progress_dirty, a->checkpoint_dirty);
+    a->progress_dirty = false;
+    a->checkpoint_dirty = false;
+    req.jobs.push_back(std::move(item));
+    by_id[a->job.id] = a;
+    sent_jobs.push_back(a);
+  }
+  if (req.jobs.empty()) return;
+  const auto sent = SteadyClock::now();
+  auto answers = backend_.Heartbeat(req);
+  if (!answers.ok()) {
+    spdlog::warn("worker {}: heartbeat for {} job(s) failed: {}", worker_id_, req.jobs.size(),
+                 answers.status().ToString());
+    for (std::size_t i = 0; i < sent_jobs.size(); ++i) {
+      std::lock_guard<std::mutex> lock(sent_jobs[i]->mu);
+      sent_jobs[i]->progress_dirty |= cleared[i].first;
+      sent_jobs[i]->checkpoint_dirty |= cleared[i].second;
+    }
+    return;
+  }
+  for (const HeartbeatResult& r : *answers) {
+    auto it = by_id.find(r.id);
+    if (it == by_id.end()) continue;
+    const auto& a = it->second;
+    if (r.answer == HeartbeatAnswer::kLost) {
+      RequestStop(a, StopReason::kLeaseLost);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(a->mu);
+      a->lease_deadline = sent + a->job.lease_ttl;
+    }
+    if (r.answer == HeartbeatAnswer::kCancel) RequestStop(a, StopReasonFor(r.cancel_reason));
+  }
+}
+
+void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason reason) {
+  std::function<void(Duration)> terminate;
+  {
+    std::lock_guard<std::mutex> lock(a->mu);
+    if (a->stop_reason != StopReason::kNone || a->finished) {
+      // A lost lease overrides an earlier reason: the outcome must not be reported.
+      if (IsUnreportable(reason) && !IsUnreportable(a->stop_reason)) a->stop_reason = reason;
+      return;
+    }
+    a->stop_reason = reason;
+    a->stop_at = SteadyClock::now();
+    terminate = a->terminate;
+  }
+  spdlog::info("job {} [{}]: stopping ({})", a->job.id, a->job.kind, ToString(reason));
+  a->stop.request_stop();  // outside the lock: stop callbacks run here
+  if (terminate) terminate(options_.grace);
+}
+
+void WorkerPool::WatchdogLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, kWatchdogTick, [&] { return phase_ == Phase::kStopped; })) return;
+    }
+    Watchdog();
+  }
+}
+
+void WorkerPool::Watchdog() {
+  const auto now = SteadyClock::now();
+  std::vector<std::shared_ptr<ActiveJob>> held;
+  std::vector<std::shared_ptr<ActiveJob>> running;  // by slot
+  bool drain_expired = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held = active_;
+    running = slot_job_;
+    drain_expired = (phase_ == Phase::kDraining || phase_ == Phase::kStopping) && now >= drain_deadline_;
+  }
+  for (auto& a : held) {
+    std::optional<StopReason> stop;
+    std::function<void()> kill;
+    {
+      std::lock_guard<std::mutex> lock(a->mu);
+      if (a->finished || a->settled) continue;
+      if (a->stop_reason == StopReason::kNone) {
+        if (now >= a->lease_deadline - options_.grace) {
+          stop = StopReason::kSelfFence;  // the engine is about to give it away
+        } else if (a->attempt_deadline && now >= *a->attempt_deadline) {
+          stop = a->deadline_kind == CancelReason::kDeadline ? StopReason::kDeadline : StopReason::kTimeout;
+        } else if (drain_expired) {
+          stop = StopReason::kDrain;
+        }
+      } else if (a->kill && now >= a->lease_deadline) {
+        kill = a->kill;  // a command still alive at lease end: kill it now
+      }
+    }
+    if (stop) RequestStop(a, *stop);
+    if (kill) kill();
+  }
+  // In-process handlers past their grace (or their lease) are abandoned.
+  for (std::size_t slot = 0; slot < running.size(); ++slot) {
+    const auto& a = running[slot];
+    if (!a) continue;
+    bool give_up = false;
+    {
+      std::lock_guard<std::mutex> lock(a->mu);
+      give_up = !a->finished && !a->abandoned && !a->kill && a->stop_reason != StopReason::kNone &&
+                (now >= a->stop_at + options_.grace || now >= a->lease_deadline);
+      if (give_up) a->abandoned = true;
+    }
+    if (give_up) Abandon(a, slot);
+  }
+}
+
+void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) {
+  StopReason reason;
+  {
+    std::lock_guard<std::mutex> lock(a->mu);
+    reason = a->stop_reason;
+  }
+  std::int64_t count;
+  bool give_up_now = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The documented exception to "every thread is joined": the hung handler's
+    // thread is detached. It holds shared ownership of what it touches, and
+    // returns without touching the pool if its handler ever comes back.
+    slots_[slot].detach();
+    slot_job_[slot] = nullptr;
+    count = ++stats_.abandoned;
+    if (phase_ != Phase::kStopped) slots_[slot] = std::thread([this, slot] { SlotLoop(slot); });
+    if (count > options_.max_abandoned && !gave_up_) {
+      gave_up_ = true;
+      give_up_now = true;
+    }
+  }
+  spdlog::error("job {} [{}]: handler ignored its stop request ({}) for {}; abandoned its thread ({} abandoned so far)",
+                a->job.id, a->job.kind, ToString(reason), FormatDurationShort(options_.grace), count);
+  Report(a, RunOutcome{false, std::nullopt, StoppedFailure(a->job, reason), true});
+  Finish(a);
+  if (give_up_now) {
+    spdlog::error("worker {}: more than {} abandoned handlers; draining and exiting so a supervisor restarts it",
+                  worker_id_, options_.max_abandoned);
+    Drain();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Stopping
+
+void WorkerPool::Drain() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ != Phase::kRunning) return;
+    phase_ = Phase::kDraining;
+    drain_deadline_ = SteadyClock::now() + options_.drain_timeout;
+  }
+  spdlog::info("worker {}: draining: no new jobs; running jobs have {} to finish", worker_id_,
+               FormatDurationShort(options_.drain_timeout));
+  backend_.WakeAll();
+  cv_.notify_all();
+}
+
+void WorkerPool::StopNow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) return;
+    phase_ = Phase::kStopping;
+    drain_deadline_ = SteadyClock::now();
+  }
+  spdlog::info("worker {}: stopping now: running jobs are handed back", worker_id_);
+  backend_.WakeAll();
+  cv_.notify_all();
+}
+
+int WorkerPool::Wait() {
+  if (!started_ || joined_) return gave_up_ ? 70 : 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return phase_ != Phase::kRunning && active_.empty(); });
+    phase_ = Phase::kStopped;
+  }
+  cv_.notify_all();
+  notifier_->Notify();
+  fetcher_.join();
+  keeper_.join();
+  watchdog_.join();
+  std::vector<std::thread> slots;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots = std::move(slots_);
+  }
+  for (auto& t : slots) {
+    if (t.joinable()) t.join();
+  }
+  joined_ = true;
+  Status s = backend_.Deregister(worker_id_);
+  if (!s.ok()) spdlog::warn("worker {}: deregister: {}", worker_id_, s.ToString());
+  const WorkerStats st = stats();
+  spdlog::info("worker {} stopped: {} started, {} succeeded, {} failed, {} lost, {} abandoned", worker_id_, st.started,
+               st.succeeded, st.failed, st.lost, st.abandoned);
+  return gave_up_ ? 70 : 0;
+}
+
+WorkerStats WorkerPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+int WorkerPool::busy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(active_.size());
+}
+
+}  // namespace jobwarden

@@ -1,0 +1,149 @@
+// The worker pool: N slots that run leased jobs, with hard time limits.
+//
+// Threads, each owned and joined by the pool (Stop/Wait):
+// - the fetcher: leases up to (free slots) jobs per fetch, long-polling;
+// - the lease keeper: one batched heartbeat for every held job every TTL/3
+//   (sooner when a checkpoint is waiting, coalesced), and a watchdog that
+//   stops jobs at their limits and self-fences leases it could not renew;
+// - N slot threads that run handlers. A slot whose in-process handler ignores
+//   its stop request past the grace is abandoned (its thread detached: the one
+//   documented exception to "every thread is joined") and replaced by a fresh
+//   thread, so hung handlers never use up the pool (G3).
+//
+// Timing (DESIGN.md timing rules): a lease's end is tracked on the monotonic
+// clock from when the renewing request was sent, with the TTL the engine
+// returned. From lease end - grace the job is stopped; at lease end it is
+// killed (command) or abandoned (in-process), because the engine is about to
+// give it to someone else.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "worker/backend.h"
+#include "worker/job_context.h"
+
+namespace jobwarden {
+
+using InProcessHandler = std::function<void(JobContext&)>;
+
+// How a run that the worker stopped is classified (by why it was stopped).
+// Lease lost and self-fence are never reported: the job may already be elsewhere.
+Failure StoppedFailure(const Job& job, StopReason reason);
+
+// The outcome of one run, before it is reported.
+struct RunOutcome {
+  bool success = false;
+  std::optional<std::string> result;  // success: JSON text
+  Failure failure;                    // !success
+  bool stopped = false;               // the run ended because the worker stopped it
+};
+
+// Runs jobs of some kinds another way than a function call (command handlers).
+// Run blocks until the run ended; it must honour active->stop by way of the
+// terminate/kill callbacks it installs on `active`.
+class JobRunner {
+ public:
+  virtual ~JobRunner() = default;
+  virtual RunOutcome Run(const std::shared_ptr<ActiveJob>& active) = 0;
+};
+
+struct WorkerOptions {
+  std::vector<std::string> queues{"default"};
+  int concurrency = 4;                                    // Default: 4 slots
+  Duration lease_ttl = std::chrono::seconds(10);          // Default: 10 s (asked; the engine may clamp)
+  Duration grace = std::chrono::seconds(5);               // Default: 5 s, must be <= TTL/2
+  Duration drain_timeout = std::chrono::seconds(30);      // Default: 30 s
+  Duration fetch_wait = std::chrono::seconds(5);          // long-poll of one fetch
+  int max_abandoned = 4;  // past this many abandoned handlers the worker drains and exits non-zero
+  std::string worker_id;  // empty: the engine assigns one
+};
+
+struct WorkerStats {
+  std::int64_t started = 0;
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;      // reported failures of any class
+  std::int64_t abandoned = 0;   // in-process handlers given up on
+  std::int64_t lost = 0;        // leases lost or self-fenced (nothing reported)
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(Backend& backend, WorkerOptions options);
+  ~WorkerPool();  // StopNow() and joins every owned thread
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Register before Start().
+  void Handle(const std::string& kind, InProcessHandler handler);
+  void HandleWith(const std::string& kind, std::shared_ptr<JobRunner> runner);
+
+  // Validates options, registers the worker, starts the threads.
+  Status Start();
+  const std::string& worker_id() const { return worker_id_; }
+
+  // Graceful stop: stop fetching; running jobs get drain_timeout to finish;
+  // then the rest are stopped and handed back as `interrupted` (attempt not
+  // spent, last checkpoint kept). Returns at once; Wait() blocks.
+  void Drain();
+  // Skips the drain: stops running jobs now (still handing them back).
+  void StopNow();
+  // Blocks until the pool stopped (after Drain/StopNow, or by itself after
+  // too many abandoned handlers). Returns the exit code for the process:
+  // 0 after a clean stop, 70 (EX_SOFTWARE) when it gave up on hung handlers.
+  int Wait();
+
+  WorkerStats stats() const;
+  int busy() const;
+
+ private:
+  enum class Phase { kRunning, kDraining, kStopping, kStopped };
+
+  void FetchLoop();
+  void KeeperLoop();
+  void WatchdogLoop();
+  void SlotLoop(std::size_t slot);
+  void SendHeartbeat();
+  void Watchdog();
+  // Records the stop and fires the stop token and the runner's terminate.
+  void RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason reason);
+  void Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome);
+  void Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot);
+  void Finish(const std::shared_ptr<ActiveJob>& a);
+  std::shared_ptr<ActiveJob> Take(std::size_t slot);  // blocks; nullptr when stopping
+  void Shutdown();
+
+  Backend& backend_;
+  WorkerOptions options_;
+  std::string worker_id_;
+  std::map<std::string, std::shared_ptr<const InProcessHandler>> handlers_;
+  std::map<std::string, std::shared_ptr<JobRunner>> runners_;
+  std::shared_ptr<Notifier> notifier_ = std::make_shared<Notifier>();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // slots wait for jobs; fetcher waits for free slots; Wait() waits for stop
+  Phase phase_ = Phase::kRunning;                         // GUARDED_BY(mu_)
+  std::deque<std::shared_ptr<ActiveJob>> queue_;          // GUARDED_BY(mu_): fetched, not started
+  std::vector<std::shared_ptr<ActiveJob>> active_;        // GUARDED_BY(mu_): held leases (queued or running)
+  std::vector<std::thread> slots_;                        // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<ActiveJob>> slot_job_;      // GUARDED_BY(mu_): the job each slot runs
+  std::chrono::steady_clock::time_point drain_deadline_;  // GUARDED_BY(mu_)
+  bool gave_up_ = false;                                  // GUARDED_BY(mu_): too many abandoned
+  WorkerStats stats_;                                     // GUARDED_BY(mu_)
+  std::thread fetcher_;
+  std::thread keeper_;
+  std::thread watchdog_;
+  bool started_ = false;
+  bool joined_ = false;
+};
+
+}  // namespace jobwarden
