@@ -105,6 +105,7 @@ struct ActiveJob {
   std::optional<std::string> result;                       // GUARDED_BY(mu)
   StopReason stop_reason = StopReason::kNone;              // GUARDED_BY(mu)
   std::chrono::steady_clock::time_point stop_at;           // GUARDED_BY(mu)
+  bool in_process = false;  // GUARDED_BY(mu): run by an in-process handler (may be abandoned)
   bool finished = false;   // GUARDED_BY(mu): the handler returned (or the process exited)
   bool abandoned = false;  // GUARDED_BY(mu): the handler was given up on
   bool settled = false;    // GUARDED_BY(mu): the outcome was reported (or cannot be)

@@ -270,6 +270,10 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       auto r = runners_.find(a->job.kind);
       if (h != handlers_.end()) {
         std::shared_ptr<const InProcessHandler> handler = h->second;
+        {
+          std::lock_guard<std::mutex> lock(a->mu);
+          a->in_process = true;
+        }
         out = RunInProcess(a, handler);
         std::lock_guard<std::mutex> lock(a->mu);
         if (a->abandoned) return;  // this thread was given up on: the pool may be gone; touch nothing
@@ -491,7 +495,7 @@ void WorkerPool::Watchdog() {
     bool give_up = false;
     {
       std::lock_guard<std::mutex> lock(a->mu);
-      give_up = !a->finished && !a->abandoned && !a->kill && a->stop_reason != StopReason::kNone &&
+      give_up = a->in_process && !a->finished && !a->abandoned && a->stop_reason != StopReason::kNone &&
                 (now >= a->stop_at + options_.grace || now >= a->lease_deadline);
       if (give_up) a->abandoned = true;
     }

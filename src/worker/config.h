@@ -1,0 +1,49 @@
+// The worker's TOML configuration (docs/config.md):
+//
+//   [worker]
+//   concurrency = 4          # slots                       Default: 4
+//   queues = ["default"]     #                             Default: ["default"]
+//   lease_ttl = "10s"        # asked at fetch, 1s-10m      Default: 10s
+//   grace = "5s"             # SIGTERM -> SIGKILL, <= TTL/2 Default: 5s
+//   drain_timeout = "30s"    #                             Default: 30s
+//   max_abandoned = 4        # hung in-process handlers before the worker exits non-zero
+//
+//   [kinds.download]
+//   command = ["python3", "handlers/download.py"]  # relative paths: against this file's directory
+//   timeout = "30s"          # attempt timeout for jobs of this kind
+//   stall_timeout = "10s"
+//   max_attempts = 3
+//   queue = "default"
+//   env = { SOURCE_LIST = "a,b" }
+//   cwd = "."                # relative to this file's directory
+//   exit_codes = { "3" = "permanent" }   # other non-zero codes are transient
+//   backoff_base = "5s"
+//   backoff_cap = "10m"
+//
+// JOBWARDEN_CONCURRENCY, JOBWARDEN_QUEUES (comma-separated), JOBWARDEN_LEASE_TTL and
+// JOBWARDEN_DRAIN_TIMEOUT override the [worker] values; command-line flags override both.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "engine/engine.h"
+#include "worker/command_runner.h"
+#include "worker/worker_pool.h"
+
+namespace jobwarden {
+
+struct Config {
+  std::string path;  // the file it was read from
+  WorkerOptions worker;
+  std::map<std::string, CommandKind> commands;     // kinds run as commands
+  std::map<std::string, KindDefaults> kinds;       // per-kind defaults for the engine
+};
+
+// Reads and validates `path`. Errors name the file, the key and what is wrong.
+Result<Config> LoadConfig(const std::string& path);
+
+// Applies JOBWARDEN_* environment overrides to `config.worker`.
+Status ApplyEnvironment(Config& config);
+
+}  // namespace jobwarden
