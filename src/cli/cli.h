@@ -36,5 +36,6 @@ int Fail(const Status& status);
 // chose sets `action`.
 void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action);     // cli/job_commands.cc
 void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/worker_commands.cc
+void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/server_commands.cc
 
 }  // namespace jobwarden::cli

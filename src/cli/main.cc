@@ -6,6 +6,7 @@ int main(int argc, char** argv) {
   jobwarden::cli::GlobalOptions global;
   jobwarden::cli::Action action;
   jobwarden::cli::AddWorkerCommands(app, global, action);
+  jobwarden::cli::AddServerCommands(app, global, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 0;
 }
