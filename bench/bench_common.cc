@@ -1,0 +1,249 @@
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace jobwarden::bench {
+
+namespace fs = std::filesystem;
+
+void Check(const Status& s, const char* what) {
+  if (s.ok()) return;
+  std::fprintf(stderr, "bench: %s: %s\n", what, s.ToString().c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+TempDir::TempDir(const std::string& tag) {
+  const char* base = std::getenv("JOBWARDEN_BENCH_TMP");
+  fs::path root = base != nullptr && *base != '\0' ? fs::path(base) : fs::temp_directory_path();
+  std::string templ = (root / ("jobwarden-bench-" + tag + "-XXXXXX")).string();
+  if (mkdtemp(templ.data()) == nullptr) {
+    std::perror("bench: mkdtemp");
+    std::_Exit(1);
+  }
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  const char* keep = std::getenv("JOBWARDEN_BENCH_KEEP");
+  if (keep != nullptr && std::string(keep) == "1") return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::unique_ptr<Db> OpenDb(const fs::path& file, Durability durability) {
+  auto db = std::make_unique<Db>();
+  SqliteStoreOptions o;
+  o.path = file.string();
+  o.durability = durability;
+  db->store = Check(OpenSqliteStore(o), "open store");
+  db->engine = std::make_unique<Engine>(*db->store, db->clock);
+  return db;
+}
+
+void EnqueueBulk(Engine& engine, int n, const std::string& kind, const std::string& queue) {
+  std::vector<EnqueueRequest> batch;
+  for (int done = 0; done < n;) {
+    const int k = std::min(kMaxBulkJobs, n - done);
+    batch.assign(static_cast<std::size_t>(k), EnqueueRequest{});
+    for (auto& r : batch) {
+      r.kind = kind;
+      r.queue = queue;
+    }
+    Check(engine.EnqueueMany(batch).status(), "bulk enqueue");
+    done += k;
+  }
+}
+
+std::vector<CompleteRequest> CompletionsFor(const std::vector<Job>& jobs) {
+  std::vector<CompleteRequest> out(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    out[i].id = jobs[i].id;
+    out[i].token = jobs[i].lease_token;
+  }
+  return out;
+}
+
+fs::path DefaultBenchDir() {
+  if (const char* d = std::getenv("BENCH_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') return fs::path(x) / "jobwarden-bench";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return fs::path(h) / ".cache" / "jobwarden-bench";
+  return fs::temp_directory_path() / "jobwarden-bench";
+}
+
+namespace {
+
+void SqliteExec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::fprintf(stderr, "bench: fixture: %s: %s\n", sql, err != nullptr ? err : "?");
+    sqlite3_free(err);
+    std::_Exit(1);
+  }
+}
+
+constexpr int kMillion = 1'000'000;
+
+}  // namespace
+
+fs::path MillionFixture(const fs::path& bench_dir, const std::string& tag) {
+  fs::create_directories(bench_dir);
+  const fs::path file = bench_dir / ("million-" + tag + ".db");
+  if (fs::exists(file)) return file;
+
+  std::fprintf(stderr, "bench: building the million-row fixture %s (once)...\n", file.c_str());
+  const auto t0 = SteadyClock::now();
+  const fs::path building = bench_dir / ("million-" + tag + ".db.building");
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(building.string() + suffix);
+  {
+    auto db = OpenDb(building, Durability::kProcess);
+    // 1,000,000 available jobs in 4 other queues.
+    for (int q = 0; q < 4; ++q) EnqueueBulk(*db->engine, kMillion / 4, "filler", "other-" + std::to_string(q));
+    // 1,000,000 jobs in the bench queue, marked finished below.
+    EnqueueBulk(*db->engine, kMillion, "history", kBenchQueue);
+  }
+  {
+    // The store has no API to insert finished jobs (by design): flip the
+    // history rows to succeeded directly, as fetch + complete would have left them.
+    sqlite3* db = nullptr;
+    if (sqlite3_open(building.c_str(), &db) != SQLITE_OK) {
+      std::fprintf(stderr, "bench: fixture: cannot open %s\n", building.c_str());
+      std::_Exit(1);
+    }
+    SqliteExec(db, "PRAGMA journal_mode = WAL");
+    SqliteExec(db,
+               "UPDATE jobs SET state = 'succeeded', attempt = 1, lease_token = 1, started_at = created_at, "
+               "heartbeat_at = created_at, finished_at = created_at + 5, result = 'null', worker_id = 'fixture' "
+               "WHERE kind = 'history' AND state = 'available'");
+    SqliteExec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+  }
+  for (const char* suffix : {"-wal", "-shm"}) fs::remove(building.string() + suffix);
+  fs::rename(building, file);
+  std::fprintf(stderr, "bench: fixture built in %.1f s (%.0f MB)\n", SecondsSince(t0),
+               static_cast<double>(fs::file_size(file)) / 1e6);
+  return file;
+}
+
+void CopySynced(const fs::path& from, const fs::path& to) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  const int fd = open(to.c_str(), O_RDONLY);
+  if (fd < 0 || fsync(fd) != 0) {
+    std::perror("bench: fsync copy");
+    std::_Exit(1);
+  }
+  close(fd);
+}
+
+double Median(std::vector<double> v) { return Percentile(std::move(v), 50); }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  // Nearest rank.
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(v.size()));
+  const std::size_t i = rank < 1 ? 0 : static_cast<std::size_t>(rank) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
+void Report(const std::string& key, const std::vector<double>& samples, const std::string& unit, Goal goal,
+            const std::string& note) {
+  const double med = Median(samples);
+  const double lo = samples.empty() ? std::nan("") : *std::min_element(samples.begin(), samples.end());
+  const double hi = samples.empty() ? std::nan("") : *std::max_element(samples.begin(), samples.end());
+  std::string goal_text = "-";
+  std::string verdict = "-";
+  char buf[64];
+  switch (goal.kind) {
+    case Goal::Kind::kNone:
+      break;
+    case Goal::Kind::kAtLeast:
+      std::snprintf(buf, sizeof buf, ">=%g", goal.value);
+      goal_text = buf;
+      verdict = med >= goal.value ? "met" : "MISSED";
+      break;
+    case Goal::Kind::kAtMost:
+      std::snprintf(buf, sizeof buf, "<=%g", goal.value);
+      goal_text = buf;
+      verdict = med <= goal.value ? "met" : "MISSED";
+      break;
+  }
+  std::printf("RESULT\t%s\t%.6g\t%.6g\t%.6g\t%s\t%zu\t%s\t%s\t%s\n", key.c_str(), med, lo, hi, unit.c_str(),
+              samples.size(), goal_text.c_str(), verdict.c_str(), note.empty() ? "-" : note.c_str());
+  std::fflush(stdout);
+}
+
+Flags::Flags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) {
+      positional_.push_back(a);
+      continue;
+    }
+    a = a.substr(2);
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      flags_.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+    } else if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
+      flags_.emplace_back(a, argv[++i]);
+    } else {
+      flags_.emplace_back(a, "1");
+    }
+  }
+}
+
+std::optional<std::string> Flags::Get(const std::string& name) const {
+  std::optional<std::string> v;
+  for (const auto& [k, val] : flags_) {
+    if (k == name) v = val;
+  }
+  return v;
+}
+
+std::string Flags::Get(const std::string& name, const std::string& fallback) const {
+  return Get(name).value_or(fallback);
+}
+
+int Flags::GetInt(const std::string& name, int fallback) const {
+  auto v = Get(name);
+  return v ? std::stoi(*v) : fallback;
+}
+
+double Flags::GetDouble(const std::string& name, double fallback) const {
+  auto v = Get(name);
+  return v ? std::stod(*v) : fallback;
+}
+
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = list.find(',', start);
+    const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<Durability> ParseDurabilities(const std::string& list) {
+  std::vector<Durability> out;
+  for (const std::string& s : SplitList(list)) {
+    auto d = ParseDurability(s);
+    if (!d) {
+      std::fprintf(stderr, "bench: unknown durability '%s' (process or power)\n", s.c_str());
+      std::_Exit(2);
+    }
+    out.push_back(*d);
+  }
+  return out;
+}
+
+}  // namespace jobwarden::bench
