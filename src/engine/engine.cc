@@ -137,6 +137,43 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
   return lost;
 }
 
+Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
+                                                  const std::string& message) {
+  if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+  std::vector<JobId> taken;
+  const Timestamp now = clock_.Now();
+  JobListParams lp;
+  lp.state = JobState::kRunning;
+  lp.worker_id = worker_id;
+  lp.limit = kChunk;
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : page) {
+      Failure f;
+      f.error_class = error_class;
+      f.message = message;
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
+      if (!planned.ok()) continue;
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    std::vector<Status> per;
+    std::vector<JobId> ids;
+    for (const JobChange& c : changes) ids.push_back(c.id);
+    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, &per).status());
+    for (std::size_t i = 0; i < per.size(); ++i) {
+      if (per[i].ok()) taken.push_back(ids[i]);
+    }
+    if (page.size() < static_cast<std::size_t>(lp.limit)) break;
+    lp.after_id = page.back().id;
+  }
+  if (!taken.empty()) spdlog::warn("worker {}: took back {} running job(s): {}", worker_id, taken.size(), message);
+  return taken;
+}
+
 void Engine::AddListener(EventListener listener) { listeners_.push_back(std::move(listener)); }
 
 void Engine::Emit(const JobEventRecord& e) const {

@@ -185,6 +185,14 @@ class Engine {
   // A clean exit: the worker is marked stopped (its jobs were already handed back).
   Status DeregisterWorker(const std::string& worker_id);
   Result<std::vector<WorkerRecord>> Workers(bool include_stopped = false);
+  // Takes back every job `worker_id` holds, as a failure of `error_class`
+  // with `message` (the transition table's "death seen" row for worker_lost).
+  // For callers that saw the worker die where the reaper cannot, e.g. a
+  // server whose worker session dropped and was not reopened within the
+  // take-back grace. Guarded like every write: a job settled meanwhile is
+  // left alone. Returns the ids taken back; the worker's row is unchanged.
+  Result<std::vector<JobId>> TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
+                                            const std::string& message);
 
   // --- admin ---
   Result<Job> Get(JobId id);
