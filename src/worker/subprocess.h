@@ -58,6 +58,7 @@ struct CommandSpec {
   std::optional<std::string> cwd;
   std::size_t output_tail_bytes = 64 * 1024;  // Default: 64 KiB of stdout+stderr kept
   std::size_t max_control_line = 1024 * 1024;  // Default: 1 MiB; longer fd-3 lines are ignored and logged
+  std::string name;  // for log lines, e.g. "job 12 [download] attempt 2"; default: "handler pid N"
 };
 
 struct ExitInfo {
@@ -93,6 +94,13 @@ using ControlCallback = std::function<void(const ControlMessage&)>;
 
 // Owns the supervisor thread. Create one per worker process, before starting
 // handlers; destroying it kills every attempt still running and joins the thread.
+//
+// While a supervisor exists it reaps *every* child of this process
+// (waitpid(-1)): exit statuses of children that other code forks are
+// discarded, so such code must not rely on waitpid() for them. Statuses of
+// attempts are routed by pid to their owner, even across supervisors.
+// Start fails with a clear error when the program cannot be run ("command not
+// found: xyz", "permission denied: ..."), never with a bare exit code 127.
 class SubprocessSupervisor {
  public:
   // Makes this process a child subreaper.
