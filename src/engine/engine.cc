@@ -364,11 +364,67 @@ Result<std::vector<HeartbeatResult>> Engine::Heartbeat(const HeartbeatRequest& r
     JW_ASSIGN_OR_RETURN(item.checkpoint, NormalizeOptionalJson(item.checkpoint, "checkpoint"));
   }
   p.now = clock_.Now();
+  // When this worker's previous heartbeat was seen (before this one touches it).
+  std::optional<Timestamp> previous_seen;
   if (!request.worker_id.empty()) {
+    auto worker = store_.WorkerGet(request.worker_id);
+    if (worker.ok()) previous_seen = worker->last_seen_at;
     Status touched = store_.WorkerTouch(request.worker_id, static_cast<int>(request.jobs.size()), p.now);
     if (!touched.ok()) spdlog::warn("heartbeat: {}", touched.ToString());
   }
-  return store_.LeaseExtendMany(p);
+  JW_ASSIGN_OR_RETURN(std::vector<HeartbeatResult> results, store_.LeaseExtendMany(p));
+  if (previous_seen) {
+    // Best effort: what is not taken back here still expires with its lease.
+    auto taken = TakeBackOmitted(request, *previous_seen, p.now);
+    if (!taken.ok()) spdlog::warn("heartbeat of worker {}: {}", request.worker_id, taken.status().ToString());
+  }
+  return results;
+}
+
+// A job is taken back only when it was left out of two heartbeats in a row:
+// this one, and the worker's previous one (its lease was last renewed before
+// that heartbeat was seen). One heartbeat of tolerance covers the two races a
+// single omission cannot tell from a loss: a fetch answer still on its way
+// when the worker built the list, and a job the worker has finished whose
+// complete or fail is still in flight (a worker stops listing a job once it
+// settles it). Guarded like every take-back: a job settled meanwhile is left alone.
+Result<std::int64_t> Engine::TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
+                                             Timestamp now) {
+  std::unordered_set<JobId> listed;
+  for (const HeartbeatItem& item : request.jobs) listed.insert(item.id);
+  JobListParams lp;
+  lp.state = JobState::kRunning;
+  lp.worker_id = request.worker_id;
+  lp.limit = kChunk;
+  std::int64_t taken = 0;
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
+    std::vector<JobChange> changes;
+    std::vector<Job> before;
+    for (const Job& j : page) {
+      if (listed.count(j.id) != 0) continue;
+      const Timestamp renewed = j.heartbeat_at.value_or(j.started_at.value_or(now));
+      if (renewed >= previous_seen) continue;  // leased or renewed since the previous heartbeat
+      Failure f;
+      f.error_class = ErrorClass::kWorkerLost;
+      f.message = "worker " + request.worker_id + " no longer holds it: its heartbeats at " +
+                  FormatRfc3339(previous_seen) + " and " + FormatRfc3339(now) +
+                  " did not list it (a lost fetch answer, or the worker lost track of the job)";
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
+      if (!planned.ok()) continue;
+      changes.push_back(std::move(planned).value());
+      before.push_back(j);
+    }
+    JW_ASSIGN_OR_RETURN(std::int64_t applied, ApplyAndEmit(std::move(changes), before, now, nullptr));
+    taken += applied;
+    if (page.size() < static_cast<std::size_t>(lp.limit)) break;
+    lp.after_id = page.back().id;
+  }
+  if (taken > 0) {
+    spdlog::warn("worker {}: took back {} job(s) its heartbeats no longer list", request.worker_id, taken);
+  }
+  return taken;
 }
 
 Status Engine::Complete(const CompleteRequest& request) {

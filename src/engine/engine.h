@@ -87,6 +87,11 @@ struct FetchRequest {
   std::string worker_id;
 };
 
+// A worker's heartbeat lists every job it holds (DESIGN timing rules). With a
+// registered worker_id, a job leased to that worker that neither this nor the
+// worker's previous heartbeat listed is taken back as `worker_lost`: a lost
+// fetch answer leaks nothing, while a fetch answer or a complete still in
+// flight while one heartbeat was built is tolerated.
 struct HeartbeatRequest {
   std::string worker_id;
   std::vector<HeartbeatItem> jobs;
@@ -225,6 +230,10 @@ class Engine {
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
   Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
+  // DESIGN timing rules: a job leased to the worker but absent from its
+  // heartbeat is taken back as worker_lost (see the definition for the
+  // one-heartbeat tolerance).
+  Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen, Timestamp now);
   std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
 
   Store& store_;

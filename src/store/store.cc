@@ -10,6 +10,14 @@ std::optional<Durability> ParseDurability(std::string_view s) {
   return std::nullopt;
 }
 
+Result<WorkerRecord> Store::WorkerGet(const std::string& id) {
+  JW_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, WorkerList(true));
+  for (WorkerRecord& w : workers) {
+    if (w.id == id) return std::move(w);
+  }
+  return Status::NotFound("worker " + id + " is not registered");
+}
+
 std::string_view ToString(HeartbeatAnswer a) {
   switch (a) {
     case HeartbeatAnswer::kContinue: return "continue";

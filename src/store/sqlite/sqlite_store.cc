@@ -178,6 +178,24 @@ void BindProgress(Query& q, int first, const std::optional<Progress>& p) {
   }
 }
 
+// Reads a row of the WorkerList/WorkerGet column list.
+WorkerRecord ReadWorker(const Query& q) {
+  WorkerRecord w;
+  w.id = q.Text(0);
+  w.host = q.Text(1);
+  w.pid = q.Int(2);
+  w.pid_start_time = q.OptInt(3);
+  w.boot_id = q.OptText(4);
+  w.pid_namespace = q.OptText(5);
+  w.queues = DecodeTags(q.Text(6));
+  w.slots = static_cast<int>(q.Int(7));
+  w.busy = static_cast<int>(q.Int(8));
+  w.started_at = q.Time(9);
+  w.last_seen_at = q.Time(10);
+  w.stopped_at = q.OptTime(11);
+  return w;
+}
+
 // Why a guarded write matched no row.
 Status GuardFailure(Connection& conn, JobId id, JobState expected_state, std::int64_t token) {
   Query q(conn, "JobGuardState");
@@ -861,25 +879,27 @@ class SqliteStore final : public Store {
       while (true) {
         JW_ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) break;
-        WorkerRecord w;
-        w.id = q.Text(0);
-        w.host = q.Text(1);
-        w.pid = q.Int(2);
-        w.pid_start_time = q.OptInt(3);
-        w.boot_id = q.OptText(4);
-        w.pid_namespace = q.OptText(5);
-        w.queues = DecodeTags(q.Text(6));
-        w.slots = static_cast<int>(q.Int(7));
-        w.busy = static_cast<int>(q.Int(8));
-        w.started_at = q.Time(9);
-        w.last_seen_at = q.Time(10);
-        w.stopped_at = q.OptTime(11);
-        out.push_back(std::move(w));
+        out.push_back(ReadWorker(q));
       }
       return Status::Ok();
     });
     if (!s.ok()) return s.WithContext("list workers");
     return out;
+  }
+
+  Result<WorkerRecord> WorkerGet(const std::string& id) override {
+    auto conn = readers_.Acquire();
+    std::optional<WorkerRecord> out;
+    Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+      Query q(c, "WorkerGet");
+      q.Bind(1, id);
+      JW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row) out = ReadWorker(q);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("get worker " + id);
+    if (!out) return Status::NotFound("worker " + id + " is not registered");
+    return std::move(*out);
   }
 
   bool SupportsNotify() const override { return false; }

@@ -183,3 +183,8 @@ UPDATE workers SET stopped_at = ?2, busy = 0 WHERE id = ?1 AND stopped_at IS NUL
 SELECT id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at, last_seen_at,
        stopped_at
 FROM workers WHERE ?1 OR stopped_at IS NULL ORDER BY started_at DESC, id;
+
+-- name: WorkerGet
+SELECT id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at, last_seen_at,
+       stopped_at
+FROM workers WHERE id = ?1;
