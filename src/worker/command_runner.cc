@@ -14,9 +14,23 @@ namespace jobwarden {
 
 namespace {
 
+std::string_view EnvName(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
 bool IsSecret(std::string_view entry) {
-  const std::string_view name = entry.substr(0, entry.find('='));
+  const std::string_view name = EnvName(entry);
   return name.rfind("JOBWARDEN_", 0) == 0 || name == "DATABASE_URL" || name.rfind("PG", 0) == 0;
+}
+
+// Set by the worker for each attempt; a kind's `env` cannot override them.
+bool IsReserved(std::string_view name) { return name.rfind("JOBWARDEN_", 0) == 0; }
+
+std::string FmtCommand(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += a.size() > 60 ? a.substr(0, 57) + "..." : a;
+  }
+  return out;
 }
 
 }  // namespace
@@ -30,7 +44,13 @@ std::vector<std::string> HandlerEnvironment(const Job& job, const CommandKind& k
     if (kind.env.count(name) != 0) continue;  // the kind's value wins
     env.emplace_back(entry);
   }
-  for (const auto& [k, v] : kind.env) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : kind.env) {
+    if (IsReserved(k)) {
+      spdlog::warn("kind {}: env {} is reserved for the worker; ignored", job.kind, k);
+      continue;
+    }
+    env.push_back(k + "=" + v);
+  }
   env.push_back("JOBWARDEN_JOB_ID=" + FormatJobId(job.id));
   env.push_back("JOBWARDEN_JOB_KIND=" + job.kind);
   env.push_back("JOBWARDEN_ATTEMPT=" + std::to_string(job.attempt));
@@ -45,7 +65,11 @@ RunOutcome FromExitStatus(const Job& job, const ExitInfo& exit, StopReason stop,
                           const std::map<int, ErrorClass>& exit_codes) {
   RunOutcome out;
   out.failure.output_tail = exit.output_tail.empty() ? std::nullopt : std::optional<std::string>(exit.output_tail);
-  if (stop != StopReason::kNone) {
+  // The worker's stop decides only if it reached the process: one that ended
+  // on its own as the stop was being sent keeps its own outcome. (A handler
+  // that exits 0 after SIGTERM, say with a final checkpoint, was stopped: its
+  // work is not done.)
+  if (stop != StopReason::kNone && exit.killed_by_us) {
     out.stopped = true;
     auto tail = out.failure.output_tail;
     out.failure = StoppedFailure(job, stop);
@@ -88,6 +112,7 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
   spec.argv = kind_.command;
   spec.env = HandlerEnvironment(job, kind_);
   spec.cwd = kind_.cwd;
+  spec.name = "job " + FormatJobId(job.id) + " [" + job.kind + "] attempt " + std::to_string(job.attempt);
   {
     nlohmann::json in = JobToJson(job);
     in["deadline"] = AttemptDeadline(job) ? nlohmann::json(FormatRfc3339(*AttemptDeadline(job))) : nullptr;
@@ -102,21 +127,14 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
     std::optional<std::string> result;     // GUARDED_BY(mu): the last result line
   };
   auto fd3 = std::make_shared<Fd3>();
-  auto on_control = [a, fd3](const ControlMessage& m) {
+  auto on_control = [a, fd3, name = spec.name](const ControlMessage& m) {
     switch (m.type) {
-      case ControlMessage::Type::kProgress: {
-        std::lock_guard<std::mutex> lock(a->mu);
-        a->progress = m.progress;
-        a->progress_dirty = true;
+      case ControlMessage::Type::kProgress:
+        RecordProgress(*a, m.progress);
         break;
-      }
       case ControlMessage::Type::kCheckpoint: {
-        {
-          std::lock_guard<std::mutex> lock(a->mu);
-          a->checkpoint = m.json;
-          a->checkpoint_dirty = true;
-        }
-        if (a->notifier) a->notifier->Notify();
+        Status s = RecordCheckpoint(*a, m.json);
+        if (!s.ok()) spdlog::error("{}: fd-3 checkpoint ignored: {}", name, s.message());
         break;
       }
       case ControlMessage::Type::kResult: {
@@ -136,19 +154,24 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
   if (!started.ok()) {
     RunOutcome out;
     out.failure.error_class = ErrorClass::kTransient;
-    out.failure.message = started.status().ToString();
+    out.failure.message = "cannot start the handler (" + FmtCommand(kind_.command) + "): " + started.status().message();
     return out;
   }
   std::shared_ptr<Subprocess> proc = std::move(started).value();
+  const Duration grace = kind_.grace.value_or(a->grace);
   StopReason already;
   {
     std::lock_guard<std::mutex> lock(a->mu);
-    a->terminate = [proc, kind_grace = kind_.grace](Duration grace) { proc->Terminate(kind_grace.value_or(grace)); };
+    a->terminate = [proc, kind_grace = kind_.grace](Duration g) { proc->Terminate(kind_grace.value_or(g)); };
     a->kill = [proc] { proc->Kill(); };
     already = a->stop_reason;
   }
   // A stop that came while the process was starting.
-  if (already != StopReason::kNone) proc->Terminate(Duration(0));
+  if (already == StopReason::kLeaseLost) {
+    proc->Kill();
+  } else if (already != StopReason::kNone) {
+    proc->Terminate(grace);
+  }
 
   const ExitInfo exit = proc->Wait();
   StopReason stop;

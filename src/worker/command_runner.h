@@ -8,8 +8,10 @@
 //   DATABASE_URL and PG* are removed).
 // - fd 3: JSON lines for progress, checkpoint, result and classified errors.
 // - Outcome precedence: stopped by the worker (the limit or reason that caused
-//   it) > killed by a signal (`crashed`) > fd-3 error > exit code (0 success,
-//   75 transient, others per kind, default transient) > fd-3 result.
+//   it; only when its signal reached the process before it ended) > killed by
+//   a signal (`crashed`, with the signal's name) > fd-3 error > exit code (0
+//   success, 75 transient, others per kind, default transient) > fd-3 result.
+// - The kind's `env` cannot set JOBWARDEN_* names (they are the worker's).
 #pragma once
 
 #include <map>

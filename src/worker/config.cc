@@ -56,10 +56,33 @@ Result<std::vector<std::string>> ReadStrings(const toml::node& node, const std::
   return out;
 }
 
-// "handlers/x.py" -> "<dir>/handlers/x.py"; bare words ("python3") and flags stay.
-std::string ResolveArg(const std::string& arg, const fs::path& dir) {
+// A relative path in `command` resolves against the config file's directory:
+// "handlers/x.py" -> "<dir>/handlers/x.py". Only arguments that look like a
+// path do: bare words ("python3"), flags, URLs, KEY=VALUE words and inline
+// scripts (the argument after -c or -e, which may well contain a '/') stay.
+std::string ResolveArg(const std::vector<std::string>& argv, std::size_t i, const fs::path& dir) {
+  const std::string& arg = argv[i];
   if (arg.empty() || arg[0] == '/' || arg[0] == '-' || arg.find('/') == std::string::npos) return arg;
+  if (arg.find("://") != std::string::npos || arg.find_first_of(" \t\n;|&$'\"`=*?<>(){}") != std::string::npos) {
+    return arg;
+  }
+  if (i > 0 && (argv[i - 1] == "-c" || argv[i - 1] == "-e")) return arg;
   return (dir / arg).lexically_normal().string();
+}
+
+Result<int> ParseInt(const std::string& text, int min, int max) {
+  std::size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || v < min || v > max) {
+    return Status::InvalidArgument("'" + text + "' is not an integer from " + std::to_string(min) + " to " +
+                                   std::to_string(max));
+  }
+  return v;
 }
 
 Status ReadWorker(const toml::table& t, const std::string& file, WorkerOptions& w) {
@@ -97,13 +120,14 @@ Status ReadKind(const std::string& name, const toml::table& t, const std::string
     if (k == "command") {
       JW_ASSIGN_OR_RETURN(c.command, ReadStrings(node, file, key));
       if (c.command.empty()) return Bad(file, key, "must not be empty");
-      for (std::string& arg : c.command) arg = ResolveArg(arg, dir);
+      for (std::size_t i = 0; i < c.command.size(); ++i) c.command[i] = ResolveArg(c.command, i, dir);
       has_command = true;
     } else if (k == "timeout") {
       JW_ASSIGN_OR_RETURN(d.timeout, ReadDuration(node, file, key));
       if (*d.timeout <= Duration(0)) return Bad(file, key, "must be greater than 0");
     } else if (k == "stall_timeout") {
       JW_ASSIGN_OR_RETURN(d.stall_timeout, ReadDuration(node, file, key));
+      if (*d.stall_timeout <= Duration(0)) return Bad(file, key, "must be greater than 0");
     } else if (k == "max_attempts") {
       JW_ASSIGN_OR_RETURN(d.max_attempts, ReadInt(node, file, key, 1, 1000));
     } else if (k == "queue") {
@@ -121,6 +145,9 @@ Status ReadKind(const std::string& name, const toml::table& t, const std::string
       for (const auto& [ek, ev] : *env) {
         auto v = ev.value<std::string>();
         if (!v) return Bad(file, key + "." + std::string(ek.str()), "expected a string");
+        if (ek.str().rfind("JOBWARDEN_", 0) == 0) {
+          return Bad(file, key + "." + std::string(ek.str()), "JOBWARDEN_* variables are set by the worker");
+        }
         c.env[std::string(ek.str())] = *v;
       }
     } else if (k == "cwd") {
@@ -130,12 +157,9 @@ Status ReadKind(const std::string& name, const toml::table& t, const std::string
       const toml::table* codes = node.as_table();
       if (codes == nullptr) return Bad(file, key, "expected a table such as { \"3\" = \"permanent\" }");
       for (const auto& [ck, cv] : *codes) {
-        int code = 0;
-        try {
-          code = std::stoi(std::string(ck.str()));
-        } catch (const std::exception&) {
-          return Bad(file, key + "." + std::string(ck.str()), "not an exit code");
-        }
+        auto parsed_code = ParseInt(std::string(ck.str()), 1, 255);
+        if (!parsed_code.ok()) return Bad(file, key + "." + std::string(ck.str()), "not an exit code (1-255)");
+        const int code = *parsed_code;
         auto cls = cv.value<std::string>();
         auto parsed = cls ? ParseErrorClass(*cls) : std::nullopt;
         if (!parsed || (*parsed != ErrorClass::kTransient && *parsed != ErrorClass::kPermanent)) {
@@ -213,11 +237,9 @@ Status ApplyEnvironment(Config& config) {
     return std::string(v);
   };
   if (auto v = env("JOBWARDEN_CONCURRENCY")) {
-    try {
-      config.worker.concurrency = std::stoi(*v);
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("JOBWARDEN_CONCURRENCY: '" + *v + "' is not a number");
-    }
+    auto n = ParseInt(*v, 1, 1024);
+    if (!n.ok()) return n.status().WithContext("JOBWARDEN_CONCURRENCY");
+    config.worker.concurrency = *n;
   }
   if (auto v = env("JOBWARDEN_QUEUES")) {
     config.worker.queues.clear();

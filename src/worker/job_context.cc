@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/lifecycle.h"
 
 namespace jobwarden {
@@ -27,19 +29,41 @@ std::optional<std::string> JobContext::last_checkpoint() const {
   return active_->checkpoint;
 }
 
+Status RecordCheckpoint(ActiveJob& a, std::string_view json) {
+  if (json.size() > a.max_checkpoint_bytes) {
+    return Status::CheckpointTooLarge("checkpoint of " + std::to_string(json.size()) + " bytes is over the limit of " +
+                                      std::to_string(a.max_checkpoint_bytes) + " bytes; kept the previous one");
+  }
+  std::string compact;
+  try {
+    compact = nlohmann::json::parse(json).dump();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("checkpoint is not valid JSON (kept the previous one): ") + e.what());
+  }
+  {
+    std::lock_guard<std::mutex> lock(a.mu);
+    a.checkpoint = std::move(compact);
+    a.checkpoint_dirty = true;
+    a.checkpoint_set = true;
+  }
+  if (a.notifier) a.notifier->Notify();
+  return Status::Ok();
+}
+
+void RecordProgress(ActiveJob& a, Progress progress) {
+  progress.updated_at.reset();  // the engine stamps it
+  std::lock_guard<std::mutex> lock(a.mu);
+  a.progress = std::move(progress);
+  a.progress_dirty = true;
+}
+
 void JobContext::ReportProgress(std::int64_t done, std::optional<std::int64_t> total, std::string message) {
-  std::lock_guard<std::mutex> lock(active_->mu);
-  active_->progress = Progress{done, total, std::move(message), std::nullopt};
-  active_->progress_dirty = true;
+  RecordProgress(*active_, Progress{done, total, std::move(message), std::nullopt});
 }
 
 void JobContext::Checkpoint(std::string json) {
-  {
-    std::lock_guard<std::mutex> lock(active_->mu);
-    active_->checkpoint = std::move(json);
-    active_->checkpoint_dirty = true;
-  }
-  if (active_->notifier) active_->notifier->Notify();
+  Status s = RecordCheckpoint(*active_, json);
+  if (!s.ok()) Log(spdlog::level::err, s.message());
 }
 
 void JobContext::SetResult(std::string json) {

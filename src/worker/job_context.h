@@ -27,6 +27,7 @@
 
 #include "core/error_class.h"
 #include "core/job.h"
+#include "core/status.h"
 
 namespace jobwarden {
 
@@ -101,7 +102,8 @@ struct ActiveJob {
   std::optional<Progress> progress;                        // GUARDED_BY(mu)
   bool progress_dirty = false;                             // GUARDED_BY(mu)
   std::optional<std::string> checkpoint;                   // GUARDED_BY(mu): latest, JSON text
-  bool checkpoint_dirty = false;                           // GUARDED_BY(mu)
+  bool checkpoint_dirty = false;                           // GUARDED_BY(mu): not yet sent by a heartbeat
+  bool checkpoint_set = false;  // GUARDED_BY(mu): set during this run: always sent with the outcome
   std::optional<std::string> result;                       // GUARDED_BY(mu)
   StopReason stop_reason = StopReason::kNone;              // GUARDED_BY(mu)
   std::chrono::steady_clock::time_point stop_at;           // GUARDED_BY(mu)
@@ -112,7 +114,20 @@ struct ActiveJob {
   // Set by a command runner while its process runs: how to stop it.
   std::function<void(Duration grace)> terminate;  // GUARDED_BY(mu)
   std::function<void()> kill;                     // GUARDED_BY(mu)
+  // Set by the pool at fetch (immutable after): the kill grace (SIGTERM ->
+  // SIGKILL, stop -> abandon) and the largest checkpoint the engine takes.
+  Duration grace = std::chrono::seconds(5);
+  std::size_t max_checkpoint_bytes = 256 * 1024;
 };
+
+// Records a checkpoint for `a` and wakes the heartbeat loop so it is sent
+// promptly. `json` must be valid JSON text of at most a->max_checkpoint_bytes;
+// otherwise it is refused (InvalidArgument / CheckpointTooLarge) and the
+// previous checkpoint stays: one bad checkpoint must never fail the heartbeat
+// that renews every lease of the worker.
+Status RecordCheckpoint(ActiveJob& a, std::string_view json);
+// Records progress, sent with the next heartbeat.
+void RecordProgress(ActiveJob& a, Progress progress);
 
 class JobContext {
  public:
@@ -135,7 +150,9 @@ class JobContext {
 
   // Sent with the next heartbeat (every TTL/3).
   void ReportProgress(std::int64_t done, std::optional<std::int64_t> total = std::nullopt, std::string message = "");
-  // `json` must be valid JSON text; sent promptly (coalesced), and with the outcome.
+  // `json` must be valid JSON text (at most 256 KiB by default); sent promptly
+  // (coalesced), and with the outcome. An invalid or oversized checkpoint is
+  // logged as an error and dropped (the previous one stays).
   void Checkpoint(std::string json);
   // The result reported on success (JSON text). Default: null.
   void SetResult(std::string json);

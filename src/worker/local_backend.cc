@@ -5,13 +5,13 @@
 namespace jobwarden {
 
 LocalBackend::LocalBackend(Engine& engine, Duration poll_interval) : engine_(engine), poll_interval_(poll_interval) {
-  engine_.AddListener([this](const JobEventRecord& e) {
+  engine_.AddListener([w = wakeups_](const JobEventRecord& e) {
     if (e.to != JobState::kAvailable) return;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++generation_;
+      std::lock_guard<std::mutex> lock(w->mu);
+      ++w->generation;
     }
-    cv_.notify_all();
+    w->cv.notify_all();
   });
 }
 
@@ -25,9 +25,9 @@ Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Durati
   while (true) {
     std::uint64_t seen;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (shut_down_) return std::vector<Job>{};
-      seen = generation_;
+      std::lock_guard<std::mutex> lock(wakeups_->mu);
+      if (wakeups_->shut_down) return std::vector<Job>{};
+      seen = wakeups_->generation;
     }
     JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine_.Fetch(request));
     const auto now = std::chrono::steady_clock::now();
@@ -35,8 +35,9 @@ Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Durati
     // Poll with +-20% jitter, or wake at once when a job becomes available here.
     std::uniform_int_distribution<std::int64_t> jitter(-poll_interval_.count() / 5, poll_interval_.count() / 5);
     const auto next_poll = now + poll_interval_ + Duration(jitter(rng));
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, std::min(next_poll, give_up), [&] { return generation_ != seen || shut_down_; });
+    std::unique_lock<std::mutex> lock(wakeups_->mu);
+    wakeups_->cv.wait_until(lock, std::min(next_poll, give_up),
+                            [&] { return wakeups_->generation != seen || wakeups_->shut_down; });
   }
 }
 
@@ -52,10 +53,10 @@ Status LocalBackend::Fail(const FailRequest& request) { return engine_.Fail(requ
 
 void LocalBackend::WakeAll() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    shut_down_ = true;
+    std::lock_guard<std::mutex> lock(wakeups_->mu);
+    wakeups_->shut_down = true;
   }
-  cv_.notify_all();
+  wakeups_->cv.notify_all();
 }
 
 }  // namespace jobwarden

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 
 #include "worker/backend.h"
@@ -17,7 +18,9 @@ namespace jobwarden {
 
 class LocalBackend final : public Backend {
  public:
-  // Registers a listener on `engine`: construct before sharing the engine between threads.
+  // Registers a listener on `engine`: construct before sharing the engine
+  // between threads. The listener shares its state, so the engine may outlive
+  // this backend.
   LocalBackend(Engine& engine, Duration poll_interval = std::chrono::milliseconds(500));
 
   Result<std::string> Register(const WorkerRecord& worker) override;
@@ -29,12 +32,16 @@ class LocalBackend final : public Backend {
   void WakeAll() override;
 
  private:
+  struct Wakeups {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint64_t generation = 0;  // GUARDED_BY(mu): bumped when a job may have become available
+    bool shut_down = false;        // GUARDED_BY(mu): WakeAll() was called
+  };
+
   Engine& engine_;
   const Duration poll_interval_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::uint64_t generation_ = 0;  // GUARDED_BY(mu_): bumped when a job may have become available
-  bool shut_down_ = false;        // GUARDED_BY(mu_): WakeAll() was called
+  const std::shared_ptr<Wakeups> wakeups_ = std::make_shared<Wakeups>();
 };
 
 }  // namespace jobwarden

@@ -16,7 +16,12 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 constexpr auto kWatchdogTick = std::chrono::milliseconds(20);
+// Self-fencing acts this much before its deadlines, so a watchdog tick that
+// comes late still kills by lease end, not after it.
+constexpr auto kFenceMargin = 2 * kWatchdogTick;
 constexpr int kReportAttempts = 5;
+// A fetch that returns nothing this fast is not long-polling: pause before the next.
+constexpr auto kMinFetchRound = std::chrono::milliseconds(50);
 
 bool IsUnreportable(StopReason r) { return r == StopReason::kLeaseLost || r == StopReason::kSelfFence; }
 
@@ -58,8 +63,14 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
     std::lock_guard<std::mutex> lock(a->mu);
     out.result = a->result;
   } catch (const StopRequested&) {
-    out.stopped = true;
-    out.failure = StoppedFailure(a->job, stopped().value_or(StopReason::kCancel));
+    if (auto reason = stopped()) {
+      out.stopped = true;
+      out.failure = StoppedFailure(a->job, *reason);
+    } else {
+      // Not a cancel: nobody asked it to stop.
+      out.failure.error_class = ErrorClass::kTransient;
+      out.failure.message = "handler threw StopRequested, but the worker had not asked it to stop";
+    }
   } catch (const JobError& e) {
     ErrorClass c = e.error_class();
     std::string message = e.what();
@@ -197,6 +208,11 @@ void WorkerPool::FetchLoop() {
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
     auto fetched = backend_.Fetch(req, options_.fetch_wait);
+    if (fetched.ok() && fetched->empty() && SteadyClock::now() - sent < kMinFetchRound) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, 2 * kMinFetchRound, [&] { return phase_ != Phase::kRunning; });
+      continue;
+    }
     if (!fetched.ok()) {
       spdlog::warn("worker {}: fetch failed, retrying in {}: {}", worker_id_, FormatDurationShort(backoff),
                    fetched.status().ToString());
@@ -212,6 +228,8 @@ void WorkerPool::FetchLoop() {
     for (Job& job : *fetched) {
       auto a = std::make_shared<ActiveJob>();
       a->notifier = notifier_;
+      a->grace = options_.grace;
+      a->max_checkpoint_bytes = options_.max_checkpoint_bytes;
       a->lease_deadline = sent + job.lease_ttl;
       if (auto limit = AttemptDeadline(job)) {
         a->attempt_deadline = sent + std::chrono::duration_cast<SteadyClock::duration>(*limit - sent_wall);
@@ -255,16 +273,31 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       if (!hand_back) ++stats_.started;
     }
     RunOutcome out;
+    StopReason stopped_before = StopReason::kNone;
+    {
+      // A job stopped before it started (lease lost, self-fenced, cancelled
+      // while queued) is never run: its lease may already be someone else's.
+      std::lock_guard<std::mutex> lock(a->mu);
+      if (!hand_back) stopped_before = a->stop_reason;
+    }
     if (hand_back) {
       // Fetched but not started when the drain began: give it back untouched.
       {
         std::lock_guard<std::mutex> lock(a->mu);
-        a->stop_reason = StopReason::kDrain;
+        if (a->stop_reason == StopReason::kNone) a->stop_reason = StopReason::kDrain;
         a->finished = true;
       }
       out.stopped = true;
       out.failure = StoppedFailure(a->job, StopReason::kDrain);
       out.failure.message = "the worker is shutting down; handed back before it started";
+    } else if (stopped_before != StopReason::kNone) {
+      {
+        std::lock_guard<std::mutex> lock(a->mu);
+        a->finished = true;
+      }
+      out.stopped = true;
+      out.failure = StoppedFailure(a->job, stopped_before);
+      out.failure.message += " (before it started)";
     } else {
       auto h = handlers_.find(a->job.kind);
       auto r = runners_.find(a->job.kind);
@@ -305,7 +338,9 @@ void WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     if (a->settled) return;
     a->settled = true;
     reason = a->stop_reason;
-    if (a->checkpoint_dirty) checkpoint = a->checkpoint;
+    // Always the latest checkpoint set in this run, even if a heartbeat that
+    // carried it is in flight (it may fail), and the latest progress.
+    if (a->checkpoint_set) checkpoint = a->checkpoint;
     progress = a->progress;
   }
   const Job& job = a->job;
@@ -356,26 +391,38 @@ void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
 // ---------------------------------------------------------------------------
 // Heartbeats and the watchdog
 
+WorkerPool::SteadyDuration WorkerPool::HeartbeatInterval() const {
+  // The TTL the engine granted (it may clamp what we asked), not the one asked.
+  Duration ttl = options_.lease_ttl;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& a : active_) ttl = std::min(ttl, a->job.lease_ttl > Duration(0) ? a->job.lease_ttl : ttl);
+  }
+  return std::chrono::duration_cast<SteadyDuration>(ttl / 3);
+}
+
 void WorkerPool::KeeperLoop() {
-  const auto interval = std::chrono::duration_cast<SteadyClock::duration>(options_.lease_ttl / 3);
-  auto next = SteadyClock::now() + interval;
+  auto last_sent = SteadyClock::now();
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (phase_ == Phase::kStopped) return;
     }
+    // Timed from the previous send, so a slow answer does not stretch the period.
+    const auto next = last_sent + HeartbeatInterval();
     // A checkpoint wakes us early; waiting a little lets several coalesce.
-    const bool notified = notifier_->WaitFor(std::min<SteadyClock::duration>(next - SteadyClock::now(),
-                                                                             std::chrono::milliseconds(200)));
+    const bool notified = notifier_->WaitFor(
+        std::clamp<SteadyDuration>(next - SteadyClock::now(), SteadyDuration(0), std::chrono::milliseconds(200)));
     if (notified) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (notified || SteadyClock::now() >= next) {
-      SendHeartbeat();
-      next = SteadyClock::now() + interval;
+      last_sent = SteadyClock::now();
+      // After a failure, try again sooner: the leases are running out.
+      if (!SendHeartbeat()) last_sent -= HeartbeatInterval() * 2 / 3;
     }
   }
 }
 
-void WorkerPool::SendHeartbeat() {
+bool WorkerPool::SendHeartbeat() {
   std::vector<std::shared_ptr<ActiveJob>> held;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -388,7 +435,9 @@ void WorkerPool::SendHeartbeat() {
   std::vector<std::shared_ptr<ActiveJob>> sent_jobs;
   for (auto& a : held) {
     std::lock_guard<std::mutex> lock(a->mu);
-    if (a->settled) continue;
+    // Settled jobs are no longer held; lost or self-fenced ones are given up
+    // (renewing them now would keep a job we are killing from its next worker).
+    if (a->settled || IsUnreportable(a->stop_reason)) continue;
     HeartbeatItem item{a->job.id, a->job.lease_token, std::nullopt, std::nullopt};
     if (a->progress_dirty) item.progress = a->progress;
     if (a->checkpoint_dirty) item.checkpoint = a->checkpoint;
@@ -399,9 +448,21 @@ void WorkerPool::SendHeartbeat() {
     by_id[a->job.id] = a;
     sent_jobs.push_back(a);
   }
-  if (req.jobs.empty()) return;
-  const auto sent = SteadyClock::now();
+  if (req.jobs.empty()) return true;
+  auto sent = SteadyClock::now();
   auto answers = backend_.Heartbeat(req);
+  if (!answers.ok() && answers.status().code() != StatusCode::kUnavailable) {
+    // Refused for its content (a payload the engine rejects): the leases
+    // matter more than progress, so renew them without it.
+    spdlog::error("worker {}: heartbeat refused ({}); renewing the leases without progress and checkpoints",
+                  worker_id_, answers.status().ToString());
+    for (HeartbeatItem& item : req.jobs) {
+      item.progress.reset();
+      item.checkpoint.reset();
+    }
+    sent = SteadyClock::now();
+    answers = backend_.Heartbeat(req);
+  }
   if (!answers.ok()) {
     spdlog::warn("worker {}: heartbeat for {} job(s) failed: {}", worker_id_, req.jobs.size(),
                  answers.status().ToString());
@@ -410,7 +471,7 @@ void WorkerPool::SendHeartbeat() {
       sent_jobs[i]->progress_dirty |= cleared[i].first;
       sent_jobs[i]->checkpoint_dirty |= cleared[i].second;
     }
-    return;
+    return false;
   }
   for (const HeartbeatResult& r : *answers) {
     auto it = by_id.find(r.id);
@@ -426,24 +487,39 @@ void WorkerPool::SendHeartbeat() {
     }
     if (r.answer == HeartbeatAnswer::kCancel) RequestStop(a, StopReasonFor(r.cancel_reason));
   }
+  return true;
 }
 
 void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason reason) {
   std::function<void(Duration)> terminate;
+  std::function<void()> kill;
   {
     std::lock_guard<std::mutex> lock(a->mu);
     if (a->stop_reason != StopReason::kNone || a->finished) {
-      // A lost lease overrides an earlier reason: the outcome must not be reported.
-      if (IsUnreportable(reason) && !IsUnreportable(a->stop_reason)) a->stop_reason = reason;
-      return;
+      // A lost lease overrides an earlier reason: the outcome must not be reported,
+      // and a command still running is killed now.
+      if (reason == StopReason::kLeaseLost && !a->finished && a->stop_reason != StopReason::kLeaseLost) {
+        a->stop_reason = reason;
+        kill = a->kill;
+      } else if (IsUnreportable(reason) && !IsUnreportable(a->stop_reason)) {
+        a->stop_reason = reason;
+      }
+      if (!kill) return;
+    } else {
+      a->stop_reason = reason;
+      a->stop_at = SteadyClock::now();
+      terminate = a->terminate;
+      // The job may be running elsewhere already: no grace for a command.
+      if (reason == StopReason::kLeaseLost) kill = a->kill;
     }
-    a->stop_reason = reason;
-    a->stop_at = SteadyClock::now();
-    terminate = a->terminate;
   }
   spdlog::info("job {} [{}]: stopping ({})", a->job.id, a->job.kind, ToString(reason));
   a->stop.request_stop();  // outside the lock: stop callbacks run here
-  if (terminate) terminate(options_.grace);
+  if (kill) {
+    kill();
+  } else if (terminate) {
+    terminate(options_.grace);
+  }
 }
 
 void WorkerPool::WatchdogLoop() {
@@ -474,15 +550,16 @@ void WorkerPool::Watchdog() {
       std::lock_guard<std::mutex> lock(a->mu);
       if (a->finished || a->settled) continue;
       if (a->stop_reason == StopReason::kNone) {
-        if (now >= a->lease_deadline - options_.grace) {
+        if (now + kFenceMargin >= a->lease_deadline - a->grace) {
           stop = StopReason::kSelfFence;  // the engine is about to give it away
         } else if (a->attempt_deadline && now >= *a->attempt_deadline) {
           stop = a->deadline_kind == CancelReason::kDeadline ? StopReason::kDeadline : StopReason::kTimeout;
         } else if (drain_expired) {
           stop = StopReason::kDrain;
         }
-      } else if (a->kill && now >= a->lease_deadline) {
+      } else if (a->kill && now + kFenceMargin >= a->lease_deadline) {
         kill = a->kill;  // a command still alive at lease end: kill it now
+        a->kill = nullptr;  // once is enough
       }
     }
     if (stop) RequestStop(a, *stop);
@@ -496,7 +573,7 @@ void WorkerPool::Watchdog() {
     {
       std::lock_guard<std::mutex> lock(a->mu);
       give_up = a->in_process && !a->finished && !a->abandoned && a->stop_reason != StopReason::kNone &&
-                (now >= a->stop_at + options_.grace || now >= a->lease_deadline);
+                (now >= a->stop_at + a->grace || now + kFenceMargin >= a->lease_deadline);
       if (give_up) a->abandoned = true;
     }
     if (give_up) Abandon(a, slot);
@@ -511,6 +588,9 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
   }
   std::int64_t count;
   bool give_up_now = false;
+  bool report_here = false;
+  RunOutcome outcome{false, std::nullopt, StoppedFailure(a->job, reason), true};
+  outcome.failure.message += "; the handler ignored the stop request and its thread was abandoned";
   {
     std::lock_guard<std::mutex> lock(mu_);
     // The documented exception to "every thread is joined": the hung handler's
@@ -519,16 +599,27 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
     slots_[slot].detach();
     slot_job_[slot] = nullptr;
     count = ++stats_.abandoned;
-    if (phase_ != Phase::kStopped) slots_[slot] = std::thread([this, slot] { SlotLoop(slot); });
     if (count > options_.max_abandoned && !gave_up_) {
       gave_up_ = true;
       give_up_now = true;
     }
+    if (phase_ != Phase::kStopped) {
+      // The fresh thread reports the job first, so the watchdog never waits on the backend.
+      slots_[slot] = std::thread([this, slot, a, outcome] {
+        Report(a, outcome);
+        Finish(a);
+        SlotLoop(slot);
+      });
+    } else {
+      report_here = true;
+    }
   }
   spdlog::error("job {} [{}]: handler ignored its stop request ({}) for {}; abandoned its thread ({} abandoned so far)",
-                a->job.id, a->job.kind, ToString(reason), FormatDurationShort(options_.grace), count);
-  Report(a, RunOutcome{false, std::nullopt, StoppedFailure(a->job, reason), true});
-  Finish(a);
+                a->job.id, a->job.kind, ToString(reason), FormatDurationShort(a->grace), count);
+  if (report_here) {
+    Report(a, outcome);
+    Finish(a);
+  }
   if (give_up_now) {
     spdlog::error("worker {}: more than {} abandoned handlers; draining and exiting so a supervisor restarts it",
                   worker_id_, options_.max_abandoned);

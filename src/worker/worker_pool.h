@@ -12,9 +12,11 @@
 //
 // Timing (DESIGN.md timing rules): a lease's end is tracked on the monotonic
 // clock from when the renewing request was sent, with the TTL the engine
-// returned. From lease end - grace the job is stopped; at lease end it is
+// returned. From lease end - grace the job is stopped; by lease end it is
 // killed (command) or abandoned (in-process), because the engine is about to
-// give it to someone else.
+// give it to someone else. A `lost` heartbeat answer kills a command at once
+// (another worker may hold the job already); an in-process handler gets its
+// stop token and the grace. Neither outcome is reported.
 #pragma once
 
 #include <atomic>
@@ -66,6 +68,9 @@ struct WorkerOptions {
   Duration fetch_wait = std::chrono::seconds(5);          // long-poll of one fetch
   int max_abandoned = 4;  // past this many abandoned handlers the worker drains and exits non-zero
   std::string worker_id;  // empty: the engine assigns one
+  // Checkpoints larger than this are refused at the worker (logged, the
+  // previous one kept), so one cannot fail the batched heartbeat.
+  std::size_t max_checkpoint_bytes = 256 * 1024;  // Default: 256 KiB, the engine's default
 };
 
 struct WorkerStats {
@@ -77,6 +82,8 @@ struct WorkerStats {
 };
 
 class WorkerPool {
+  using SteadyDuration = std::chrono::steady_clock::duration;
+
  public:
   WorkerPool(Backend& backend, WorkerOptions options);
   ~WorkerPool();  // StopNow() and joins every owned thread
@@ -112,12 +119,15 @@ class WorkerPool {
   void KeeperLoop();
   void WatchdogLoop();
   void SlotLoop(std::size_t slot);
-  void SendHeartbeat();
+  // One batched heartbeat for every held job; false when it failed.
+  bool SendHeartbeat();
   void Watchdog();
   // Records the stop and fires the stop token and the runner's terminate.
   void RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason reason);
   void Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome);
   void Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot);
+  // Heartbeat period: a third of the shortest lease TTL granted to a held job.
+  SteadyDuration HeartbeatInterval() const;
   void Finish(const std::shared_ptr<ActiveJob>& a);
   std::shared_ptr<ActiveJob> Take(std::size_t slot);  // blocks; nullptr when stopping
   void Shutdown();
