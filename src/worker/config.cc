@@ -85,7 +85,8 @@ Result<int> ParseInt(const std::string& text, int min, int max) {
   return v;
 }
 
-Status ReadWorker(const toml::table& t, const std::string& file, WorkerOptions& w) {
+Status ReadWorker(const toml::table& t, const std::string& file, WorkerOptions& w,
+                  std::optional<Duration>& reaper_tick) {
   for (const auto& [k, node] : t) {
     const std::string key = "worker." + std::string(k.str());
     if (k == "concurrency") {
@@ -100,6 +101,11 @@ Status ReadWorker(const toml::table& t, const std::string& file, WorkerOptions& 
       JW_ASSIGN_OR_RETURN(w.drain_timeout, ReadDuration(node, file, key));
     } else if (k == "max_abandoned") {
       JW_ASSIGN_OR_RETURN(w.max_abandoned, ReadInt(node, file, key, 0, 1000));
+    } else if (k == "reaper_tick") {
+      JW_ASSIGN_OR_RETURN(reaper_tick, ReadDuration(node, file, key));
+      if (*reaper_tick < std::chrono::milliseconds(10) || *reaper_tick > std::chrono::minutes(1)) {
+        return Bad(file, key, "must be between 10ms and 1m");
+      }
     } else if (k == "id") {
       JW_ASSIGN_OR_RETURN(w.worker_id, ReadString(node, file, key));
     } else {
@@ -211,7 +217,7 @@ Result<Config> LoadConfig(const std::string& path) {
   if (const toml::node* node = root.get("worker")) {
     const toml::table* t = node->as_table();
     if (t == nullptr) return Bad(path, "worker", "expected a table");
-    JW_RETURN_IF_ERROR(ReadWorker(*t, path, config.worker));
+    JW_RETURN_IF_ERROR(ReadWorker(*t, path, config.worker, config.reaper_tick));
   }
   if (const toml::node* node = root.get("kinds")) {
     const toml::table* kinds = node->as_table();
@@ -223,6 +229,9 @@ Result<Config> LoadConfig(const std::string& path) {
     }
   }
   JW_RETURN_IF_ERROR(ApplyEnvironment(config));
+  if (config.worker.lease_ttl < std::chrono::seconds(1) || config.worker.lease_ttl > std::chrono::minutes(10)) {
+    return Bad(path, "worker.lease_ttl", FormatDurationShort(config.worker.lease_ttl) + " is not between 1s and 10m");
+  }
   if (config.worker.grace > config.worker.lease_ttl / 2) {
     return Bad(path, "worker.grace", FormatDurationShort(config.worker.grace) + " must be at most half the lease TTL (" +
                                          FormatDurationShort(config.worker.lease_ttl / 2) + ")");

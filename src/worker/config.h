@@ -7,6 +7,7 @@
 //   grace = "5s"             # SIGTERM -> SIGKILL, <= TTL/2 Default: 5s
 //   drain_timeout = "30s"    #                             Default: 30s
 //   max_abandoned = 4        # hung in-process handlers before the worker exits non-zero
+//   reaper_tick = "1s"       # embedded mode's reaper     Default: min(1s, lease_ttl/4)
 //
 //   [kinds.download]
 //   command = ["python3", "handlers/download.py"]  # relative paths: against this file's directory
@@ -16,7 +17,8 @@
 //   queue = "default"
 //   env = { SOURCE_LIST = "a,b" }
 //   cwd = "."                # relative to this file's directory
-//   exit_codes = { "3" = "permanent" }   # other non-zero codes are transient
+//   exit_codes = { "3" = "permanent" }   # 1-255; other non-zero codes are transient
+//   (env may not set JOBWARDEN_* names: the worker sets those)
 //   backoff_base = "5s"
 //   backoff_cap = "10m"
 //
@@ -25,6 +27,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/engine.h"
@@ -36,6 +39,7 @@ namespace jobwarden {
 struct Config {
   std::string path;  // the file it was read from
   WorkerOptions worker;
+  std::optional<Duration> reaper_tick;             // [worker] reaper_tick; absent: DefaultReaperTick(lease_ttl)
   std::map<std::string, CommandKind> commands;     // kinds run as commands
   std::map<std::string, KindDefaults> kinds;       // per-kind defaults for the engine
 };
