@@ -1,0 +1,221 @@
+#include "server/api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "server/error_mapping.h"
+#include "server/metrics.h"
+
+namespace jobwarden::server {
+
+namespace {
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string_view::npos ? path.size() : slash;
+    out.push_back(path.substr(start, end - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+bool MatchPattern(std::string_view pattern, std::string_view path, std::map<std::string, std::string>& params) {
+  const auto p = Split(pattern);
+  const auto s = Split(path);
+  if (p.size() != s.size()) return false;
+  std::map<std::string, std::string> out;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i].size() > 2 && p[i].front() == '{' && p[i].back() == '}') {
+      if (s[i].empty()) return false;
+      out[std::string(p[i].substr(1, p[i].size() - 2))] = std::string(s[i]);
+    } else if (p[i] != s[i]) {
+      return false;
+    }
+  }
+  params = std::move(out);
+  return true;
+}
+
+// Compares in time independent of where the strings differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+// The host part of a Host header: "127.0.0.1:7070" -> "127.0.0.1", "[::1]:80" -> "[::1]".
+std::string_view HostName(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const auto colon = host.find(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool ChangesState(std::string_view method) { return method != "GET" && method != "HEAD" && method != "OPTIONS"; }
+
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, Role role, RouteHandler handler, std::size_t body_limit) {
+  routes_.push_back({std::move(method), std::move(pattern), role, std::move(handler), body_limit});
+}
+
+Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  Match m;
+  for (const Route& r : routes_) {
+    std::map<std::string, std::string> params;
+    if (!MatchPattern(r.pattern, path, params)) continue;
+    if (r.method == method) {
+      m.route = &r;
+      m.params = std::move(params);
+      m.allowed.clear();
+      return m;
+    }
+    m.allowed.push_back(r.method);
+  }
+  return m;
+}
+
+Api::Api(ServerContext* ctx) : ctx_(ctx) {
+  AddJobRoutes(router_, ctx);
+  AddQueueRoutes(router_, ctx);
+  AddWorkerRoutes(router_, ctx);
+  AddStreamRoutes(router_, ctx);
+  AddHealthRoutes(router_, ctx);
+}
+
+std::size_t Api::BodyLimit(std::string_view method, std::string_view path) const {
+  const std::size_t fallback = ctx_ ? ctx_->config.max_body_bytes : (1u << 20);
+  const Router::Match m = router_.Find(method, path);
+  if (m.route && m.route->body_limit > 0) return m.route->body_limit;
+  return fallback;
+}
+
+void Api::Handle(const HttpRequest& request, HttpResponse& response) {
+  std::string route_label = "unmatched";
+  try {
+    Dispatch(request, response, route_label);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unexpected error: {}", request.method, request.path, e.what());
+    response = HttpResponse();
+    ReplyError(response, 500, "internal", "internal error");
+  }
+  if (ctx_) ctx_->metrics.OnRequest(request.method, route_label, response.status);
+}
+
+void Api::Dispatch(const HttpRequest& req, HttpResponse& res, std::string& route_label) {
+  const Router::Match match = router_.Find(req.method, req.path);
+  if (!match.route) {
+    if (!match.allowed.empty()) {
+      std::string allowed;
+      for (const auto& m : match.allowed) allowed += (allowed.empty() ? "" : ", ") + m;
+      res.headers.emplace_back("Allow", allowed);
+      ReplyError(res, 405, "invalid_argument", req.method + " is not allowed on " + req.path + " (allowed: " + allowed +
+                                                   ")");
+    } else {
+      ReplyError(res, 404, "not_found", "no route " + req.method + " " + req.path);
+    }
+    return;
+  }
+  const Route& route = *match.route;
+  route_label = route.pattern;
+  ServerContext& ctx = *ctx_;
+
+  if (ctx.draining.load() && route.role != Role::kPublic) {
+    ReplyError(res, 503, "unavailable", "the server is shutting down; retry against its successor");
+    return;
+  }
+
+  // Who is calling.
+  Role role = Role::kAdmin;
+  if (route.role != Role::kPublic) {
+    if (ctx.config.tokens.empty()) {
+      // No tokens: every caller is admin, so only this machine may call, and a
+      // browser page must not (no DNS rebinding: the Host must be a loopback name).
+      const std::string_view host = HostName(req.Header("host"));
+      if (!IsLoopbackName(host)) {
+        ReplyError(res, 403, "forbidden",
+                   "Host '" + std::string(host) + "' is not a loopback name; a server without tokens answers only "
+                   "requests to localhost, 127.0.0.1 or [::1]");
+        return;
+      }
+    } else {
+      const std::string& auth = req.Header("authorization");
+      const std::string_view prefix = "Bearer ";
+      if (auth.size() <= prefix.size() || auth.compare(0, prefix.size(), prefix) != 0) {
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        ReplyError(res, 401, "unauthorized", "Authorization: a bearer token is required");
+        return;
+      }
+      const std::string_view token = std::string_view(auth).substr(prefix.size());
+      std::optional<Role> found;
+      for (const auto& [t, r] : ctx.config.tokens) {
+        if (ConstantTimeEquals(token, t)) found = r;
+      }
+      if (!found) {
+        res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        ReplyError(res, 401, "unauthorized", "Authorization: the bearer token is not valid");
+        return;
+      }
+      role = *found;
+      if (role < route.role) {
+        ReplyError(res, 403, "forbidden",
+                   "a " + std::string(ToString(role)) + " token may not call " + route.method + " " + route.pattern +
+                       " (needs " + std::string(ToString(route.role)) + ")");
+        return;
+      }
+    }
+  }
+
+  static const nlohmann::json kEmptyObject = nlohmann::json::object();
+  nlohmann::json body = nlohmann::json::object();
+  if (ChangesState(req.method) && req.method != "DELETE") {
+    const std::string& type = req.Header("content-type");
+    const std::string_view media = std::string_view(type).substr(0, type.find(';'));
+    if (media != "application/json") {
+      ReplyError(res, 415, "invalid_argument",
+                 "Content-Type: must be application/json" + (type.empty() ? std::string() : ", not " + type));
+      return;
+    }
+  }
+  if (req.body_too_large) {
+    const std::size_t limit = route.body_limit > 0 ? route.body_limit : ctx.config.max_body_bytes;
+    ReplyError(res, 413, "payload_too_large",
+               "body: over the limit of " + std::to_string(limit) + " bytes for " + route.pattern);
+    return;
+  }
+  if (ChangesState(req.method) && !req.body.empty()) {
+    try {
+      body = nlohmann::json::parse(req.body);
+    } catch (const nlohmann::json::parse_error& e) {
+      ReplyError(res, 400, "invalid_argument", std::string("body: not valid JSON: ") + e.what());
+      return;
+    }
+    if (!body.is_object()) {
+      ReplyError(res, 400, "invalid_argument", std::string("body: must be a JSON object, not ") + body.type_name());
+      return;
+    }
+  }
+  const ApiRequest api{req, match.params, body.is_object() ? body : kEmptyObject, role};
+  route.handler(api, res);
+}
+
+std::vector<std::pair<std::string, std::string>> ApiRoutes() {
+  Api api(nullptr);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : api.router().routes()) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
+}  // namespace jobwarden::server

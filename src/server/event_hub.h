@@ -1,0 +1,73 @@
+// The live event stream (GET /v1/events): every job state change the engine
+// reports (G6), and progress from heartbeats, fanned out to SSE subscribers
+// filtered by job id and queue.
+//
+// Publishing runs on the thread that changed the job (the engine calls its
+// listeners after the change is durable), so it must be cheap: with no
+// subscriber it returns after one atomic load, and each event is encoded
+// once, whatever the number of subscribers. Completions are reported by the
+// engine without kind and queue; a small cache of id -> (kind, queue) from
+// earlier events fills them in, with a read of the job on a miss, only when
+// some subscriber filters by queue.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/job.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "server/stream_channel.h"
+
+namespace jobwarden::server {
+
+struct EventFilter {
+  std::optional<JobId> job_id;
+  std::optional<std::string> queue;
+};
+
+class EventHub {
+ public:
+  using JobLookup = std::function<Result<Job>(JobId)>;
+  EventHub(std::size_t max_subscribers, JobLookup lookup);
+
+  struct Subscription {
+    EventFilter filter;
+    std::shared_ptr<StreamChannel> channel;
+  };
+  // nullptr when `max_subscribers` streams are open or after CloseAll().
+  std::shared_ptr<Subscription> Subscribe(EventFilter filter);
+  void Unsubscribe(const std::shared_ptr<Subscription>& s);
+
+  // A state change (engine listener).
+  void PublishState(const JobEventRecord& e);
+  // Progress a heartbeat or a settle reported.
+  void PublishProgress(JobId id, const Progress& progress, Timestamp at);
+
+  // Ends every stream with a `shutdown` event; later Subscribe() calls fail.
+  void CloseAll(const std::string& reason);
+  std::size_t subscribers() const;
+
+ private:
+  // Kind and queue of a job for events that lack them; empty strings if unknown.
+  std::pair<std::string, std::string> Resolve(JobId id, const std::string& kind, const std::string& queue);
+  void Deliver(JobId id, const std::string& queue, const std::string& frame);
+
+  const std::size_t max_subscribers_;
+  JobLookup lookup_;
+  std::atomic<std::size_t> count_{0};
+  std::atomic<std::size_t> queue_filtered_{0};
+  mutable std::mutex mu_;
+  std::list<std::shared_ptr<Subscription>> subs_;  // GUARDED_BY(mu_)
+  bool closed_ = false;                             // GUARDED_BY(mu_)
+  std::mutex cache_mu_;
+  std::unordered_map<JobId, std::pair<std::string, std::string>> cache_;  // GUARDED_BY(cache_mu_)
+};
+
+}  // namespace jobwarden::server

@@ -1,0 +1,145 @@
+#include "server/fetch_waiters.h"
+
+namespace jobwarden::server {
+
+FetchWaiters::FetchWaiters(std::size_t max_waiters) : max_waiters_(max_waiters) {}
+
+void FetchWaiters::EnlistLocked(const std::shared_ptr<Waiter>& w) {
+  ++w->generation_;
+  w->woken_ = false;
+  for (const std::string& q : w->queues_) by_queue_[q].push_back({w, w->generation_});
+  all_.push_back({w, w->generation_});
+}
+
+std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::string>& queues) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutdown_ || count_ >= max_waiters_) return nullptr;
+  auto w = std::make_shared<Waiter>(queues);
+  ++count_;
+  EnlistLocked(w);
+  return w;
+}
+
+bool FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Waiter& w = *waiter;
+  w.cv_.wait_until(lock, deadline, [&] { return w.woken_ || w.shutdown_ || shutdown_; });
+  if (w.shutdown_ || shutdown_ || !w.woken_) return false;
+  // Consume the wake-up and stand in line again (at the back: fairness).
+  EnlistLocked(waiter);
+  return true;
+}
+
+void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter) {
+  if (!waiter) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (waiter->removed_) return;
+  waiter->removed_ = true;
+  ++waiter->generation_;  // its entries are now stale
+  --count_;
+  if (waiter->woken_ && !waiter->shutdown_) {
+    // It was woken for a job it will not fetch: pass the wake-up on.
+    for (const std::string& q : waiter->queues_) {
+      if (WakeOneLocked(q)) break;
+    }
+  }
+  // Drop stale entries from the front of the lists now and then, so they do
+  // not pile up behind waiters that time out without ever being woken.
+  while (!all_.empty() && (all_.front().waiter->removed_ ||
+                           all_.front().generation != all_.front().waiter->generation_)) {
+    all_.pop_front();
+  }
+  if (all_.size() > 4 * (count_ + 16)) {
+    std::deque<Entry> keep;
+    for (Entry& e : all_) {
+      if (!e.waiter->removed_ && e.generation == e.waiter->generation_) keep.push_back(std::move(e));
+    }
+    all_ = std::move(keep);
+    for (auto it = by_queue_.begin(); it != by_queue_.end();) {
+      std::deque<Entry> k2;
+      for (Entry& e : it->second) {
+        if (!e.waiter->removed_ && e.generation == e.waiter->generation_) k2.push_back(std::move(e));
+      }
+      if (k2.empty()) {
+        it = by_queue_.erase(it);
+      } else {
+        it->second = std::move(k2);
+        ++it;
+      }
+    }
+  }
+}
+
+bool FetchWaiters::WakeOneLocked(const std::string& queue) {
+  auto it = by_queue_.find(queue);
+  if (it == by_queue_.end()) return false;
+  std::deque<Entry>& line = it->second;
+  while (!line.empty()) {
+    Entry e = std::move(line.front());
+    line.pop_front();
+    Waiter& w = *e.waiter;
+    if (w.removed_ || w.woken_ || w.shutdown_ || e.generation != w.generation_) continue;  // stale
+    w.woken_ = true;
+    w.cv_.notify_one();
+    return true;
+  }
+  by_queue_.erase(it);
+  return false;
+}
+
+bool FetchWaiters::WakeOldestLocked() {
+  while (!all_.empty()) {
+    Entry e = std::move(all_.front());
+    all_.pop_front();
+    Waiter& w = *e.waiter;
+    if (w.removed_ || w.woken_ || w.shutdown_ || e.generation != w.generation_) continue;
+    w.woken_ = true;
+    w.cv_.notify_one();
+    return true;
+  }
+  return false;
+}
+
+void FetchWaiters::JobsAvailable(const std::string& queue, std::size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (count_ == 0) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!WakeOneLocked(queue)) break;
+  }
+}
+
+void FetchWaiters::JobsAvailableAnywhere(std::size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (count_ == 0) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!WakeOldestLocked()) break;
+  }
+}
+
+void FetchWaiters::WakeQueue(const std::string& queue) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (WakeOneLocked(queue)) {
+  }
+}
+
+void FetchWaiters::Shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutdown_ = true;
+  for (const Entry& e : all_) {
+    e.waiter->shutdown_ = true;
+    e.waiter->cv_.notify_one();
+  }
+  for (const auto& [q, line] : by_queue_) {
+    for (const Entry& e : line) {
+      e.waiter->shutdown_ = true;
+      e.waiter->cv_.notify_one();
+    }
+  }
+}
+
+std::size_t FetchWaiters::waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return count_;
+}
+
+}  // namespace jobwarden::server

@@ -1,0 +1,87 @@
+// Long-poll fetches waiting for a job (POST /v1/worker/fetch with wait_ms).
+//
+// Each waiter has its own condition variable, and each job that becomes
+// available wakes exactly one waiter listening on its queue, oldest first:
+// 200 idle workers do not all rush the database for one job (no thundering
+// herd). A waiter woken for a job that someone else took simply waits again.
+// A waiter that leaves while holding an unused wake-up passes it on, so no
+// available job is left waiting for the next poll.
+//
+// Wake-ups come from the engine's state-change events (enqueue, retry,
+// take-back, interrupted: every `-> available`), from the server's reaper
+// pass (due scheduled jobs promoted: their queue is not known, so the oldest
+// waiters are woken, one per job) and from a queue resume.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/time.h"
+
+namespace jobwarden::server {
+
+class FetchWaiters {
+ public:
+  class Waiter;
+
+  explicit FetchWaiters(std::size_t max_waiters);
+
+  // Registers a waiter on `queues`; nullptr when `max_waiters` are already
+  // waiting or after Shutdown() (the caller answers at once).
+  std::shared_ptr<Waiter> Add(const std::vector<std::string>& queues);
+  // Waits until woken, `deadline`, or Shutdown(). True when woken for a job
+  // (fetch again); false on timeout or shutdown.
+  bool Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline);
+  // Unregisters; an unused wake-up is passed to another waiter.
+  void Remove(const std::shared_ptr<Waiter>& waiter);
+
+  // `n` jobs became available on `queue`.
+  void JobsAvailable(const std::string& queue, std::size_t n = 1);
+  // `n` jobs became available on queues not known (promotions).
+  void JobsAvailableAnywhere(std::size_t n);
+  // Every waiter on `queue` (a resumed queue may have a backlog).
+  void WakeQueue(const std::string& queue);
+  // Wakes every waiter; later Add() calls fail.
+  void Shutdown();
+
+  std::size_t waiting() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<Waiter> waiter;
+    std::uint64_t generation;
+  };
+  // REQUIRES: mu_ held. Wakes the oldest live waiter on `queue`; false if none.
+  bool WakeOneLocked(const std::string& queue);
+  bool WakeOldestLocked();
+  void EnlistLocked(const std::shared_ptr<Waiter>& w);
+
+  const std::size_t max_waiters_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::deque<Entry>> by_queue_;  // GUARDED_BY(mu_)
+  std::deque<Entry> all_;                              // GUARDED_BY(mu_): every waiter, oldest first
+  std::size_t count_ = 0;                              // GUARDED_BY(mu_)
+  bool shutdown_ = false;                              // GUARDED_BY(mu_)
+};
+
+class FetchWaiters::Waiter {
+ public:
+  explicit Waiter(std::vector<std::string> queues) : queues_(std::move(queues)) {}
+
+ private:
+  friend class FetchWaiters;
+  const std::vector<std::string> queues_;
+  std::condition_variable cv_;
+  std::uint64_t generation_ = 0;  // GUARDED_BY(FetchWaiters::mu_): bumped on each (re)enlisting
+  bool woken_ = false;            // GUARDED_BY(FetchWaiters::mu_)
+  bool shutdown_ = false;         // GUARDED_BY(FetchWaiters::mu_)
+  bool removed_ = false;          // GUARDED_BY(FetchWaiters::mu_)
+};
+
+}  // namespace jobwarden::server

@@ -1,0 +1,205 @@
+#include "server/json_codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "engine/job_json.h"
+
+namespace jobwarden::server {
+
+namespace {
+
+std::string TypeName(const nlohmann::json& j) { return j.type_name(); }
+
+}  // namespace
+
+JsonFields::JsonFields(const nlohmann::json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+
+Status JsonFields::OnlyKnown(std::initializer_list<std::string_view> known) const {
+  for (const auto& [key, value] : object_.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return Status::InvalidArgument(Name(key) + ": unknown field (known: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+const nlohmann::json* JsonFields::Find(std::string_view name) const {
+  auto it = object_.find(std::string(name));
+  if (it == object_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Result<std::string> JsonFields::RequiredString(std::string_view name) const {
+  JW_ASSIGN_OR_RETURN(std::optional<std::string> s, String(name));
+  if (!s) return Status::InvalidArgument(Name(name) + ": required");
+  if (s->empty()) return Status::InvalidArgument(Name(name) + ": must not be empty");
+  return *s;
+}
+
+Result<std::optional<std::string>> JsonFields::String(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<std::string>();
+  if (!j->is_string()) return Status::InvalidArgument(Name(name) + ": must be a string, not " + TypeName(*j));
+  return std::optional<std::string>(j->get<std::string>());
+}
+
+Result<std::optional<std::int64_t>> JsonFields::Int(std::string_view name, std::int64_t min, std::int64_t max) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<std::int64_t>();
+  std::int64_t v = 0;
+  if (j->is_number_integer()) {
+    if (j->is_number_unsigned() && j->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
+      return Status::InvalidArgument(Name(name) + ": must be " + std::to_string(min) + "-" + std::to_string(max));
+    }
+    v = j->get<std::int64_t>();
+  } else if (j->is_number_float() && std::trunc(j->get<double>()) == j->get<double>() &&
+             std::abs(j->get<double>()) < 9e15) {
+    v = static_cast<std::int64_t>(j->get<double>());
+  } else {
+    return Status::InvalidArgument(Name(name) + ": must be an integer, not " + TypeName(*j));
+  }
+  if (v < min || v > max) {
+    return Status::InvalidArgument(Name(name) + ": must be " + std::to_string(min) + "-" + std::to_string(max));
+  }
+  return std::optional<std::int64_t>(v);
+}
+
+Result<std::optional<bool>> JsonFields::Bool(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<bool>();
+  if (!j->is_boolean()) return Status::InvalidArgument(Name(name) + ": must be true or false, not " + TypeName(*j));
+  return std::optional<bool>(j->get<bool>());
+}
+
+Result<std::optional<Duration>> JsonFields::Seconds(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<Duration>();
+  if (!j->is_number()) return Status::InvalidArgument(Name(name) + ": must be a number of seconds, not " + TypeName(*j));
+  auto d = FromSeconds(j->get<double>());
+  if (!d.ok()) return Status::InvalidArgument(Name(name) + ": " + d.status().message());
+  return std::optional<Duration>(*d);
+}
+
+Result<std::optional<Timestamp>> JsonFields::Time(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<Timestamp>();
+  if (!j->is_string()) {
+    return Status::InvalidArgument(Name(name) + ": must be an RFC 3339 time string, not " + TypeName(*j));
+  }
+  auto t = ParseRfc3339(j->get<std::string>());
+  if (!t.ok()) return Status::InvalidArgument(Name(name) + ": " + t.status().message());
+  return std::optional<Timestamp>(*t);
+}
+
+Result<std::optional<std::vector<std::string>>> JsonFields::Strings(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<std::vector<std::string>>();
+  if (!j->is_array()) return Status::InvalidArgument(Name(name) + ": must be an array of strings, not " + TypeName(*j));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < j->size(); ++i) {
+    const auto& el = (*j)[i];
+    if (!el.is_string()) {
+      return Status::InvalidArgument(Name(name) + "[" + std::to_string(i) + "]: must be a string, not " +
+                                     TypeName(el));
+    }
+    out.push_back(el.get<std::string>());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Result<std::optional<std::string>> JsonFields::JsonText(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<std::string>();
+  return std::optional<std::string>(j->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<JobId> JsonFields::RequiredJobId(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return Status::InvalidArgument(Name(name) + ": required");
+  if (j->is_number_integer() && j->get<std::int64_t>() > 0) return j->get<std::int64_t>();
+  if (j->is_string()) {
+    auto id = ParseJobId(j->get<std::string>());
+    if (id.ok()) return *id;
+  }
+  return Status::InvalidArgument(Name(name) + ": must be a job id (a string such as \"42\")");
+}
+
+Result<std::optional<Progress>> JsonFields::ProgressField(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<Progress>();
+  if (j->is_object()) {
+    for (const auto& [key, value] : j->items()) {
+      if (key != "done" && key != "total" && key != "message") {
+        return Status::InvalidArgument(Name(name) + "." + key + ": unknown field (known: done, total, message)");
+      }
+    }
+  }
+  auto p = ProgressFromJson(*j);
+  if (!p.ok()) return Status::InvalidArgument(prefix_ + p.status().message());
+  return std::optional<Progress>(std::move(p).value());
+}
+
+Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std::string& prefix) {
+  if (!body.is_object()) {
+    return Status::InvalidArgument((prefix.empty() ? std::string("body") : prefix.substr(0, prefix.size() - 1)) +
+                                   ": must be a JSON object");
+  }
+  JsonFields f(body, prefix);
+  JW_RETURN_IF_ERROR(f.OnlyKnown({"kind", "args", "queue", "priority", "timeout_s", "deadline_s", "deadline_at",
+                                  "stall_timeout_s", "max_attempts", "delay_s", "run_at", "unique_key",
+                                  "resource_key", "batch_id", "tags"}));
+  EnqueueRequest r;
+  JW_ASSIGN_OR_RETURN(r.kind, f.RequiredString("kind"));
+  JW_ASSIGN_OR_RETURN(r.args, f.JsonText("args"));
+  JW_ASSIGN_OR_RETURN(r.queue, f.String("queue"));
+  JW_ASSIGN_OR_RETURN(auto priority, f.Int("priority", -1'000'000, 1'000'000));
+  if (priority) r.priority = static_cast<int>(*priority);
+  JW_ASSIGN_OR_RETURN(r.timeout, f.Seconds("timeout_s"));
+  if (r.timeout && *r.timeout <= Duration(0)) return Status::InvalidArgument(f.Name("timeout_s") + ": must be > 0");
+  JW_ASSIGN_OR_RETURN(r.stall_timeout, f.Seconds("stall_timeout_s"));
+  if (r.stall_timeout && *r.stall_timeout <= Duration(0)) {
+    return Status::InvalidArgument(f.Name("stall_timeout_s") + ": must be > 0");
+  }
+  JW_ASSIGN_OR_RETURN(r.deadline_in, f.Seconds("deadline_s"));
+  if (r.deadline_in && *r.deadline_in <= Duration(0)) {
+    return Status::InvalidArgument(f.Name("deadline_s") + ": must be > 0");
+  }
+  JW_ASSIGN_OR_RETURN(r.deadline_at, f.Time("deadline_at"));
+  if (r.deadline_in && r.deadline_at) {
+    return Status::InvalidArgument(f.Name("deadline_at") + ": give deadline_s or deadline_at, not both");
+  }
+  JW_ASSIGN_OR_RETURN(auto max_attempts, f.Int("max_attempts", 1, 1000));
+  if (max_attempts) r.max_attempts = static_cast<int>(*max_attempts);
+  JW_ASSIGN_OR_RETURN(r.delay, f.Seconds("delay_s"));
+  JW_ASSIGN_OR_RETURN(r.run_at, f.Time("run_at"));
+  if (r.delay && r.run_at) return Status::InvalidArgument(f.Name("run_at") + ": give delay_s or run_at, not both");
+  JW_ASSIGN_OR_RETURN(r.unique_key, f.String("unique_key"));
+  JW_ASSIGN_OR_RETURN(r.resource_key, f.String("resource_key"));
+  JW_ASSIGN_OR_RETURN(r.batch_id, f.String("batch_id"));
+  JW_ASSIGN_OR_RETURN(auto tags, f.Strings("tags"));
+  if (tags) r.tags = std::move(*tags);
+  return r;
+}
+
+Status OnlyKnownParams(const std::multimap<std::string, std::string>& query,
+                       std::initializer_list<std::string_view> known) {
+  for (auto it = query.begin(); it != query.end(); it = query.upper_bound(it->first)) {
+    if (std::find(known.begin(), known.end(), it->first) == known.end()) {
+      return Status::InvalidArgument(it->first + ": unknown query parameter");
+    }
+    if (query.count(it->first) > 1) return Status::InvalidArgument(it->first + ": given more than once");
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> Param(const std::multimap<std::string, std::string>& query, const std::string& name) {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace jobwarden::server

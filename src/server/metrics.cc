@@ -1,0 +1,95 @@
+#include "server/metrics.h"
+
+#include <sstream>
+
+namespace jobwarden::server {
+
+namespace {
+
+// Label values: backslash, double quote and newline escaped.
+std::string Escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::OnJobEvent(const JobEventRecord& e) {
+  if (!e.from && e.to) enqueued_.fetch_add(1, std::memory_order_relaxed);
+  if (e.to == JobState::kSucceeded) completed_.fetch_add(1, std::memory_order_relaxed);
+  if (e.error_class) {
+    failures_[static_cast<std::size_t>(*e.error_class)].fetch_add(1, std::memory_order_relaxed);
+    if (*e.error_class == ErrorClass::kLeaseExpired) lease_expirations_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Metrics::OnRequest(std::string_view method, std::string_view route, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{std::string(method), std::string(route), status}];
+}
+
+std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const {
+  std::ostringstream out;
+  out << "# HELP jobwarden_jobs Jobs by queue and state.\n# TYPE jobwarden_jobs gauge\n";
+  std::int64_t running = 0;
+  for (const QueueInfo& q : queues) {
+    for (JobState s : kAllJobStates) {
+      const auto n = q.counts[static_cast<std::size_t>(s)];
+      if (s == JobState::kRunning) running += n;
+      out << "jobwarden_jobs{queue=\"" << Escape(q.name) << "\",state=\"" << ToString(s) << "\"} " << n << '\n';
+    }
+  }
+  out << "# HELP jobwarden_jobs_running Jobs running now, all queues.\n# TYPE jobwarden_jobs_running gauge\n"
+      << "jobwarden_jobs_running " << running << '\n';
+  out << "# HELP jobwarden_queue_oldest_available_age_seconds Age of the oldest available job.\n"
+      << "# TYPE jobwarden_queue_oldest_available_age_seconds gauge\n";
+  for (const QueueInfo& q : queues) {
+    const double age = q.oldest_available_run_at ? std::max(0.0, ToSeconds(now - *q.oldest_available_run_at)) : 0.0;
+    out << "jobwarden_queue_oldest_available_age_seconds{queue=\"" << Escape(q.name) << "\"} " << age << '\n';
+  }
+  out << "# HELP jobwarden_queue_paused Whether the queue is paused.\n# TYPE jobwarden_queue_paused gauge\n";
+  for (const QueueInfo& q : queues) {
+    out << "jobwarden_queue_paused{queue=\"" << Escape(q.name) << "\"} " << (q.paused ? 1 : 0) << '\n';
+  }
+  out << "# HELP jobwarden_jobs_enqueued_total Jobs enqueued through this server.\n"
+      << "# TYPE jobwarden_jobs_enqueued_total counter\njobwarden_jobs_enqueued_total " << enqueued_.load() << '\n';
+  out << "# HELP jobwarden_job_completions_total Jobs that succeeded.\n"
+      << "# TYPE jobwarden_job_completions_total counter\njobwarden_job_completions_total " << completed_.load()
+      << '\n';
+  out << "# HELP jobwarden_job_failures_total Unsuccessful runs, by error class.\n"
+      << "# TYPE jobwarden_job_failures_total counter\n";
+  for (ErrorClass c : kAllErrorClasses) {
+    out << "jobwarden_job_failures_total{class=\"" << ToString(c) << "\"} "
+        << failures_[static_cast<std::size_t>(c)].load() << '\n';
+  }
+  out << "# HELP jobwarden_lease_expirations_total Leases that expired and were taken back.\n"
+      << "# TYPE jobwarden_lease_expirations_total counter\njobwarden_lease_expirations_total "
+      << lease_expirations_.load() << '\n';
+  out << "# HELP jobwarden_long_polls Fetches waiting for a job.\n# TYPE jobwarden_long_polls gauge\n"
+      << "jobwarden_long_polls " << streams.long_polls << '\n';
+  out << "# HELP jobwarden_event_streams Open event streams.\n# TYPE jobwarden_event_streams gauge\n"
+      << "jobwarden_event_streams " << streams.event_streams << '\n';
+  out << "# HELP jobwarden_worker_sessions Open worker sessions.\n# TYPE jobwarden_worker_sessions gauge\n"
+      << "jobwarden_worker_sessions " << streams.sessions << '\n';
+  out << "# HELP jobwarden_http_requests_total HTTP requests by route and status.\n"
+      << "# TYPE jobwarden_http_requests_total counter\n";
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, n] : requests_) {
+    const auto& [method, route, status] = key;
+    out << "jobwarden_http_requests_total{method=\"" << method << "\",route=\"" << Escape(route) << "\",status=\""
+        << status << "\"} " << n << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace jobwarden::server

@@ -1,0 +1,45 @@
+// Prometheus metrics (GET /metrics, text format 0.0.4).
+//
+// Counters live in memory from the server's start (Prometheus handles
+// resets); gauges of the job table are read from the store at scrape time,
+// so they are true for every process sharing the database.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/error_class.h"
+#include "engine/engine.h"
+
+namespace jobwarden::server {
+
+struct StreamGauges {
+  std::size_t long_polls = 0;
+  std::size_t event_streams = 0;
+  std::size_t sessions = 0;
+};
+
+class Metrics {
+ public:
+  // Engine listener: completions, failures by class, lease expirations.
+  void OnJobEvent(const JobEventRecord& e);
+  void OnRequest(std::string_view method, std::string_view route, int status);
+
+  std::string Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const;
+
+ private:
+  static constexpr std::size_t kClasses = std::size(kAllErrorClasses);
+  std::atomic<std::uint64_t> enqueued_{0};
+  std::atomic<std::uint64_t> completed_{0};
+  std::array<std::atomic<std::uint64_t>, kClasses> failures_{};  // by ErrorClass, each unsuccessful run
+  std::atomic<std::uint64_t> lease_expirations_{0};
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace jobwarden::server

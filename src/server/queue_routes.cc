@@ -1,0 +1,104 @@
+// Queues (list, pause, resume), workers (list) and admin (reset-stuck).
+#include <nlohmann/json.hpp>
+
+#include "engine/job_json.h"
+#include "server/api.h"
+#include "server/error_mapping.h"
+#include "server/fetch_waiters.h"
+#include "server/json_codec.h"
+#include "server/worker_sessions.h"
+
+namespace jobwarden::server {
+
+namespace {
+
+nlohmann::json TimeOrNull(const std::optional<Timestamp>& t) {
+  return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
+}
+
+void ListQueues(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  if (Status s = OnlyKnownParams(r.http.query, {}); !s.ok()) return ReplyStatus(res, s);
+  auto queues = ctx.engine.Queues();
+  if (!queues.ok()) return ReplyStatus(res, queues.status());
+  const Timestamp now = ctx.engine.clock().Now();
+  nlohmann::json list = nlohmann::json::array();
+  for (const QueueInfo& q : *queues) {
+    nlohmann::json counts = nlohmann::json::object();
+    for (JobState s : kAllJobStates) counts[std::string(ToString(s))] = q.counts[static_cast<std::size_t>(s)];
+    nlohmann::json age = nullptr;
+    if (q.oldest_available_run_at) age = std::max(0.0, ToSeconds(now - *q.oldest_available_run_at));
+    list.push_back({{"name", q.name},
+                    {"paused", q.paused},
+                    {"counts", std::move(counts)},
+                    {"oldest_available_age_s", std::move(age)},
+                    {"oldest_available_run_at", TimeOrNull(q.oldest_available_run_at)}});
+  }
+  ReplyJson(res, 200, {{"queues", std::move(list)}});
+}
+
+void PauseOrResume(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool pause) {
+  if (Status s = JsonFields(r.body).OnlyKnown({}); !s.ok()) return ReplyStatus(res, s);
+  const std::string& name = r.Param("name");
+  Status s = pause ? ctx.engine.PauseQueue(name) : ctx.engine.ResumeQueue(name);
+  if (!s.ok()) return ReplyStatus(res, s);
+  // A resumed queue may hold a backlog: every waiter on it fetches again.
+  if (!pause) ctx.waiters.WakeQueue(name);
+  ReplyJson(res, 200, {{"name", name}, {"paused", pause}});
+}
+
+void ListWorkers(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  if (Status s = OnlyKnownParams(r.http.query, {"include_stopped"}); !s.ok()) return ReplyStatus(res, s);
+  bool include_stopped = false;
+  if (auto v = Param(r.http.query, "include_stopped")) {
+    if (*v != "true" && *v != "false") {
+      return ReplyStatus(res, Status::InvalidArgument("include_stopped: must be true or false"));
+    }
+    include_stopped = *v == "true";
+  }
+  auto workers = ctx.engine.Workers(include_stopped);
+  if (!workers.ok()) return ReplyStatus(res, workers.status());
+  nlohmann::json list = nlohmann::json::array();
+  for (const WorkerRecord& w : *workers) {
+    list.push_back({{"id", w.id},
+                    {"host", w.host},
+                    {"pid", w.pid},
+                    {"queues", w.queues},
+                    {"slots", w.slots},
+                    {"busy", w.busy},
+                    {"started_at", FormatRfc3339(w.started_at)},
+                    {"last_seen", FormatRfc3339(w.last_seen_at)},
+                    {"stopped_at", TimeOrNull(w.stopped_at)},
+                    {"session_open", ctx.sessions.HasSession(w.id)}});
+  }
+  ReplyJson(res, 200, {{"workers", std::move(list)}});
+}
+
+void ResetStuck(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  JsonFields f(r.body);
+  if (Status s = f.OnlyKnown({"older_than_s"}); !s.ok()) return ReplyStatus(res, s);
+  auto older = f.Seconds("older_than_s");
+  if (!older.ok()) return ReplyStatus(res, older.status());
+  if (!*older) return ReplyStatus(res, Status::InvalidArgument("older_than_s: required"));
+  auto result = ctx.engine.ResetStuck(**older);
+  if (!result.ok()) return ReplyStatus(res, result.status());
+  nlohmann::json ids = nlohmann::json::array();
+  for (JobId id : result->job_ids) ids.push_back(FormatJobId(id));
+  ReplyJson(res, 200, {{"reset_count", result->reset_count}, {"job_ids", std::move(ids)}});
+}
+
+}  // namespace
+
+void AddQueueRoutes(Router& router, ServerContext* ctx) {
+  router.Add("GET", "/v1/queues", Role::kRead,
+             [ctx](const ApiRequest& r, HttpResponse& res) { ListQueues(*ctx, r, res); });
+  router.Add("POST", "/v1/queues/{name}/pause", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { PauseOrResume(*ctx, r, res, true); });
+  router.Add("POST", "/v1/queues/{name}/resume", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { PauseOrResume(*ctx, r, res, false); });
+  router.Add("GET", "/v1/workers", Role::kRead,
+             [ctx](const ApiRequest& r, HttpResponse& res) { ListWorkers(*ctx, r, res); });
+  router.Add("POST", "/v1/admin/reset-stuck", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { ResetStuck(*ctx, r, res); });
+}
+
+}  // namespace jobwarden::server

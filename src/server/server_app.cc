@@ -1,0 +1,225 @@
+#include "server/server_app.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "engine/engine.h"
+#include "engine/reaper.h"
+#include "server/api.h"
+#include "server/event_hub.h"
+#include "server/fetch_waiters.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/server_config.h"
+#include "server/worker_sessions.h"
+#include "store/sqlite/sqlite_store.h"
+#include "worker/config.h"
+
+namespace jobwarden::server {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// How long shutdown waits for streams to deliver their last event.
+constexpr auto kStreamDrain = std::chrono::seconds(2);
+
+// The reaper pass of DESIGN.md, every tick. Not engine/reaper.h's loop:
+// the server also needs each pass's numbers, to wake one long-poll per
+// scheduled job the pass made available (promotions emit no event).
+class ServerReaper {
+ public:
+  ServerReaper(Engine& engine, FetchWaiters& waiters, Duration tick)
+      : engine_(engine), waiters_(waiters), tick_(tick) {}
+  ~ServerReaper() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    while (true) {
+      Result<ReapStats> r = engine_.ReapOnce();
+      if (!r.ok()) {
+        spdlog::warn("reaper: pass failed, will retry next tick: {}", r.status().ToString());
+      } else if (r->promoted > 0) {
+        waiters_.JobsAvailableAnywhere(static_cast<std::size_t>(r->promoted));
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, tick_, [&] { return stop_; })) return;
+    }
+  }
+
+  Engine& engine_;
+  FetchWaiters& waiters_;
+  const Duration tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+// Kind defaults ([kinds.*]) for enqueues through this server.
+Result<std::map<std::string, KindDefaults>> LoadKinds(const std::string& path) {
+  if (path.empty()) return std::map<std::string, KindDefaults>{};
+  auto config = LoadConfig(path);
+  if (config.ok()) return config->kinds;
+  // TODO(#4): worker/config.cc refuses sections it does not own, [server] included;
+  // until it accepts [server], a file with both applies no kind defaults here.
+  if (config.status().message().find(": server: unknown section") != std::string::npos) {
+    spdlog::warn("{}: kind defaults not applied by the server (the worker config reader does not accept a "
+                 "[server] section yet)", path);
+    return std::map<std::string, KindDefaults>{};
+  }
+  return config.status();
+}
+
+std::string UrlHost(const std::string& host) {
+  return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+}
+
+Status WriteDiscovery(const fs::path& file, const nlohmann::json& content) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content.dump(2) << '\n';
+    if (!out) return Status::Unavailable("write " + tmp.string() + ": failed");
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) return Status::Unavailable("write " + file.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunServer(const ServerRunOptions& o) {
+  // Termination signals are taken by one thread with sigwait(); every other
+  // thread (the store's writer included) starts with them blocked.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  // A write to a peer that went away must fail, not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+  struct RestoreMask {
+    sigset_t mask;
+    ~RestoreMask() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+  } restore{old_mask};
+
+  JW_ASSIGN_OR_RETURN(ServerConfig config, LoadServerConfig(o.config_path));
+  if (o.listen) {
+    JW_RETURN_IF_ERROR(ParseListen(*o.listen, config.listen_host, config.listen_port).WithContext("--listen"));
+  }
+  if (o.state_dir) config.state_dir = *o.state_dir;
+  JW_RETURN_IF_ERROR(ValidateServerConfig(config));
+
+  EngineOptions engine_options;
+  JW_ASSIGN_OR_RETURN(engine_options.kinds, LoadKinds(o.config_path));
+
+  const fs::path db = fs::absolute(o.db_path);
+  std::error_code ec;
+  fs::create_directories(db.parent_path(), ec);
+  auto store = OpenSqliteStore({.path = db.string(), .durability = o.durability});
+  if (!store.ok()) return store.status().WithContext("open " + db.string());
+  SystemClock clock;
+  Engine engine(**store, clock, engine_options);
+
+  const std::int64_t epoch = ToMillis(clock.Now());
+  Metrics metrics;
+  FetchWaiters waiters(config.max_long_polls);
+  EventHub events(config.max_event_streams, [&engine](JobId id) { return engine.Get(id); });
+  WorkerSessions sessions(engine, {config.session_grace, config.max_sessions, epoch});
+  engine.AddListener([&](const JobEventRecord& e) {
+    metrics.OnJobEvent(e);
+    if (e.to == JobState::kAvailable) {
+      if (e.queue.empty()) {
+        waiters.JobsAvailableAnywhere(1);
+      } else {
+        waiters.JobsAvailable(e.queue);
+      }
+    }
+    events.PublishState(e);
+    if (e.from == JobState::kRunning && e.to == JobState::kRunning) sessions.StopRequested(e.id);
+  });
+
+  ServerContext ctx(engine, config, metrics, waiters, events, sessions);
+  Api api(&ctx);
+  HttpServerOptions http_options;
+  http_options.max_body_bytes = std::max(config.max_body_bytes, config.max_bulk_body_bytes);
+  // Every capped waiter may hold a thread, and ordinary requests still need room.
+  http_options.max_threads = config.max_long_polls + config.max_event_streams + config.max_sessions + 512;
+  // Idle keep-alive connections notice a shutdown only when this expires.
+  http_options.keep_alive_timeout = std::chrono::seconds(2);
+  auto http = MakeHttplibServer(
+      http_options, [&api](const HttpRequest& req, HttpResponse& res) { api.Handle(req, res); },
+      [&api](std::string_view method, std::string_view path) { return api.BodyLimit(method, path); });
+  JW_ASSIGN_OR_RETURN(const int port, http->Listen(config.listen_host, config.listen_port));
+
+  const std::string url = "http://" + UrlHost(config.listen_host) + ":" + std::to_string(port);
+  const fs::path discovery = (config.state_dir.empty() ? db.parent_path() : fs::path(config.state_dir)) / "server.json";
+  Status wrote = WriteDiscovery(discovery, {{"url", url},
+                                            {"pid", static_cast<std::int64_t>(getpid())},
+                                            {"db", db.string()},
+                                            {"session_epoch", epoch},
+                                            {"started_at", FormatRfc3339(clock.Now())}});
+  if (!wrote.ok()) spdlog::warn("discovery file: {}", wrote.ToString());
+  std::cerr << "listening on " << url << std::endl;
+  spdlog::info("jobwarden server on {} ({}; {} token(s))", url, (*store)->Describe(), config.tokens.size());
+
+  sessions.Start();
+  ServerReaper reaper(engine, waiters, DefaultReaperTick(engine_options.default_lease_ttl));
+  reaper.Start();
+
+  std::atomic<bool> stopping{false};
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (stopping.exchange(true)) return;
+    spdlog::info("{}: shutting down (new requests get 503; in-flight ones finish)", strsignal(sig));
+    ctx.draining.store(true);
+    waiters.Shutdown();
+    sessions.CloseAll("the server is shutting down; reconnect to its successor");
+    events.CloseAll("the server is shutting down");
+    const auto give_up = std::chrono::steady_clock::now() + kStreamDrain;
+    while ((events.subscribers() > 0 || sessions.open_sessions() > 0) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    http->Stop();
+  });
+
+  Status served = http->Serve();
+  if (!stopping.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  reaper.Stop();
+  sessions.Stop();
+  fs::remove(discovery, ec);
+  if (served.ok()) spdlog::info("server stopped");
+  return served;
+}
+
+}  // namespace jobwarden::server

@@ -1,0 +1,30 @@
+// `jobwarden server`: the wiring of the HTTP server — config, store, engine,
+// reaper, sessions, the API and the HTTP stack — and its life: it serves
+// until SIGTERM or SIGINT, then stops accepting new work (503), wakes every
+// long-poll, ends worker sessions with a `shutdown` event (never a
+// take-back) and event streams, answers what is in flight, and returns.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "store/store.h"
+
+namespace jobwarden::server {
+
+struct ServerRunOptions {
+  std::string db_path;                   // the SQLite file; its directory is created
+  std::string config_path;               // optional TOML file ([server], [kinds.*])
+  std::optional<std::string> listen;     // HOST:PORT, overrides the config
+  std::optional<std::string> state_dir;  // where server.json goes; default: the database's directory
+  Durability durability = Durability::kProcess;
+};
+
+// Blocks until the server was asked to stop and has stopped. Once listening
+// it prints "listening on http://HOST:PORT" on stderr and writes the same URL
+// to <state_dir>/server.json (removed on exit), so tools and tests find a
+// server started on port 0.
+Status RunServer(const ServerRunOptions& options);
+
+}  // namespace jobwarden::server

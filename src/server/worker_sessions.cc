@@ -1,0 +1,227 @@
+#include "server/worker_sessions.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace jobwarden::server {
+
+WorkerSessions::WorkerSessions(Engine& engine, Options options) : engine_(engine), options_(options) {}
+
+WorkerSessions::~WorkerSessions() { Stop(); }
+
+void WorkerSessions::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void WorkerSessions::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void WorkerSessions::Registered(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  workers_[worker_id] = WorkerState::kActive;
+  pending_.erase(worker_id);
+}
+
+Status WorkerSessions::Check(const std::string& worker_id) {
+  if (worker_id.empty()) return Status::InvalidArgument("worker_id: required");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(worker_id);
+    if (it != workers_.end()) {
+      if (it->second == WorkerState::kActive) return Status::Ok();
+      return Status::Conflict("worker_id: worker '" + worker_id + "' was declared lost (its session dropped and was "
+                              "not reopened within the take-back grace); register again");
+    }
+  }
+  // Registered before this server started, or by another server on the same database.
+  auto workers = engine_.Workers(false);
+  if (!workers.ok()) return workers.status();
+  for (const WorkerRecord& w : *workers) {
+    if (w.id == worker_id) {
+      std::lock_guard<std::mutex> lock(mu_);
+      workers_.emplace(worker_id, WorkerState::kActive);
+      return Status::Ok();
+    }
+  }
+  return Status::NotFound("worker_id: worker '" + worker_id + "' is not registered (POST /v1/worker/register first)");
+}
+
+void WorkerSessions::Deregistered(const std::string& worker_id) {
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers_.erase(worker_id);
+    pending_.erase(worker_id);
+    auto it = sessions_.find(worker_id);
+    if (it != sessions_.end()) {
+      s = it->second;
+      sessions_.erase(it);
+      s->replaced = true;  // its end is not a death
+    }
+  }
+  if (s) s->channel->Close(SseFrame("bye", R"({"message":"the worker deregistered"})"));
+}
+
+Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std::string& worker_id) {
+  JW_RETURN_IF_ERROR(Check(worker_id));
+  auto s = std::make_shared<Session>();
+  s->worker_id = worker_id;
+  s->channel = std::make_shared<StreamChannel>(4096);
+  std::shared_ptr<Session> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) return Status::Unavailable("the server is shutting down");
+    if (open_ >= options_.max_sessions) {
+      return Status::Unavailable("too many open worker sessions (limit " + std::to_string(options_.max_sessions) +
+                                 ")");
+    }
+    ++open_;
+    pending_.erase(worker_id);
+    auto it = sessions_.find(worker_id);
+    if (it != sessions_.end()) {
+      old = it->second;
+      old->replaced = true;
+    }
+    sessions_[worker_id] = s;
+  }
+  if (old) old->channel->Close(SseFrame("replaced", R"({"message":"a newer session of this worker took over"})"));
+  const nlohmann::json hello = {{"worker_id", worker_id},
+                                {"session_epoch", options_.epoch},
+                                {"grace_s", ToSeconds(options_.grace)}};
+  s->channel->Push(SseFrame("hello", hello.dump()));
+  return s;
+}
+
+void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
+  bool scheduled = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --open_;
+    if (session->replaced || closing_) return;
+    auto it = sessions_.find(session->worker_id);
+    if (it == sessions_.end() || it->second != session) return;
+    sessions_.erase(it);
+    pending_[session->worker_id] = std::chrono::steady_clock::now() + options_.grace;
+    scheduled = true;
+  }
+  if (scheduled) {
+    spdlog::info("worker {}: session dropped; its jobs are taken back unless it reconnects within {}",
+                 session->worker_id, FormatDurationShort(options_.grace));
+    cv_.notify_all();
+  }
+}
+
+bool WorkerSessions::HasSession(const std::string& worker_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.count(worker_id) > 0;
+}
+
+std::size_t WorkerSessions::open_sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_;
+}
+
+void WorkerSessions::StopRequested(JobId id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sessions_.empty()) return;
+    notices_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+void WorkerSessions::CloseAll(const std::string& reason) {
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    pending_.clear();
+    sessions = sessions_;
+  }
+  const std::string frame = SseFrame("shutdown", nlohmann::json({{"message", reason}}).dump());
+  for (const auto& [id, s] : sessions) s->channel->Close(frame);
+}
+
+void WorkerSessions::SendCancelNotice(JobId id) {
+  auto job = engine_.Get(id);
+  if (!job.ok() || job->state != JobState::kRunning || !job->cancel_requested || !job->worker_id) return;
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(*job->worker_id);
+    if (it == sessions_.end()) return;
+    s = it->second;
+  }
+  const nlohmann::json notice = {
+      {"job_id", FormatJobId(job->id)},
+      {"token", job->lease_token},
+      {"reason", std::string(ToString(job->cancel_reason))},
+      {"takeback_at", job->takeback_at ? nlohmann::json(FormatRfc3339(*job->takeback_at)) : nlohmann::json(nullptr)}};
+  s->channel->Push(SseFrame("cancel", notice.dump()));
+}
+
+void WorkerSessions::TakeBack(const std::string& worker_id) {
+  const std::string message = "worker " + worker_id + ": its session dropped and was not reopened within " +
+                              FormatDurationShort(options_.grace);
+  auto taken = engine_.TakeBackWorker(worker_id, ErrorClass::kWorkerLost, message);
+  if (!taken.ok()) {
+    spdlog::error("worker {}: take-back failed, the leases remain the safety net: {}", worker_id,
+                  taken.status().ToString());
+    return;
+  }
+  bool reopened = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reopened = sessions_.count(worker_id) > 0;
+    if (!reopened && workers_.count(worker_id) > 0) workers_[worker_id] = WorkerState::kLost;
+  }
+  if (!reopened) {
+    Status s = engine_.DeregisterWorker(worker_id);
+    if (!s.ok()) spdlog::warn("worker {}: could not mark it stopped: {}", worker_id, s.ToString());
+  }
+  spdlog::warn("worker {} lost (session dropped): took back {} job(s)", worker_id, taken->size());
+}
+
+void WorkerSessions::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (const auto& [id, due] : pending_) next = std::min(next, due);
+    cv_.wait_until(lock, next, [&] {
+      if (stop_ || !notices_.empty()) return true;
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& [id, due] : pending_) {
+        if (due <= now) return true;
+      }
+      return false;
+    });
+    if (stop_) break;
+    std::deque<JobId> notices;
+    notices.swap(notices_);
+    std::vector<std::string> due;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second <= now) {
+        due.push_back(it->first);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    lock.unlock();
+    for (JobId id : notices) SendCancelNotice(id);
+    for (const std::string& w : due) TakeBack(w);
+    lock.lock();
+  }
+}
+
+}  // namespace jobwarden::server
