@@ -1,12 +1,101 @@
-// Temporary entry point: replaced by the full CLI in this same change set.
+// The `jobwarden` entry point: global options, the subcommand groups, and the
+// two mappings to exit codes (DESIGN.md "CLI exit codes"): every CLI11 parse
+// error becomes 2 here, and every Status becomes its code in Fail() below.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
 #include "cli/cli.h"
 
+namespace jobwarden::cli {
+
+int Fail(const Status& status) {
+  int code = kExitInfrastructure;
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kNotFound:
+    case StatusCode::kConflict:
+    case StatusCode::kLeaseLost:
+      code = kExitRefused;
+      break;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kCheckpointTooLarge:
+    case StatusCode::kNotSupported:
+      code = kExitUsage;
+      break;
+    case StatusCode::kUnavailable:
+    case StatusCode::kInternal:
+      code = kExitInfrastructure;
+      break;
+  }
+  // One line: a reason a script can log and a person can read.
+  std::string line = status.message();
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::cerr << "jobwarden: " << line << '\n';
+  return code;
+}
+
+}  // namespace jobwarden::cli
+
+namespace {
+
+std::string DefaultDb() {
+  const char* env = std::getenv("JOBWARDEN_DB");
+  return env != nullptr && *env != '\0' ? env : "./var/jobwarden.db";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  namespace cli = jobwarden::cli;
+  // Logs go to stderr: stdout is each command's answer (`id=$(jobwarden enqueue ...)`).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("jobwarden"));
+
   CLI::App app{"jobwarden: a durable background-job server and worker runtime"};
-  jobwarden::cli::GlobalOptions global;
-  jobwarden::cli::Action action;
-  jobwarden::cli::AddWorkerCommands(app, global, action);
-  jobwarden::cli::AddServerCommands(app, global, action);
-  CLI11_PARSE(app, argc, argv);
-  return action ? action() : 0;
+  app.name("jobwarden");
+  app.require_subcommand(1);
+  // Subcommands created from here on hand options they do not know to the app,
+  // so the global options work before or after the subcommand.
+  app.fallthrough();
+
+  cli::GlobalOptions global;
+  global.db = DefaultDb();
+  app.add_option("--db", global.db, "SQLite database file (env JOBWARDEN_DB); its directory is created")
+      ->capture_default_str();
+  app.add_option("--server", global.server, "Server URL for remote mode (env JOBWARDEN_SERVER)")
+      ->envname("JOBWARDEN_SERVER");
+  app.add_option("--token", global.token, "Bearer token for remote mode (env JOBWARDEN_TOKEN)")
+      ->envname("JOBWARDEN_TOKEN");
+
+  cli::Action action;
+  cli::AddJobCommands(app, global, action);
+  cli::AddWorkerCommands(app, global, action);
+  cli::AddServerCommands(app, global, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "jobwarden: " << e.what() << " (run with --help for usage)\n";
+    return cli::kExitUsage;
+  }
+
+  if (!action) return cli::kExitOk;
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    // A library threw past its adapter: a bug, reported like any other failure.
+    return cli::Fail(jobwarden::Status::Internal(std::string("unexpected error: ") + e.what()));
+  }
 }

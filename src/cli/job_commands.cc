@@ -1,0 +1,429 @@
+// The job subcommands: enqueue, status, ls, queues, cancel, retry, delete,
+// purge, reset-stuck, pause, resume, doctor (docs/cli.md).
+//
+// Every command first validates all of its input (each message names the
+// flag), and only then opens its JobTarget: bad input exits 2 having written
+// nothing, not even a database file. Results go to stdout; reasons for a
+// refusal or an error go to stderr through cli::Fail, the one mapping from
+// Status to exit code.
+#include <nlohmann/json.hpp>
+#include <spdlog/cfg/env.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "cli/job_target.h"
+#include "cli/output.h"
+#include "engine/job_json.h"
+
+namespace jobwarden::cli {
+
+namespace {
+
+// --- input validation (each message names the flag) ---------------------
+
+Status Flag(std::string_view flag, const Status& s) {
+  return Status(s.code(), std::string(flag) + ": " + s.message());
+}
+
+Result<Duration> DurationFlag(std::string_view flag, const std::string& text) {
+  Result<Duration> d = ParseDuration(text);
+  if (!d.ok()) return Flag(flag, d.status());
+  return d;
+}
+
+// An optional duration flag: absent when the flag was not given.
+Result<std::optional<Duration>> OptionalDurationFlag(std::string_view flag, const CLI::Option* opt,
+                                                     const std::string& text) {
+  if (opt->count() == 0) return std::optional<Duration>();
+  JW_ASSIGN_OR_RETURN(Duration d, DurationFlag(flag, text));
+  return std::optional<Duration>(d);
+}
+
+Result<JobId> IdArg(const std::string& text) {
+  Result<JobId> id = ParseJobId(text);
+  if (!id.ok()) return Flag("ID", id.status());
+  return id;
+}
+
+Result<JobState> StateFlag(std::string_view flag, const std::string& text) {
+  if (std::optional<JobState> s = ParseJobState(text)) return *s;
+  std::string known;
+  for (JobState s : kAllJobStates) known += (known.empty() ? "" : ", ") + std::string(ToString(s));
+  return Status::InvalidArgument(std::string(flag) + ": '" + text + "' is not a state (one of " + known + ")");
+}
+
+// The engine names its fields ("max_attempts: must be 1-1000"); a person typed
+// flags, so its messages are rewritten to name the flag ("--max-attempts: ...").
+Status NameEngineFields(const Status& s) {
+  static const std::map<std::string, std::string, std::less<>> kFlags = {
+      {"kind", "KIND"},         {"args", "--args"},
+      {"queue", "--queue"},     {"priority", "--priority"},
+      {"timeout", "--timeout"}, {"stall_timeout", "--stall-timeout"},
+      {"deadline", "--deadline"}, {"delay", "--delay"},
+      {"run_at", "--delay"},    {"max_attempts", "--max-attempts"},
+      {"unique_key", "--unique-key"}, {"resource_key", "--resource-key"},
+      {"tags", "--tag"},        {"limit", "--limit"},
+      {"state", "--state"},     {"older_than", "--older-than"},
+  };
+  if (s.code() != StatusCode::kInvalidArgument) return s;
+  const std::string& m = s.message();
+  const std::size_t colon = m.find(": ");
+  if (colon == std::string::npos) return s;
+  auto it = kFlags.find(std::string_view(m).substr(0, colon));
+  if (it == kFlags.end()) return s;
+  return Status::InvalidArgument(it->second + m.substr(colon));
+}
+
+// --- running a command ------------------------------------------------------
+
+// Opens the target the global options name and runs `body` on it; every
+// failure, from opening to the last call, leaves through cli::Fail.
+int WithTarget(const GlobalOptions& global, const std::function<Status(JobTarget&)>& body) {
+  // A one-shot command's answer is its output and exit code; the engine's own
+  // logs (a state change it just made) would only repeat it. SPDLOG_LEVEL=info shows them.
+  spdlog::set_level(spdlog::level::err);
+  spdlog::cfg::load_env_levels();
+  Result<std::unique_ptr<JobTarget>> target = OpenJobTarget(global);
+  if (!target.ok()) return Fail(target.status());
+  Status s = body(**target);
+  if (!s.ok()) return Fail(NameEngineFields(s));
+  return kExitOk;
+}
+
+// Before a read: one reaper pass so that what is shown is current. A failed
+// pass is worth a warning, not the read.
+void Refresh(JobTarget& target) {
+  Status s = target.Refresh();
+  if (!s.ok()) std::cerr << "jobwarden: warning: reaper pass failed, the view may be stale: " << s.message() << '\n';
+}
+
+// Registers `name` with options filled by `setup`, and makes its run the action.
+template <typename Options>
+CLI::App* AddCommand(CLI::App& app, Action& action, const std::string& name, const std::string& description,
+                     std::function<int(const Options&)> run,
+                     const std::function<void(CLI::App&, Options&)>& setup) {
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(name, description);
+  setup(*cmd, *opts);
+  cmd->callback([&action, opts, run = std::move(run)] { action = [opts, run] { return run(*opts); }; });
+  return cmd;
+}
+
+// --- enqueue ----------------------------------------------------------------
+
+struct EnqueueOptions {
+  std::string kind, args, queue, timeout, deadline, stall_timeout, delay, unique_key, resource_key;
+  int priority = 0;
+  int max_attempts = 0;
+  std::vector<std::string> tags;
+  CLI::Option *args_opt, *queue_opt, *priority_opt, *timeout_opt, *deadline_opt, *stall_opt, *max_attempts_opt,
+      *delay_opt, *unique_opt, *resource_opt;
+};
+
+Result<EnqueueRequest> BuildEnqueue(const EnqueueOptions& o) {
+  EnqueueRequest r;
+  r.kind = o.kind;
+  if (o.args_opt->count() > 0) {
+    const nlohmann::json parsed = nlohmann::json::parse(o.args, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return Status::InvalidArgument("--args: malformed JSON: " + o.args);
+    r.args = o.args;
+  }
+  if (o.queue_opt->count() > 0) r.queue = o.queue;
+  if (o.priority_opt->count() > 0) r.priority = o.priority;
+  if (o.max_attempts_opt->count() > 0) {
+    if (o.max_attempts < 1) return Status::InvalidArgument("--max-attempts: must be at least 1");
+    r.max_attempts = o.max_attempts;
+  }
+  JW_ASSIGN_OR_RETURN(r.timeout, OptionalDurationFlag("--timeout", o.timeout_opt, o.timeout));
+  JW_ASSIGN_OR_RETURN(r.deadline_in, OptionalDurationFlag("--deadline", o.deadline_opt, o.deadline));
+  JW_ASSIGN_OR_RETURN(r.stall_timeout, OptionalDurationFlag("--stall-timeout", o.stall_opt, o.stall_timeout));
+  JW_ASSIGN_OR_RETURN(r.delay, OptionalDurationFlag("--delay", o.delay_opt, o.delay));
+  if (o.unique_opt->count() > 0) r.unique_key = o.unique_key;
+  if (o.resource_opt->count() > 0) r.resource_key = o.resource_key;
+  r.tags = o.tags;
+  return r;
+}
+
+void AddEnqueue(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddCommand<EnqueueOptions>(
+      app, action, "enqueue", "Add a job; prints its id (the existing id when --unique-key deduplicates)",
+      [&global](const EnqueueOptions& o) {
+        Result<EnqueueRequest> request = BuildEnqueue(o);
+        if (!request.ok()) return Fail(request.status());
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          JW_ASSIGN_OR_RETURN(EnqueueResult r, t.Enqueue(*request));
+          std::cout << FormatJobId(r.job.id) << std::endl;
+          if (r.deduplicated) {
+            std::cerr << "deduplicated: job " << FormatJobId(r.job.id) << " (" << ToString(r.job.state)
+                      << ") already has unique key '" << r.job.unique_key.value_or("") << "'\n";
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, EnqueueOptions& o) {
+        cmd.add_option("KIND", o.kind, "Handler name (e.g. resize)")->required();
+        o.args_opt = cmd.add_option("--args", o.args, "Arguments as JSON (default {})");
+        o.queue_opt = cmd.add_option("--queue", o.queue, "Queue (default: default)");
+        o.priority_opt = cmd.add_option("--priority", o.priority, "Higher runs first (default 0)");
+        o.timeout_opt = cmd.add_option("--timeout", o.timeout, "Attempt timeout, e.g. 5m (default 30m)");
+        o.deadline_opt = cmd.add_option("--deadline", o.deadline, "Whole-job deadline from now, e.g. 2h (default off)");
+        o.stall_opt = cmd.add_option("--stall-timeout", o.stall_timeout, "Fail an attempt with no progress for this long");
+        o.max_attempts_opt = cmd.add_option("--max-attempts", o.max_attempts, "Counted attempts (default 5)");
+        o.delay_opt = cmd.add_option("--delay", o.delay, "Run no earlier than this from now, e.g. 30s");
+        o.unique_opt = cmd.add_option("--unique-key", o.unique_key, "At most one non-terminal job with this key");
+        o.resource_opt = cmd.add_option("--resource-key", o.resource_key, "External resource shared with other jobs");
+        cmd.add_option("--tag", o.tags, "A tag (repeat for more)")->allow_extra_args(false);
+      });
+}
+
+// --- status, ls, queues, doctor (reads) ---------------------------------
+
+struct StatusOptions {
+  std::string id;
+  bool json = false;
+};
+
+struct ListOptions {
+  std::string state, queue, kind, after;
+  int limit = 100;
+  bool json = false;
+  CLI::Option *state_opt, *queue_opt, *kind_opt, *after_opt;
+};
+
+struct JsonOnlyOptions {
+  bool json = false;
+};
+
+void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddCommand<StatusOptions>(
+      app, action, "status", "Show one job: state, attempt, progress, times, lease, errors",
+      [&global](const StatusOptions& o) {
+        Result<JobId> id = IdArg(o.id);
+        if (!id.ok()) return Fail(id.status());
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          Refresh(t);
+          JW_ASSIGN_OR_RETURN(Job job, t.Get(*id));
+          if (o.json) {
+            PrintJson(std::cout, JobToJson(job));
+          } else {
+            PrintJobDetail(std::cout, job, t.Now());
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, StatusOptions& o) {
+        cmd.add_option("ID", o.id, "Job id")->required();
+        cmd.add_flag("--json", o.json, "Print the job JSON of DESIGN.md");
+      });
+
+  AddCommand<ListOptions>(
+      app, action, "ls", "List jobs, oldest first",
+      [&global](const ListOptions& o) {
+        JobListParams p;
+        if (o.state_opt->count() > 0) {
+          Result<JobState> s = StateFlag("--state", o.state);
+          if (!s.ok()) return Fail(s.status());
+          p.state = *s;
+        }
+        if (o.queue_opt->count() > 0) p.queue = o.queue;
+        if (o.kind_opt->count() > 0) p.kind = o.kind;
+        if (o.after_opt->count() > 0) {
+          Result<JobId> after = ParseJobId(o.after);
+          if (!after.ok()) return Fail(Flag("--after", after.status()));
+          p.after_id = *after;
+        }
+        if (o.limit < 1 || o.limit > 10'000) return Fail(Status::InvalidArgument("--limit: must be 1-10000"));
+        p.limit = o.limit;
+        p.with_errors = true;  // the table shows the last error; --json shows them all
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          Refresh(t);
+          JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, t.List(p));
+          if (o.json) {
+            PrintJson(std::cout, JobsToJson(jobs));
+          } else {
+            PrintJobTable(std::cout, jobs, t.Now());
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, ListOptions& o) {
+        o.state_opt = cmd.add_option("--state", o.state, "scheduled, available, running, succeeded, failed, cancelled");
+        o.queue_opt = cmd.add_option("--queue", o.queue, "Only this queue");
+        o.kind_opt = cmd.add_option("--kind", o.kind, "Only this kind");
+        cmd.add_option("--limit", o.limit, "At most this many jobs (1-10000)")->capture_default_str();
+        o.after_opt = cmd.add_option("--after", o.after, "Only jobs with an id greater than this (paging)");
+        cmd.add_flag("--json", o.json, "Print a JSON array of jobs");
+      });
+
+  AddCommand<JsonOnlyOptions>(
+      app, action, "queues", "Queue depth by state, age of the oldest available job, paused",
+      [&global](const JsonOnlyOptions& o) {
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          Refresh(t);
+          JW_ASSIGN_OR_RETURN(std::vector<QueueInfo> queues, t.Queues());
+          if (o.json) {
+            PrintJson(std::cout, QueuesToJson(queues, t.Now()));
+          } else {
+            PrintQueueTable(std::cout, queues, t.Now());
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, JsonOnlyOptions& o) { cmd.add_flag("--json", o.json, "Print JSON"); });
+
+  AddCommand<JsonOnlyOptions>(
+      app, action, "doctor", "Explain why each running job is healthy, at risk or stuck",
+      [&global](const JsonOnlyOptions& o) {
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          Refresh(t);
+          JW_ASSIGN_OR_RETURN(std::vector<JobDiagnosis> diagnoses, t.Doctor());
+          if (o.json) {
+            PrintJson(std::cout, DiagnosesToJson(diagnoses));
+          } else {
+            PrintDiagnoses(std::cout, diagnoses);
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, JsonOnlyOptions& o) { cmd.add_flag("--json", o.json, "Print JSON"); });
+}
+
+// --- cancel, retry, delete (one job) ----------------------------------------
+
+struct IdOptions {
+  std::string id;
+};
+
+void AddIdCommand(CLI::App& app, GlobalOptions& global, Action& action, const std::string& name,
+                  const std::string& description, std::function<Status(JobTarget&, JobId)> body) {
+  AddCommand<IdOptions>(
+      app, action, name, description,
+      [&global, body = std::move(body)](const IdOptions& o) {
+        Result<JobId> id = IdArg(o.id);
+        if (!id.ok()) return Fail(id.status());
+        return WithTarget(global, [&](JobTarget& t) { return body(t, *id); });
+      },
+      [](CLI::App& cmd, IdOptions& o) { cmd.add_option("ID", o.id, "Job id")->required(); });
+}
+
+void AddJobActions(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddIdCommand(app, global, action, "cancel", "Cancel a job (a running one is asked to stop)",
+               [](JobTarget& t, JobId id) -> Status {
+                 JW_ASSIGN_OR_RETURN(Job job, t.Cancel(id));
+                 if (job.state == JobState::kRunning) {
+                   std::cout << "job " << FormatJobId(id) << ": stop requested; the worker stops it";
+                   if (job.takeback_at) std::cout << ", or the server takes it back at " << FormatRfc3339(*job.takeback_at);
+                   std::cout << '\n';
+                 } else {
+                   std::cout << "job " << FormatJobId(id) << ": " << ToString(job.state) << '\n';
+                 }
+                 return Status::Ok();
+               });
+  AddIdCommand(app, global, action, "retry", "Run a failed or cancelled job again", [](JobTarget& t, JobId id) -> Status {
+    JW_ASSIGN_OR_RETURN(Job job, t.Retry(id));
+    std::cout << "job " << FormatJobId(id) << ": " << ToString(job.state) << " (attempt " << job.attempt << " of "
+              << job.max_attempts << " used)\n";
+    return Status::Ok();
+  });
+  AddIdCommand(app, global, action, "delete", "Delete a job that is not running", [](JobTarget& t, JobId id) -> Status {
+    JW_RETURN_IF_ERROR(t.Delete(id));
+    std::cout << "job " << FormatJobId(id) << ": deleted\n";
+    return Status::Ok();
+  });
+}
+
+// --- purge, reset-stuck, pause, resume ----------------------------------
+
+struct PurgeOptions {
+  std::string state, queue, older_than;
+  CLI::Option *queue_opt, *older_opt;
+};
+
+struct ResetStuckOptions {
+  std::string older_than;
+};
+
+struct QueueOptions {
+  std::string queue;
+};
+
+void AddMaintenance(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddCommand<PurgeOptions>(
+      app, action, "purge", "Delete every job in a state (never running ones); prints how many",
+      [&global](const PurgeOptions& o) {
+        DeleteFilter f;
+        Result<JobState> state = StateFlag("--state", o.state);
+        if (!state.ok()) return Fail(state.status());
+        if (*state == JobState::kRunning) {
+          return Fail(Status::Conflict("--state running: running jobs are never purged (cancel them first)"));
+        }
+        f.state = *state;
+        if (o.queue_opt->count() > 0) f.queue = o.queue;
+        Result<std::optional<Duration>> older = OptionalDurationFlag("--older-than", o.older_opt, o.older_than);
+        if (!older.ok()) return Fail(older.status());
+        f.older_than = *older;
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          JW_ASSIGN_OR_RETURN(std::int64_t n, t.DeleteMany(f));
+          std::cout << "deleted " << n << " job(s)\n";
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, PurgeOptions& o) {
+        cmd.add_option("--state", o.state, "scheduled, available, succeeded, failed or cancelled")->required();
+        o.queue_opt = cmd.add_option("--queue", o.queue, "Only this queue");
+        o.older_opt = cmd.add_option("--older-than", o.older_than,
+                                     "Only jobs finished (or created, if unfinished) longer ago than this");
+      });
+
+  AddCommand<ResetStuckOptions>(
+      app, action, "reset-stuck", "Take back running jobs whose last heartbeat is older than DUR; prints count and ids",
+      [&global](const ResetStuckOptions& o) {
+        Result<Duration> older = DurationFlag("--older-than", o.older_than);
+        if (!older.ok()) return Fail(older.status());
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          JW_ASSIGN_OR_RETURN(ResetStuckResult r, t.ResetStuck(*older));
+          std::cout << "reset " << r.reset_count << " job(s)\n";
+          for (JobId id : r.job_ids) std::cout << FormatJobId(id) << '\n';
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, ResetStuckOptions& o) {
+        cmd.add_option("--older-than", o.older_than, "Heartbeat age, e.g. 10m")->required();
+      });
+
+  for (const bool pause : {true, false}) {
+    AddCommand<QueueOptions>(
+        app, action, pause ? "pause" : "resume", pause ? "Stop fetching from a queue" : "Fetch from a queue again",
+        [&global, pause](const QueueOptions& o) {
+          return WithTarget(global, [&](JobTarget& t) -> Status {
+            Status s = pause ? t.PauseQueue(o.queue) : t.ResumeQueue(o.queue);
+            // The queue is the positional QUEUE here, not a --queue flag.
+            if (s.code() == StatusCode::kInvalidArgument && s.message().starts_with("queue: ")) {
+              return Status::InvalidArgument("QUEUE: " + s.message().substr(7));
+            }
+            JW_RETURN_IF_ERROR(s);
+            std::cout << "queue " << o.queue << ": " << (pause ? "paused" : "resumed") << '\n';
+            return Status::Ok();
+          });
+        },
+        [](CLI::App& cmd, QueueOptions& o) { cmd.add_option("QUEUE", o.queue, "Queue name")->required(); });
+  }
+}
+
+}  // namespace
+
+void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddEnqueue(app, global, action);
+  AddReads(app, global, action);
+  AddJobActions(app, global, action);
+  AddMaintenance(app, global, action);
+}
+
+}  // namespace jobwarden::cli

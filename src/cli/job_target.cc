@@ -1,0 +1,64 @@
+#include "cli/job_target.h"
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "core/clock.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace jobwarden::cli {
+
+namespace {
+
+// A local engine over the --db file, for one command. No Reaper thread: a
+// one-shot command runs at most one reaper pass, through Refresh().
+class LocalJobTarget final : public JobTarget {
+ public:
+  explicit LocalJobTarget(std::unique_ptr<Store> store) : store_(std::move(store)), engine_(*store_, clock_) {}
+
+  Status Refresh() override { return engine_.ReapOnce().status(); }
+  Result<EnqueueResult> Enqueue(const EnqueueRequest& request) override { return engine_.Enqueue(request); }
+  Result<Job> Get(JobId id) override { return engine_.Get(id); }
+  Result<std::vector<Job>> List(const JobListParams& params) override { return engine_.List(params); }
+  Result<Job> Cancel(JobId id) override { return engine_.Cancel(id); }
+  Result<Job> Retry(JobId id) override { return engine_.Retry(id); }
+  Status Delete(JobId id) override { return engine_.Delete(id); }
+  Result<std::int64_t> DeleteMany(const DeleteFilter& filter) override { return engine_.DeleteMany(filter); }
+  Result<ResetStuckResult> ResetStuck(Duration older_than) override { return engine_.ResetStuck(older_than); }
+  Status PauseQueue(const std::string& name) override { return engine_.PauseQueue(name); }
+  Status ResumeQueue(const std::string& name) override { return engine_.ResumeQueue(name); }
+  Result<std::vector<QueueInfo>> Queues() override { return engine_.Queues(); }
+  Result<std::vector<JobDiagnosis>> Doctor() override { return engine_.Doctor(); }
+  Timestamp Now() const override { return clock_.Now(); }
+
+ private:
+  std::unique_ptr<Store> store_;
+  SystemClock clock_;
+  Engine engine_;  // after store_ and clock_: it refers to both
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global) {
+  if (!global.server.empty()) {
+    return Status::NotSupported("remote mode (--server, $JOBWARDEN_SERVER): not yet supported by this command");
+  }
+  const std::filesystem::path path(global.db);
+  if (path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Status::Unavailable("--db " + global.db + ": cannot create directory '" + path.parent_path().string() +
+                                 "': " + ec.message());
+    }
+  }
+  auto store = OpenSqliteStore({.path = global.db, .durability = Durability::kProcess});
+  if (!store.ok()) {
+    // Whatever the driver's code, a database that cannot be opened is infrastructure (exit 3).
+    return Status::Unavailable("--db " + global.db + ": cannot open the database: " + store.status().message());
+  }
+  return std::unique_ptr<JobTarget>(std::make_unique<LocalJobTarget>(std::move(store).value()));
+}
+
+}  // namespace jobwarden::cli

@@ -1,0 +1,54 @@
+// What the job subcommands talk to: the operations they need, and nothing of
+// how those reach an engine. Today the only implementation is a local engine
+// over the SQLite file named by --db; the HTTP client (remote mode, --server)
+// implements the same interface later without touching the commands.
+//
+// Errors follow core/status.h; the commands hand every non-OK Status to
+// cli::Fail, the one place that turns it into an exit code. An implementation
+// reports infrastructure trouble (database unusable, server unreachable) as
+// kUnavailable so it maps to exit 3.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cli/cli.h"
+#include "core/status.h"
+#include "engine/engine.h"
+
+namespace jobwarden::cli {
+
+class JobTarget {
+ public:
+  virtual ~JobTarget() = default;
+
+  // Brings time-based state up to date before a read (status, ls, queues,
+  // doctor), so what is shown is current even when no server runs: locally,
+  // one guarded, idempotent reaper pass; remotely, nothing (the server's
+  // reaper runs all the time).
+  virtual Status Refresh() = 0;
+
+  virtual Result<EnqueueResult> Enqueue(const EnqueueRequest& request) = 0;
+  virtual Result<Job> Get(JobId id) = 0;
+  virtual Result<std::vector<Job>> List(const JobListParams& params) = 0;
+  virtual Result<Job> Cancel(JobId id) = 0;
+  virtual Result<Job> Retry(JobId id) = 0;
+  virtual Status Delete(JobId id) = 0;
+  virtual Result<std::int64_t> DeleteMany(const DeleteFilter& filter) = 0;
+  virtual Result<ResetStuckResult> ResetStuck(Duration older_than) = 0;
+  virtual Status PauseQueue(const std::string& name) = 0;
+  virtual Status ResumeQueue(const std::string& name) = 0;
+  virtual Result<std::vector<QueueInfo>> Queues() = 0;
+  virtual Result<std::vector<JobDiagnosis>> Doctor() = 0;
+
+  // The time the target's answers are relative to ("lease 8s left").
+  virtual Timestamp Now() const = 0;
+};
+
+// Opens the target the global options name: the local database file (its
+// directory is created), or, once remote mode lands, the server. Fails with
+// kNotSupported when --server is given (not yet), kUnavailable when the
+// database cannot be opened.
+Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global);
+
+}  // namespace jobwarden::cli

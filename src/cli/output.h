@@ -1,0 +1,47 @@
+// What the job subcommands print: human views (tables, the status page, the
+// doctor's verdicts) and the JSON of --json. Formatting only: no I/O besides
+// the stream given, no engine calls, so commands stay short and the views
+// can change without touching them.
+//
+// Every --json view of a job is engine/job_json.h's JobToJson, so the field
+// names are DESIGN.md's ("Job JSON") and cannot drift from the HTTP API.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "core/job.h"
+#include "engine/engine.h"
+
+namespace jobwarden::cli {
+
+// "[########------------] 40% 20/50 uploading" (no bar when total is unknown:
+// "20 done uploading"; "-" when nothing was reported).
+std::string ProgressText(const Progress& progress);
+
+// "3m05s ago" or "in 2m00s", relative to now.
+std::string RelativeTime(Timestamp t, Timestamp now);
+
+// `status ID`: the job as a person reads it (state, attempt, progress, times,
+// lease, limits, errors, output tail of the last error).
+void PrintJobDetail(std::ostream& out, const Job& job, Timestamp now);
+
+// `ls`: one row per job.
+void PrintJobTable(std::ostream& out, const std::vector<Job>& jobs, Timestamp now);
+nlohmann::json JobsToJson(const std::vector<Job>& jobs);
+
+// `queues`: depth by state, oldest available job's age, paused.
+void PrintQueueTable(std::ostream& out, const std::vector<QueueInfo>& queues, Timestamp now);
+nlohmann::json QueuesToJson(const std::vector<QueueInfo>& queues, Timestamp now);
+
+// `doctor`: one line per running job with its verdict and the reason.
+void PrintDiagnoses(std::ostream& out, const std::vector<JobDiagnosis>& diagnoses);
+nlohmann::json DiagnosesToJson(const std::vector<JobDiagnosis>& diagnoses);
+
+// Pretty-printed JSON and a newline.
+void PrintJson(std::ostream& out, const nlohmann::json& j);
+
+}  // namespace jobwarden::cli
