@@ -59,7 +59,6 @@ int main(int argc, char** argv) {
 
   CLI::App app{"jobwarden: a durable background-job server and worker runtime"};
   app.name("jobwarden");
-  app.require_subcommand(1);
   // Subcommands created from here on hand options they do not know to the app,
   // so the global options work before or after the subcommand.
   app.fallthrough();
@@ -91,7 +90,11 @@ int main(int argc, char** argv) {
     return cli::kExitUsage;
   }
 
-  if (!action) return cli::kExitOk;
+  if (!action) {
+    if (!app.get_subcommands().empty()) return cli::kExitOk;
+    std::cerr << "jobwarden: a command is required (run with --help for the list)\n";
+    return cli::kExitUsage;
+  }
   try {
     return action();
   } catch (const std::exception& e) {
