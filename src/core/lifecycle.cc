@@ -153,9 +153,9 @@ Result<JobChange> PlanCancel(const Job& job, Timestamp now) {
     c.request_cancel = true;
     c.cancel_reason = CancelReason::kUser;
     c.takeback_at = TakebackTime(job, now);
-    // A limit's stop request already in flight keeps its earlier take-back.
+    // A stop request already in flight (a limit) keeps its earlier take-back,
+    // but the user's cancel decides how it ends: `cancelled`, never a retry.
     if (job.cancel_requested && job.takeback_at && *job.takeback_at < *c.takeback_at) {
-      c.cancel_reason = job.cancel_reason;
       c.takeback_at = job.takeback_at;
     }
     return c;

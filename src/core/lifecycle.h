@@ -46,6 +46,11 @@ struct JobChange {
   bool request_cancel = false;
   CancelReason cancel_reason = CancelReason::kNone;
   std::optional<Timestamp> takeback_at;
+  // Guard for a take-back because the lease expired: applies only if the
+  // lease still ends at or before this time, so a heartbeat that renewed it
+  // between the reaper's read and its write wins (the worker was told
+  // `continue`). Unset: no such condition.
+  std::optional<Timestamp> lease_expired_by;
 
   std::optional<ErrorEntry> error;  // appended to the error history
   // Written with the outcome when present.

@@ -724,10 +724,12 @@ Result<ReapStats> Engine::ReapOnce() {
       if (v.action == ReapVerdict::Action::kTakeBack) {
         std::lock_guard<std::mutex> lock(rng_mu_);
         planned = PlanFailure(j, *v.failure, now, BackoffFor(j.kind), Rng());
-        if (planned.ok()) ++stats.taken_back;
+        // Taken back for its lease alone (no stop request due): a heartbeat
+        // that renews it before this write lands keeps the job.
+        const bool stop_due = j.cancel_requested && j.takeback_at && *j.takeback_at <= now;
+        if (planned.ok() && !stop_due) planned->lease_expired_by = now;
       } else if (v.action == ReapVerdict::Action::kRequestCancel) {
         planned = PlanLimitReached(j, *v.limit, now);
-        if (planned.ok()) ++stats.cancel_requested;
       } else {
         continue;
       }
@@ -738,7 +740,13 @@ Result<ReapStats> Engine::ReapOnce() {
       changes.push_back(std::move(planned).value());
       before.push_back(j);
     }
-    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, nullptr).status());
+    std::vector<Status> per;
+    std::vector<bool> is_takeback;
+    for (const JobChange& c : changes) is_takeback.push_back(c.leaves_running);
+    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, &per).status());
+    for (std::size_t i = 0; i < per.size(); ++i) {
+      if (per[i].ok()) (is_takeback[i] ? stats.taken_back : stats.cancel_requested)++;
+    }
     if (page.size() < static_cast<std::size_t>(lp.limit)) break;
     lp.after_id = page.back().id;
   }

@@ -10,7 +10,8 @@
 // - Atomicity: each call is one transaction, all or nothing, except the *Many
 //   methods that answer per item, where each item is atomic on its own.
 // - Guards: every lease-changing write is a compare-and-set on (id, state,
-//   lease_token). A guard that no longer matches changes nothing and reports
+//   lease_token), plus lease_expires_at <= JobChange::lease_expired_by when
+//   that is set. A guard that no longer matches changes nothing and reports
 //   kConflict or kLeaseLost for that item. This is what makes two reapers, a
 //   reaper and a late worker, or two servers safe together.
 // - Errors: kNotFound (no such job), kConflict (state does not allow it),

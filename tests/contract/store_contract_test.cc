@@ -33,6 +33,9 @@ struct StoreFactory {
   std::function<Result<std::unique_ptr<Store>>(const testing::TempDir& dir)> open;
 };
 
+// Names the driver in test output (ctest lists GetParam() with it).
+void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
 const Timestamp kT0 = FromMillis(1'767'225'600'000);
 constexpr Duration kTtl = seconds(10);
 
@@ -446,6 +449,32 @@ TEST_P(StoreContractTest, JobApplyManyAnswersEachChangeOnItsOwn) {
   EXPECT_EQ(Get(jobs[1].id).state, JobState::kRunning);
   auto missing = Apply({TakeBack(jobs[0], now)}, now);  // planned from running, now available
   EXPECT_EQ(missing.front().code(), StatusCode::kLeaseLost);
+}
+
+TEST_P(StoreContractTest, LeaseExpiryTakeBackLosesToARenewalThatCameFirst) {
+  Insert(Job());
+  Insert(Job());
+  auto jobs = Fetch({"default"}, 2);
+  ASSERT_EQ(jobs.size(), 2u);
+  const Timestamp now = kT0 + kTtl;
+  // The reaper read both leases as expired and planned their take-back...
+  JobChange renewed = TakeBack(jobs[0], now);
+  renewed.lease_expired_by = now;
+  JobChange silent = TakeBack(jobs[1], now);
+  silent.lease_expired_by = now;
+  // ...then a heartbeat renewed the first one before the reaper's write.
+  auto hb = store_->LeaseExtendMany({{{jobs[0].id, jobs[0].lease_token, {}, {}}}, now + milliseconds(1)});
+  ASSERT_TRUE(hb.ok());
+  ASSERT_EQ(hb->front().answer, HeartbeatAnswer::kContinue);
+  auto r = Apply({renewed, silent}, now + milliseconds(2));
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].code(), StatusCode::kConflict) << r[0].ToString();
+  EXPECT_TRUE(r[1].ok()) << r[1].ToString();
+  const jobwarden::Job kept = Get(jobs[0].id);
+  EXPECT_EQ(kept.state, JobState::kRunning);
+  EXPECT_EQ(kept.lease_expires_at, now + milliseconds(1) + kTtl);
+  EXPECT_TRUE(kept.errors.empty());
+  EXPECT_EQ(Get(jobs[1].id).state, JobState::kAvailable);
 }
 
 TEST_P(StoreContractTest, TheSameTakeBackTwiceAppliesOnce) {

@@ -205,6 +205,10 @@ Status GuardFailure(Connection& conn, JobId id, JobState expected_state, std::in
   if (!row) return Status::NotFound(ref + " does not exist");
   const std::string state = q.Text(0);
   if (expected_state == JobState::kRunning) {
+    if (state == "running" && q.Int(1) == token) {
+      // Only the lease_expired_by guard can fail with the same token.
+      return Status::Conflict(ref + ": its lease was renewed meanwhile");
+    }
     if (state == "running" && q.Int(1) != token) {
       return Status::LeaseLost(ref + ": lease token " + std::to_string(token) + " is stale (current " +
                                std::to_string(q.Int(1)) + ")");
@@ -631,7 +635,7 @@ class SqliteStore final : public Store {
             q.Bind(9, c.leaves_running).Bind(10, c.request_cancel).Bind(11, ToString(c.cancel_reason));
             q.Bind(12, c.takeback_at).Bind(13, c.result).Bind(14, c.checkpoint);
             BindProgress(q, 15, c.progress);
-            q.Bind(19, p.now);
+            q.Bind(19, p.now).Bind(20, c.lease_expired_by);
             JW_RETURN_IF_ERROR(q.Run());
             if (conn.Changes() != 1) {
               out.push_back(GuardFailure(conn, c.id, c.from, c.token));

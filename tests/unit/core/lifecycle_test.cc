@@ -272,15 +272,27 @@ TEST(PlanCancelTest, RunningIsAskedToStopAndTakenBackAtNowPlusGracePlusTtlThird)
   EXPECT_FALSE(c->finished_at.has_value());
 }
 
-TEST(PlanCancelTest, AnEarlierLimitStopKeepsItsTakeback) {
+TEST(PlanCancelTest, AnEarlierLimitStopKeepsItsTakebackButTheCancelDecidesTheOutcome) {
   Job j = RunningJob();
   j.cancel_requested = true;
   j.cancel_reason = CancelReason::kTimeout;
   j.takeback_at = kT0 + seconds(1);
   auto c = PlanCancel(j, kT0 + seconds(2));
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->cancel_reason, CancelReason::kTimeout);
+  EXPECT_EQ(c->cancel_reason, CancelReason::kUser);  // taken back as cancelled, not retried as a timeout
   EXPECT_EQ(c->takeback_at, kT0 + seconds(1));
+}
+
+TEST(PlanCancelTest, ARepeatedCancelDoesNotPostponeTheTakeback) {
+  Job j = RunningJob();
+  auto first = PlanCancel(j, kT0);
+  ASSERT_TRUE(first.ok());
+  j.cancel_requested = true;
+  j.cancel_reason = CancelReason::kUser;
+  j.takeback_at = first->takeback_at;
+  auto again = PlanCancel(j, kT0 + seconds(3));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->takeback_at, first->takeback_at);
 }
 
 TEST(PlanCancelTest, FinishedJobsAreRefusedAsConflict) {

@@ -99,6 +99,8 @@ struct LimitCase {
   JobState final_state;
 };
 
+void PrintTo(const LimitCase& c, std::ostream* os) { *os << c.name; }
+
 class G2Test : public EngineTest, public ::testing::WithParamInterface<LimitCase> {};
 
 TEST_P(G2Test, LimitIsEnforcedWhileTheWorkerHeartbeatsAndIgnoresTheStop) {

@@ -423,6 +423,31 @@ TEST_F(TransitionsTest, CancelOfARunningJobIsTwoPhaseAndTakenBackAsCancelled) {
   EXPECT_EQ(Beat(j).answer, HeartbeatAnswer::kLost);
 }
 
+TEST_F(TransitionsTest, CancelAfterALimitStopIsTakenBackAsCancelledNotRetried) {
+  const Job queued = Enqueue({.timeout = seconds(6)});
+  const Job j = FetchOne();
+  clock().Advance(seconds(3));
+  Beat(j);
+  clock().Advance(seconds(3));
+  Reap();  // timeout reached: stop requested, take-back at +6 s + grace + TTL/3
+  const Timestamp takeback = *Get(queued.id).takeback_at;
+  ASSERT_EQ(Get(queued.id).cancel_reason, CancelReason::kTimeout);
+  clock().Advance(seconds(1));
+  auto r = engine().Cancel(j.id);  // the user gives up on it
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->cancel_reason, CancelReason::kUser);
+  EXPECT_EQ(r->takeback_at, takeback);  // not postponed
+  const HeartbeatResult hb = Beat(j);
+  EXPECT_EQ(hb.answer, HeartbeatAnswer::kCancel);
+  EXPECT_EQ(hb.cancel_reason, CancelReason::kUser);
+  clock().Set(takeback);
+  EXPECT_EQ(Reap().taken_back, 1);
+  const Job got = Get(queued.id);
+  EXPECT_EQ(got.state, JobState::kCancelled);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kCancelled);
+}
+
 TEST_F(TransitionsTest, WorkerAcknowledgesACancel) {
   const Job queued = Enqueue();
   const Job j = FetchOne();

@@ -74,7 +74,8 @@ WHERE id = ?1 AND lease_token = ?2 AND state = 'running';
 SELECT state, lease_token FROM jobs WHERE id = ?1;
 
 -- name: JobApply
--- ?2 = expected state, ?3 = expected token (checked only when running)
+-- ?2 = expected state, ?3 = expected token (checked only when running),
+-- ?20 = lease must end at or before this (NULL: no such guard)
 UPDATE jobs SET state = ?4, attempt = ?5, max_attempts = ?6, run_at = ?7, finished_at = ?8,
                 lease_expires_at = CASE WHEN ?9 THEN NULL ELSE lease_expires_at END,
                 cancel_requested = CASE WHEN ?9 THEN 0 WHEN ?10 THEN 1 ELSE cancel_requested END,
@@ -86,7 +87,8 @@ UPDATE jobs SET state = ?4, attempt = ?5, max_attempts = ?6, run_at = ?7, finish
                 progress_total = CASE WHEN ?15 THEN ?17 ELSE progress_total END,
                 progress_message = CASE WHEN ?15 THEN ?18 ELSE progress_message END,
                 progress_updated_at = CASE WHEN ?15 THEN ?19 ELSE progress_updated_at END
-WHERE id = ?1 AND state = ?2 AND (state != 'running' OR lease_token = ?3);
+WHERE id = ?1 AND state = ?2 AND (state != 'running' OR lease_token = ?3)
+  AND (?20 IS NULL OR lease_expires_at <= ?20);
 
 -- name: JobErrorInsert
 INSERT INTO job_errors (job_id, seq, attempt, class, message, at, counted, limit_name, output_tail, worker_id)
