@@ -87,6 +87,11 @@ std::filesystem::path MillionFixture(const std::filesystem::path& bench_dir, con
 // disturbs the measurement that follows.
 void CopySynced(const std::filesystem::path& from, const std::filesystem::path& to);
 
+// CPU time (user + system, every thread) this process used so far, in seconds.
+// Divided by the work done, it is a load-independent companion to the wall rates:
+// on a busy machine the wall rate falls while the CPU cost per job does not.
+double ProcessCpuSeconds();
+
 // Statistics over the runs of one figure.
 double Median(std::vector<double> v);
 double Percentile(std::vector<double> v, double p);  // p in [0, 100]

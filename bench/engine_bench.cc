@@ -42,6 +42,14 @@ struct Settings {
 
 const Settings* g_settings = nullptr;
 
+// One run of a throughput figure: the wall rate, and the process CPU time per job.
+struct Sample {
+  double rate = 0;
+  double cpu_us_per_job = 0;
+};
+
+Sample Rate(double jobs, double wall_s, double cpu_s) { return {jobs / wall_s, cpu_s / jobs * 1e6}; }
+
 // A database for one run: a fresh file, or a synced copy of the million-row fixture.
 class RunDb {
  public:
@@ -63,15 +71,16 @@ class RunDb {
 };
 
 // jobs/s of EnqueueMany batches of 10,000.
-double BulkRun(const std::string& table, Durability d) {
+Sample BulkRun(const std::string& table, Durability d) {
   RunDb db(table, d);
+  const double c0 = ProcessCpuSeconds();
   const auto t0 = SteadyClock::now();
   EnqueueBulk(db.engine(), g_settings->bulk_jobs);
-  return g_settings->bulk_jobs / SecondsSince(t0);
+  return Rate(g_settings->bulk_jobs, SecondsSince(t0), ProcessCpuSeconds() - c0);
 }
 
 // jobs/s of single Enqueue calls from N threads for a fixed time.
-double Enqueue8Run(const std::string& table, Durability d) {
+Sample Enqueue8Run(const std::string& table, Durability d) {
   RunDb db(table, d);
   const int n = g_settings->threads;
   std::atomic<bool> stop{false};
@@ -92,16 +101,17 @@ double Enqueue8Run(const std::string& table, Durability d) {
       total += mine;
     });
   }
+  const double c0 = ProcessCpuSeconds();
   start.arrive_and_wait();
   const auto t0 = SteadyClock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(g_settings->seconds));
   stop = true;
   for (auto& th : threads) th.join();
-  return static_cast<double>(total.load()) / SecondsSince(t0);
+  return Rate(static_cast<double>(total.load()), SecondsSince(t0), ProcessCpuSeconds() - c0);
 }
 
 // jobs/s of N threads each looping Fetch(16) + CompleteMany(16) until the queue is empty.
-double FetchRun(const std::string& table, Durability d) {
+Sample FetchRun(const std::string& table, Durability d) {
   RunDb db(table, d);
   EnqueueBulk(db.engine(), g_settings->fetch_jobs);
   const int n = g_settings->threads;
@@ -124,16 +134,18 @@ double FetchRun(const std::string& table, Durability d) {
       }
     });
   }
+  const double c0 = ProcessCpuSeconds();
   start.arrive_and_wait();
   const auto t0 = SteadyClock::now();
   for (auto& th : threads) th.join();
   const double secs = SecondsSince(t0);
+  const double cpu = ProcessCpuSeconds() - c0;
   if (total.load() != g_settings->fetch_jobs) {
     std::fprintf(stderr, "bench: fetch: completed %lld of %d jobs\n", static_cast<long long>(total.load()),
                  g_settings->fetch_jobs);
     std::_Exit(1);
   }
-  return static_cast<double>(total.load()) / secs;
+  return Rate(static_cast<double>(total.load()), secs, cpu);
 }
 
 struct Latency {
@@ -171,14 +183,20 @@ std::string Key(const std::string& what, Durability d, const std::string& table)
   return what + "." + std::string(ToString(d)) + (table.empty() ? "" : "." + table);
 }
 
+// Runs a throughput figure --runs times and reports it, with the median CPU cost per job as a note.
 template <typename F>
-std::vector<double> Runs(const std::string& label, F&& run) {
-  std::vector<double> out;
+void RateFigure(const std::string& key, Goal goal, const std::string& note, F&& run) {
+  std::vector<double> rate, cpu;
   for (int i = 0; i < g_settings->runs; ++i) {
-    out.push_back(run());
-    std::fprintf(stderr, "  %s run %d/%d: %.6g\n", label.c_str(), i + 1, g_settings->runs, out.back());
+    const Sample s = run();
+    rate.push_back(s.rate);
+    cpu.push_back(s.cpu_us_per_job);
+    std::fprintf(stderr, "  %s run %d/%d: %.0f jobs/s, %.1f us CPU/job\n", key.c_str(), i + 1, g_settings->runs,
+                 s.rate, s.cpu_us_per_job);
   }
-  return out;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "cpu %.1f us/job", Median(cpu));
+  Report(key, rate, "jobs/s", goal, (note.empty() ? "" : note + ", ") + buf);
 }
 
 }  // namespace
@@ -213,23 +231,18 @@ int main(int argc, char** argv) {
       const bool process = d == Durability::kProcess;
       if (sc == "bulk") {
         for (const auto& table : tables) {
-          const std::string key = Key("bulk_enqueue_10k", d, table);
-          auto v = Runs(key, [&] { return BulkRun(table, d); });
-          Report(key, v, "jobs/s", process ? Goal::AtLeast(100'000) : Goal::None(),
-                 std::to_string(s.bulk_jobs) + " jobs");
+          RateFigure(Key("bulk_enqueue_10k", d, table), process ? Goal::AtLeast(100'000) : Goal::None(),
+                     std::to_string(s.bulk_jobs) + " jobs", [&] { return BulkRun(table, d); });
         }
       } else if (sc == "enqueue8") {
         for (const auto& table : tables) {
-          const std::string key = Key("single_enqueue_" + nt, d, table);
-          auto v = Runs(key, [&] { return Enqueue8Run(table, d); });
-          Report(key, v, "jobs/s", Goal::AtLeast(process ? 20'000 : 5'000));
+          RateFigure(Key("single_enqueue_" + nt, d, table), Goal::AtLeast(process ? 20'000 : 5'000), "",
+                     [&] { return Enqueue8Run(table, d); });
         }
       } else if (sc == "fetch") {
         for (const auto& table : tables) {
-          const std::string key = Key("fetch16_complete_" + nt, d, table);
-          auto v = Runs(key, [&] { return FetchRun(table, d); });
-          Report(key, v, "jobs/s", process ? Goal::AtLeast(30'000) : Goal::None(),
-                 std::to_string(s.fetch_jobs) + " jobs");
+          RateFigure(Key("fetch16_complete_" + nt, d, table), process ? Goal::AtLeast(30'000) : Goal::None(),
+                     std::to_string(s.fetch_jobs) + " jobs", [&] { return FetchRun(table, d); });
         }
       } else if (sc == "fetchlat") {
         // Empty and million in the same run, so the growth ratio compares like with like.
