@@ -47,7 +47,11 @@ Result<Timestamp> ParseRfc3339(std::string_view s) {
       s[13] != ':' || !ReadInt(s, 14, 2, &min) || s[16] != ':' || !ReadInt(s, 17, 2, &sec)) {
     return bad();
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) return bad();
+  if (mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 60) return bad();
+  // timegm() would quietly turn 2026-02-31 into March 3: check the month's length.
+  static constexpr int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDaysIn[mon - 1] + (mon == 2 && leap ? 1 : 0)) return bad();
   std::size_t pos = 19;
   int millis = 0;
   if (pos < s.size() && s[pos] == '.') {
@@ -66,7 +70,8 @@ Result<Timestamp> ParseRfc3339(std::string_view s) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     int oh, om;
-    if (!ReadInt(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !ReadInt(s, pos + 4, 2, &om)) {
+    if (!ReadInt(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !ReadInt(s, pos + 4, 2, &om) ||
+        oh > 23 || om > 59) {
       return bad();
     }
     offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);

@@ -741,6 +741,25 @@ TEST_P(StoreContractTest, TwoStoresOnOneDatabaseWriteConcurrentlyWithoutSurfacin
   EXPECT_EQ(succeeded, 4 * kPerThread);
 }
 
+TEST_P(StoreContractTest, StoresOpeningOneNewDatabaseAtOnceAllSucceed) {
+  testing::TempDir fresh;
+  std::vector<Result<std::unique_ptr<Store>>> opened;
+  for (int i = 0; i < 4; ++i) opened.emplace_back(Status::Internal("not opened"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] { opened[static_cast<std::size_t>(i)] = GetParam().open(fresh); });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& s : opened) {
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto r = (*s)->JobInsertMany({{Job()}, kT0});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto all = (*opened[0])->JobList({.limit = 10});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 4u);
+}
+
 TEST_P(StoreContractTest, AWriteByOneStoreIsSeenByAnother) {
   auto other = Open();
   const JobId id = Insert(Job());

@@ -118,11 +118,21 @@ TEST(Rfc3339Test, AcceptsOffsetsShortFractionsAndLowercase) {
   EXPECT_EQ(ToMillis(*lower), base);
 }
 
+TEST(Rfc3339Test, LeapDaysExistOnlyInLeapYears) {
+  auto leap = ParseRfc3339("2024-02-29T12:00:00Z");
+  ASSERT_TRUE(leap.ok());
+  EXPECT_EQ(FormatRfc3339(*leap), "2024-02-29T12:00:00.000Z");
+  EXPECT_TRUE(ParseRfc3339("2000-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2026-12-31T23:59:59.999Z").ok());
+}
+
 TEST(Rfc3339Test, GarbageIsInvalidArgument) {
   for (std::string_view s : {"", "garbage", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
                              "2026-01-32T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
                              "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00Zjunk", "2026-01-01T00:00:00+0200",
-                             "2026/01/01T00:00:00Z", "-026-01-01T00:00:00Z"}) {
+                             "2026/01/01T00:00:00Z", "-026-01-01T00:00:00Z", "2026-02-29T00:00:00Z",
+                             "2026-02-31T00:00:00Z", "2026-04-31T00:00:00Z", "2100-02-29T00:00:00Z",
+                             "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+01:60"}) {
     auto t = ParseRfc3339(s);
     ASSERT_FALSE(t.ok()) << "'" << s << "' parsed as " << FormatRfc3339(*t);
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
