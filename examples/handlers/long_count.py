@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Demo handler: a long job that checkpoints and resumes.
+"""Demo handler: a long job that reports progress, checkpoints and resumes.
 
-Processes `total` items (args.total, default 50,000), reporting progress and
-writing a checkpoint every 1,000 items. On SIGTERM (worker shutdown, timeout)
-it writes a final checkpoint and exits; the next attempt resumes from it.
+Processes `total` items (args.total, default 50,000; args.per_item_s each),
+reporting progress and writing a checkpoint every 1,000 items. On SIGTERM
+(worker shutdown, timeout) it writes a final checkpoint and exits; the next
+attempt gets that checkpoint on stdin and resumes from it.
 """
 import json
 import os
@@ -27,9 +28,10 @@ def control(obj):
 def main():
     signal.signal(signal.SIGTERM, on_term)
     job = json.load(sys.stdin)
-    total = int((job.get("args") or {}).get("total", 50_000))
-    per_item_s = float((job.get("args") or {}).get("per_item_s", 0.0004))
-    start = (job.get("checkpoint") or {}).get("next", 0)
+    args = job.get("args") or {}
+    total = int(args.get("total", 50_000))
+    per_item_s = float(args.get("per_item_s", 0.001))
+    start = int((job.get("checkpoint") or {}).get("next", 0))
     if start:
         print(f"resuming at item {start} of {total}", file=sys.stderr)
     i = start

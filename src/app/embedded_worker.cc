@@ -1,0 +1,89 @@
+#include "app/embedded_worker.h"
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <utility>
+#include <vector>
+
+#include "app/job_log.h"
+#include "store/sqlite/sqlite_store.h"
+#include "worker/command_runner.h"
+
+namespace jobwarden {
+
+EmbeddedWorker::EmbeddedWorker(EmbeddedWorkerOptions options) : options_(std::move(options)) {}
+
+EmbeddedWorker::~EmbeddedWorker() {
+  if (pool_ && !waited_) {
+    pool_->StopNow();
+    (void)pool_->Wait();
+  }
+  pool_.reset();
+  if (reaper_) reaper_->Stop();
+}
+
+Result<std::unique_ptr<EmbeddedWorker>> EmbeddedWorker::Create(EmbeddedWorkerOptions options) {
+  std::unique_ptr<EmbeddedWorker> w(new EmbeddedWorker(std::move(options)));
+  const Config& config = w->options_.config;
+  const WorkerOptions& wo = config.worker;
+  if (wo.grace > wo.lease_ttl / 2) {
+    return Status::InvalidArgument("grace " + FormatDurationShort(wo.grace) + " must be at most half the lease TTL (" +
+                                   FormatDurationShort(wo.lease_ttl) + ")");
+  }
+
+  JW_ASSIGN_OR_RETURN(w->supervisor_, SubprocessSupervisor::Create());
+
+  SqliteStoreOptions so;
+  so.path = w->options_.db_path;
+  so.durability = w->options_.durability;
+  auto store = OpenSqliteStore(so);
+  if (!store.ok()) return store.status().WithContext("open database " + so.path);
+  w->store_ = std::move(*store);
+
+  EngineOptions eo;
+  eo.kinds = config.kinds;
+  eo.default_lease_ttl = wo.lease_ttl;
+  eo.default_grace = wo.grace;
+  w->engine_ = std::make_unique<Engine>(*w->store_, w->clock_, eo);
+  w->local_backend_ = std::make_unique<LocalBackend>(*w->engine_);
+  w->backend_ = std::make_unique<LoggingBackend>(*w->local_backend_);
+
+  w->reaper_tick_ = config.reaper_tick.value_or(DefaultReaperTick(wo.lease_ttl));
+  w->reaper_ = std::make_unique<Reaper>(*w->engine_, w->reaper_tick_);
+
+  w->pool_ = std::make_unique<WorkerPool>(*w->backend_, wo);
+  for (const auto& [kind, command] : config.commands) {
+    w->pool_->HandleWith(kind, std::make_shared<CommandRunner>(*w->supervisor_, command));
+  }
+  return w;
+}
+
+Status EmbeddedWorker::Start() {
+  const Config& config = options_.config;
+  std::vector<std::string> kinds;
+  for (const auto& [kind, command] : config.commands) kinds.push_back(kind);
+  spdlog::info("jobwarden worker: db {} ({} durability), queues [{}], {} slots, lease TTL {}, reaper tick {}, "
+               "command kinds [{}]{}",
+               options_.db_path, ToString(options_.durability), fmt::join(config.worker.queues, ","),
+               config.worker.concurrency, FormatDurationShort(config.worker.lease_ttl),
+               FormatDurationShort(reaper_tick_), fmt::join(kinds, ","),
+               config.path.empty() ? std::string() : ", config " + config.path);
+  reaper_->Start();
+  Status s = pool_->Start();
+  if (!s.ok()) reaper_->Stop();
+  return s;
+}
+
+void EmbeddedWorker::Drain() { pool_->Drain(); }
+
+void EmbeddedWorker::StopNow() { pool_->StopNow(); }
+
+int EmbeddedWorker::Wait() {
+  const int code = pool_->Wait();
+  waited_ = true;
+  reaper_->Stop();
+  return code;
+}
+
+}  // namespace jobwarden

@@ -1,0 +1,46 @@
+// What a person watching a worker's log needs to see (G6): each job's start
+// (and whether it resumes from a checkpoint), its progress now and then, its
+// success with the result, and a hand-back on shutdown. Failures are logged
+// by the pool and every state change with an error class by the engine.
+//
+// A Backend decorator, so the pool stays free of presentation and the same
+// lines appear whichever backend (local or HTTP) is underneath.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "worker/backend.h"
+
+namespace jobwarden {
+
+class LoggingBackend final : public Backend {
+ public:
+  // Progress of one job is logged at most once per `progress_every`.
+  explicit LoggingBackend(Backend& inner, Duration progress_every = std::chrono::seconds(5));
+
+  Result<std::string> Register(const WorkerRecord& worker) override;
+  Status Deregister(const std::string& worker_id) override;
+  Result<std::vector<Job>> Fetch(const FetchRequest& request, Duration wait) override;
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) override;
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) override;
+  Status Fail(const FailRequest& request) override;
+  void WakeAll() override;
+
+ private:
+  struct Running {
+    std::string kind;
+    int attempt = 0;
+    std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point progress_logged;
+  };
+
+  Backend& inner_;
+  const Duration progress_every_;
+  std::mutex mu_;
+  std::map<JobId, Running> running_;  // GUARDED_BY(mu_): jobs fetched and not yet reported
+};
+
+}  // namespace jobwarden

@@ -1,0 +1,130 @@
+#include "app/seed_jobs.h"
+
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include <sstream>
+
+namespace jobwarden {
+
+namespace {
+
+Status Bad(const std::string& file, const std::string& key, const std::string& why) {
+  return Status::InvalidArgument(file + ": " + key + ": " + why);
+}
+
+Result<Duration> ReadDuration(const toml::node& node, const std::string& file, const std::string& key) {
+  auto s = node.value<std::string>();
+  if (!s) return Bad(file, key, "expected a duration such as \"30s\"");
+  auto d = ParseDuration(*s);
+  if (!d.ok()) return Bad(file, key, d.status().message());
+  return *d;
+}
+
+Result<std::string> ReadString(const toml::node& node, const std::string& file, const std::string& key) {
+  auto v = node.value<std::string>();
+  if (!v) return Bad(file, key, "expected a string");
+  return *v;
+}
+
+Result<int> ReadInt(const toml::node& node, const std::string& file, const std::string& key) {
+  auto v = node.value<std::int64_t>();
+  if (!v || *v < -1'000'000 || *v > 1'000'000) return Bad(file, key, "expected an integer");
+  return static_cast<int>(*v);
+}
+
+Result<EnqueueRequest> ReadJob(const toml::table& t, const std::string& file, const std::string& where) {
+  EnqueueRequest r;
+  for (const auto& [k, node] : t) {
+    const std::string key = where + "." + std::string(k.str());
+    if (k == "kind") {
+      JW_ASSIGN_OR_RETURN(r.kind, ReadString(node, file, key));
+    } else if (k == "args") {
+      const toml::table* args = node.as_table();
+      if (args == nullptr) return Bad(file, key, "expected a table, e.g. args = { total = 50000 }");
+      std::ostringstream json;
+      json << toml::json_formatter{*args, toml::format_flags::none};
+      r.args = json.str();
+    } else if (k == "unique_key") {
+      JW_ASSIGN_OR_RETURN(r.unique_key, ReadString(node, file, key));
+    } else if (k == "queue") {
+      JW_ASSIGN_OR_RETURN(r.queue, ReadString(node, file, key));
+    } else if (k == "priority") {
+      JW_ASSIGN_OR_RETURN(r.priority, ReadInt(node, file, key));
+    } else if (k == "timeout") {
+      JW_ASSIGN_OR_RETURN(r.timeout, ReadDuration(node, file, key));
+    } else if (k == "stall_timeout") {
+      JW_ASSIGN_OR_RETURN(r.stall_timeout, ReadDuration(node, file, key));
+    } else if (k == "deadline") {
+      JW_ASSIGN_OR_RETURN(r.deadline_in, ReadDuration(node, file, key));
+    } else if (k == "delay") {
+      JW_ASSIGN_OR_RETURN(r.delay, ReadDuration(node, file, key));
+    } else if (k == "max_attempts") {
+      JW_ASSIGN_OR_RETURN(r.max_attempts, ReadInt(node, file, key));
+    } else if (k == "resource_key") {
+      JW_ASSIGN_OR_RETURN(r.resource_key, ReadString(node, file, key));
+    } else if (k == "tags") {
+      const toml::array* tags = node.as_array();
+      if (tags == nullptr) return Bad(file, key, "expected an array of strings");
+      for (const toml::node& tag : *tags) {
+        auto v = tag.value<std::string>();
+        if (!v) return Bad(file, key, "expected an array of strings");
+        r.tags.push_back(*v);
+      }
+    } else {
+      return Bad(file, key, "unknown key");
+    }
+  }
+  if (r.kind.empty()) return Bad(file, where + ".kind", "required");
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<EnqueueRequest>> LoadSeedJobs(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    return Status::InvalidArgument(msg.str());
+  }
+  std::vector<EnqueueRequest> jobs;
+  for (const auto& [k, node] : root) {
+    if (k != "jobs") return Bad(path, std::string(k.str()), "unknown key (expected [[jobs]] tables)");
+    const toml::array* arr = node.as_array();
+    if (arr == nullptr) return Bad(path, "jobs", "expected [[jobs]] tables");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string where = "jobs[" + std::to_string(i) + "]";
+      const toml::table* t = (*arr)[i].as_table();
+      if (t == nullptr) return Bad(path, where, "expected a table");
+      JW_ASSIGN_OR_RETURN(EnqueueRequest r, ReadJob(*t, path, where));
+      jobs.push_back(std::move(r));
+    }
+  }
+  return jobs;
+}
+
+Result<int> SeedIfEmpty(Engine& engine, const std::vector<EnqueueRequest>& jobs) {
+  JobListParams any;
+  any.limit = 1;
+  JW_ASSIGN_OR_RETURN(std::vector<Job> existing, engine.List(any));
+  if (!existing.empty()) {
+    spdlog::info("seed: the database already has jobs; not enqueueing the {} seed job(s) again "
+                 "(unfinished jobs continue where they stopped)",
+                 jobs.size());
+    return 0;
+  }
+  int enqueued = 0;
+  for (const EnqueueRequest& r : jobs) {
+    JW_ASSIGN_OR_RETURN(EnqueueResult e, engine.Enqueue(r));
+    if (e.deduplicated) continue;
+    ++enqueued;
+    spdlog::info("seed: enqueued job {} [{}] priority {} args {}{}", e.job.id, e.job.kind, e.job.priority, e.job.args,
+                 e.job.unique_key ? " (unique_key " + *e.job.unique_key + ")" : std::string());
+  }
+  return enqueued;
+}
+
+}  // namespace jobwarden
