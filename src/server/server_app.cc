@@ -192,7 +192,9 @@ Status RunServer(const ServerRunOptions& o) {
   spdlog::info("jobwarden server on {} ({}; {} token(s))", url, (*store)->Describe(), config.tokens.size());
 
   sessions.Start();
-  ServerReaper reaper(engine, waiters, DefaultReaperTick(engine_options.default_lease_ttl));
+  // The tick must suit the shortest lease a worker may ask for (min(1 s, TTL/4)):
+  // a pass gap longer than a lease's TTL counts as a restart and grants grace.
+  ServerReaper reaper(engine, waiters, DefaultReaperTick(engine_options.min_lease_ttl));
   reaper.Start();
 
   std::atomic<bool> stopping{false};
