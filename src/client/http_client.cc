@@ -1,0 +1,202 @@
+#include "client/http_client.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <random>
+#include <thread>
+
+namespace jobwarden::client {
+
+namespace {
+
+template <typename D>
+std::pair<time_t, time_t> SecUsec(D d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return {static_cast<time_t>(us / 1'000'000), static_cast<time_t>(us % 1'000'000)};
+}
+
+StatusCode CodeFromName(const std::string& name) {
+  if (name == "invalid_argument" || name == "payload_too_large") return StatusCode::kInvalidArgument;
+  if (name == "checkpoint_too_large") return StatusCode::kCheckpointTooLarge;
+  if (name == "not_found") return StatusCode::kNotFound;
+  if (name == "conflict") return StatusCode::kConflict;
+  if (name == "lease_lost") return StatusCode::kLeaseLost;
+  if (name == "unavailable") return StatusCode::kUnavailable;
+  if (name == "not_supported") return StatusCode::kNotSupported;
+  // unauthorized / forbidden: a token the server does not accept is the
+  // caller's input (--token), not something a retry fixes.
+  if (name == "unauthorized" || name == "forbidden") return StatusCode::kInvalidArgument;
+  return StatusCode::kOk;  // unknown: decided by the HTTP status
+}
+
+StatusCode CodeFromHttpStatus(int status) {
+  if (status == 404) return StatusCode::kNotFound;
+  if (status == 409) return StatusCode::kConflict;
+  if (status == 501) return StatusCode::kNotSupported;
+  if (status == 429 || status >= 500) return StatusCode::kUnavailable;
+  if (status >= 400) return StatusCode::kInvalidArgument;
+  return StatusCode::kInternal;  // a 1xx/3xx answer the API never gives
+}
+
+}  // namespace
+
+Status StatusFromHttp(int http_status, const nlohmann::json& body, const std::string& fallback_message) {
+  if (http_status == 0) return Status::Unavailable(fallback_message);
+  if (http_status >= 200 && http_status < 300) return Status::Ok();
+  std::string message = fallback_message;
+  StatusCode code = StatusCode::kOk;
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+    const nlohmann::json& e = body["error"];
+    if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
+    if (e.contains("code") && e["code"].is_string()) code = CodeFromName(e["code"].get<std::string>());
+    if (http_status == 401 || http_status == 403) message = "the server refused the token (--token): " + message;
+  }
+  if (code == StatusCode::kOk) code = CodeFromHttpStatus(http_status);
+  return Status(code, message);
+}
+
+Result<ServerAddress> ParseServerUrl(const std::string& url) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    return Status::InvalidArgument("--server: https is not supported; put a TLS proxy in front, or use http://");
+  }
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) {
+    return Status::InvalidArgument("--server: '" + url + "' must be http://HOST:PORT, without a path");
+  }
+  ServerAddress a;
+  const std::size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) {
+    a.host = std::string(rest);
+    a.port = 7070;
+  } else {
+    a.host = std::string(rest.substr(0, colon));
+    const std::string_view port = rest.substr(colon + 1);
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), a.port);
+    if (ec != std::errc() || ptr != port.data() + port.size() || a.port < 1 || a.port > 65535) {
+      return Status::InvalidArgument("--server: '" + url + "' has no valid port (1-65535)");
+    }
+  }
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  if (a.host.empty()) return Status::InvalidArgument("--server: '" + url + "' names no host");
+  return a;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+struct HttpClient::Connection {
+  explicit Connection(const HttpClientOptions& o) : http(o.server.host, o.server.port) {
+    http.set_keep_alive(true);
+    http.set_tcp_nodelay(true);
+    const auto [cs, cu] = SecUsec(o.connect_timeout);
+    http.set_connection_timeout(cs, cu);
+    http.set_write_timeout(5, 0);
+    if (!o.token.empty()) http.set_bearer_token_auth(o.token.c_str());
+  }
+  httplib::Client http;
+};
+
+HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {}
+
+HttpClient::~HttpClient() = default;
+
+std::unique_ptr<HttpClient::Connection> HttpClient::Acquire() {
+  std::unique_ptr<Connection> c;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      c = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!c) c = std::make_unique<Connection>(options_);
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_.push_back(c.get());
+  return c;
+}
+
+void HttpClient::Release(std::unique_ptr<Connection> c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
+  if (idle_.size() < options_.max_idle) idle_.push_back(std::move(c));
+}
+
+void HttpClient::AbortInFlight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Connection* c : busy_) c->http.stop();
+}
+
+HttpAnswer HttpClient::Send(const std::string& method, const std::string& path, const nlohmann::json& body,
+                            Duration extra_wait) {
+  std::unique_ptr<Connection> c = Acquire();
+  const auto [rs, ru] = SecUsec(options_.read_timeout + extra_wait);
+  c->http.set_read_timeout(rs, ru);
+  const std::string text = body.is_null() ? std::string() : body.dump(-1, ' ', false,
+                                                                      nlohmann::json::error_handler_t::replace);
+  httplib::Result r = method == "GET"      ? c->http.Get(path)
+                      : method == "DELETE" ? c->http.Delete(path)
+                                           : c->http.Post(path, text.empty() ? std::string("{}") : text,
+                                                          "application/json");
+  HttpAnswer a;
+  if (!r) {
+    a.error = httplib::to_string(r.error());
+    // A broken keep-alive socket is not worth keeping.
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
+    return a;
+  }
+  a.status = r->status;
+  a.body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (a.body.is_discarded()) a.body = nullptr;
+  Release(std::move(c));
+  return a;
+}
+
+Result<nlohmann::json> HttpClient::Call(const std::string& method, const std::string& path,
+                                        const nlohmann::json& body, const std::string& what, Duration extra_wait) {
+  HttpAnswer a = Send(method, path, body, extra_wait);
+  const std::string fallback = a.status == 0 ? what + ": server " + options_.server.Url() + " unreachable (" +
+                                                   a.error + ")"
+                                             : what + ": HTTP " + std::to_string(a.status);
+  Status s = StatusFromHttp(a.status, a.body, fallback);
+  if (!s.ok()) return s;
+  return std::move(a.body);
+}
+
+Result<nlohmann::json> HttpClient::CallWithRetry(const std::string& method, const std::string& path,
+                                                 const nlohmann::json& body, const std::string& what,
+                                                 Duration budget, const std::function<bool()>& cancelled,
+                                                 Duration extra_wait) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const auto give_up = std::chrono::steady_clock::now() + budget;
+  Duration backoff = std::chrono::milliseconds(50);
+  while (true) {
+    Result<nlohmann::json> r = Call(method, path, body, what, extra_wait);
+    if (r.ok() || r.status().code() != StatusCode::kUnavailable) return r;
+    if (cancelled && cancelled()) return r;
+    std::uniform_int_distribution<std::int64_t> jitter(backoff.count() / 2, backoff.count() * 3 / 2);
+    const Duration pause(jitter(rng));
+    if (std::chrono::steady_clock::now() + pause >= give_up) return r;
+    std::this_thread::sleep_for(pause);
+    backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(1));
+  }
+}
+
+}  // namespace jobwarden::client

@@ -1,0 +1,104 @@
+// A small JSON-over-HTTP client for the jobwarden API (docs/openapi.yaml):
+// keep-alive connections, a bearer token, and the one mapping from an HTTP
+// answer back to a Status (StatusFromHttp).
+//
+// Connections: a pool of keep-alive connections guarded by a mutex. A call
+// borrows one for its whole exchange and returns it, so concurrent calls (a
+// long-poll fetch, a heartbeat, completes from many slots) never wait on one
+// another's socket; the pool grows as needed and keeps a few idle ones.
+//
+// Safe for concurrent use. cpp-httplib stays out of this header.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+
+namespace jobwarden::client {
+
+// The one mapping from an HTTP answer to a Status (STYLE.md §5: once per
+// boundary). `http_status` 0 means no answer (connection refused, reset,
+// timed out): kUnavailable. Otherwise the body's error code decides when
+// there is one (`lease_lost` -> kLeaseLost, `conflict` -> kConflict, ...),
+// else the HTTP status (400 -> kInvalidArgument, 404 -> kNotFound,
+// 409 -> kConflict, 5xx -> kUnavailable). The message is the server's.
+Status StatusFromHttp(int http_status, const nlohmann::json& body, const std::string& fallback_message);
+
+// A server address: "http://host:port" (the scheme may be omitted).
+struct ServerAddress {
+  std::string host;
+  int port = 0;
+  std::string Url() const { return "http://" + host + ":" + std::to_string(port); }
+};
+// Errors name the flag: "--server: ...". https is not supported (kInvalidArgument).
+Result<ServerAddress> ParseServerUrl(const std::string& url);
+
+struct HttpClientOptions {
+  ServerAddress server;
+  std::string token;                                     // empty: no Authorization header
+  Duration connect_timeout = std::chrono::seconds(2);    // Default: 2 s
+  Duration read_timeout = std::chrono::seconds(10);      // Default: 10 s (a long-poll adds its wait)
+  std::size_t max_idle = 8;                              // idle connections kept for reuse
+};
+
+// One HTTP answer: status 0 when there was none.
+struct HttpAnswer {
+  int status = 0;
+  nlohmann::json body;  // null when the body is not JSON
+  std::string error;    // why there was no answer
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpClientOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  const HttpClientOptions& options() const { return options_; }
+
+  // One exchange. `body` is sent as application/json unless null (GET,
+  // DELETE). `extra_wait` lengthens the read timeout (a long-poll's wait).
+  HttpAnswer Send(const std::string& method, const std::string& path, const nlohmann::json& body,
+                  Duration extra_wait = Duration(0));
+
+  // Send, then StatusFromHttp: the JSON body of a 2xx answer, or a Status.
+  // `what` names the call in messages ("fetch jobs").
+  Result<nlohmann::json> Call(const std::string& method, const std::string& path, const nlohmann::json& body,
+                              const std::string& what, Duration extra_wait = Duration(0));
+
+  // Call, retrying kUnavailable (no answer, 5xx) with exponential backoff and
+  // jitter (50 ms doubling to 1 s, +-50%) until `budget` is spent or
+  // `cancelled` returns true. For idempotent calls only.
+  Result<nlohmann::json> CallWithRetry(const std::string& method, const std::string& path, const nlohmann::json& body,
+                                       const std::string& what, Duration budget,
+                                       const std::function<bool()>& cancelled = {}, Duration extra_wait = Duration(0));
+
+  // Aborts every exchange in flight (their answers are kUnavailable): for a
+  // shutdown that must not wait out a long-poll.
+  void AbortInFlight();
+
+ private:
+  struct Connection;
+  std::unique_ptr<Connection> Acquire();
+  void Release(std::unique_ptr<Connection> c);
+
+  const HttpClientOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
+  std::vector<Connection*> busy_;                  // GUARDED_BY(mu_): in an exchange now
+};
+
+// Percent-encodes one path segment or query value.
+std::string UrlEncode(std::string_view s);
+
+}  // namespace jobwarden::client

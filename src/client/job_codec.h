@@ -1,0 +1,32 @@
+// The job JSON of DESIGN.md read back into the model: the decoder beside
+// engine/job_json.h's encoder, for everything that receives jobs over HTTP
+// (the worker's RemoteBackend, the CLI's remote mode). JobToJson(JobFromJson(j))
+// gives `j` back, so remote `status --json` prints what local mode prints.
+//
+// Decoding is strict about types (a server answer of the wrong shape is a
+// bug, kInternal, naming the field) and lenient about absence (a field the
+// server left out keeps the model's default).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <vector>
+
+#include "core/job.h"
+#include "core/status.h"
+#include "engine/engine.h"
+
+namespace jobwarden::client {
+
+// A job object; with a `lease` member (a fetch answer) also the lease token,
+// expiry, TTL and grace.
+Result<Job> JobFromJson(const nlohmann::json& j);
+Result<std::vector<Job>> JobsFromJson(const nlohmann::json& array);
+
+// POST /v1/jobs body.
+nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);
+
+// One element of GET /v1/queues.
+Result<QueueInfo> QueueInfoFromJson(const nlohmann::json& j);
+
+}  // namespace jobwarden::client

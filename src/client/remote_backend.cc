@@ -1,0 +1,278 @@
+#include "client/remote_backend.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "client/job_codec.h"
+#include "engine/job_json.h"
+
+namespace jobwarden::client {
+
+namespace {
+
+nlohmann::json ProgressBody(const Progress& p) {
+  return {{"done", p.done}, {"total", p.total ? nlohmann::json(*p.total) : nlohmann::json(nullptr)},
+          {"message", p.message}};
+}
+
+// JSON text the worker holds (result, checkpoint) as a JSON value; text that
+// is not JSON is refused here, as the engine refuses it in embedded mode.
+Result<nlohmann::json> JsonValue(const std::string& field, const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::InvalidArgument(field + ": not valid JSON");
+  return j;
+}
+
+Status AddOptionals(nlohmann::json& body, const std::optional<std::string>& checkpoint,
+                    const std::optional<Progress>& progress) {
+  if (checkpoint) {
+    JW_ASSIGN_OR_RETURN(body["checkpoint"], JsonValue("checkpoint", *checkpoint));
+  }
+  if (progress) body["progress"] = ProgressBody(*progress);
+  return Status::Ok();
+}
+
+std::optional<HeartbeatAnswer> ParseAnswer(const std::string& s) {
+  if (s == "continue") return HeartbeatAnswer::kContinue;
+  if (s == "cancel") return HeartbeatAnswer::kCancel;
+  if (s == "lost") return HeartbeatAnswer::kLost;
+  return std::nullopt;
+}
+
+}  // namespace
+
+RemoteBackend::RemoteBackend(RemoteBackendOptions options)
+    : options_(std::move(options)), http_(options_.http), fetch_http_(options_.http) {}
+
+RemoteBackend::~RemoteBackend() {
+  if (session_) session_->Stop();
+}
+
+bool RemoteBackend::WorkerUnknown(const Status& s) {
+  return (s.code() == StatusCode::kNotFound || s.code() == StatusCode::kConflict) &&
+         s.message().starts_with("worker_id:");
+}
+
+Result<nlohmann::json> RemoteBackend::RegisterCall(const WorkerRecord& w) {
+  nlohmann::json body = {{"host", w.host}, {"pid", w.pid}, {"queues", w.queues}, {"slots", w.slots}};
+  if (!w.id.empty()) body["worker_id"] = w.id;
+  if (w.pid_start_time) body["pid_start_time"] = *w.pid_start_time;
+  if (w.boot_id) body["boot_id"] = *w.boot_id;
+  if (w.pid_namespace) body["pid_namespace"] = *w.pid_namespace;
+  return http_.CallWithRetry("POST", "/v1/worker/register", body, "register worker", std::chrono::seconds(10),
+                             [this] { return shut_down_.load(); });
+}
+
+Result<std::string> RemoteBackend::Register(const WorkerRecord& worker) {
+  JW_ASSIGN_OR_RETURN(nlohmann::json answer, RegisterCall(worker));
+  if (!answer.is_object() || !answer.contains("worker_id") || !answer["worker_id"].is_string()) {
+    return Status::Internal("register worker: the server's answer has no worker_id");
+  }
+  const std::string id = answer["worker_id"].get<std::string>();
+  Duration grace = std::chrono::seconds(2);
+  if (answer.contains("session_grace_s") && answer["session_grace_s"].is_number()) {
+    if (auto g = FromSeconds(answer["session_grace_s"].get<double>()); g.ok()) grace = *g;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    record_ = worker;
+    record_.id = id;
+  }
+  if (options_.open_session && !session_) {
+    WorkerSessionCallbacks cb;
+    cb.on_cancel = [this](JobId job, std::int64_t token, CancelReason reason) {
+      if (on_cancel_) on_cancel_(job, token, reason);
+    };
+    cb.on_lost = [this] { SessionLost(); };
+    cb.on_unknown = [this] { Reregister(); };
+    session_ = std::make_unique<WorkerSession>(options_.http, id, grace, std::move(cb));
+    session_->Start();
+  }
+  return id;
+}
+
+void RemoteBackend::Reregister() {
+  WorkerRecord w;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    w = record_;
+  }
+  auto r = RegisterCall(w);
+  if (r.ok()) {
+    spdlog::warn("worker {}: registered again (the server had forgotten it or declared it lost)", w.id);
+  } else {
+    spdlog::warn("worker {}: registering again failed: {}", w.id, r.status().ToString());
+  }
+}
+
+Status RemoteBackend::Deregister(const std::string& worker_id) {
+  auto r = http_.CallWithRetry("POST", "/v1/worker/deregister", {{"worker_id", worker_id}}, "deregister worker",
+                               std::chrono::seconds(5));
+  if (session_) session_->Stop();
+  return r.status();
+}
+
+void RemoteBackend::SessionLost() {
+  std::vector<Lease> condemned;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    condemned.assign(held_.begin(), held_.end());
+    condemned_.insert(held_.begin(), held_.end());
+  }
+  if (!condemned.empty()) {
+    spdlog::error("worker {}: session lost: {} held job(s) are given up", record_.id, condemned.size());
+  }
+  if (on_lost_) on_lost_(condemned);
+}
+
+void RemoteBackend::Settled(const Lease& lease) {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_.erase(lease);
+  condemned_.erase(lease);
+}
+
+Result<std::vector<Job>> RemoteBackend::Fetch(const FetchRequest& request, Duration wait) {
+  if (shut_down_.load()) return std::vector<Job>{};
+  nlohmann::json body = {{"worker_id", request.worker_id},
+                         {"queues", request.queues},
+                         {"max", request.max},
+                         {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()}};
+  if (request.lease_ttl) body["lease_ttl_s"] = ToSeconds(*request.lease_ttl);
+  if (request.grace) body["grace_s"] = ToSeconds(*request.grace);
+  auto cancelled = [this] { return shut_down_.load(); };
+  auto answer = fetch_http_.CallWithRetry("POST", "/v1/worker/fetch", body, "fetch jobs", options_.fetch_retry,
+                                          cancelled, wait);
+  if (!answer.ok() && WorkerUnknown(answer.status()) && !shut_down_.load()) {
+    Reregister();
+    answer = fetch_http_.CallWithRetry("POST", "/v1/worker/fetch", body, "fetch jobs", options_.fetch_retry,
+                                       cancelled, wait);
+  }
+  if (!answer.ok()) {
+    if (shut_down_.load()) return std::vector<Job>{};
+    return answer.status();
+  }
+  if (!answer->is_object() || !answer->contains("jobs")) return Status::Internal("fetch jobs: no jobs in the answer");
+  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromJson((*answer)["jobs"]));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Job& j : jobs) held_.insert({j.id, j.lease_token});
+  return jobs;
+}
+
+Result<std::vector<HeartbeatResult>> RemoteBackend::Heartbeat(const HeartbeatRequest& request) {
+  std::vector<HeartbeatResult> out;
+  nlohmann::json items = nlohmann::json::array();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const HeartbeatItem& h : request.jobs) {
+      if (condemned_.count({h.id, h.token}) > 0) {
+        // Given up when the session was lost: not renewed, and absent from
+        // this heartbeat, so the server takes it back as omitted.
+        out.push_back({h.id, HeartbeatAnswer::kLost, std::nullopt, CancelReason::kNone});
+        continue;
+      }
+      nlohmann::json item = {{"id", FormatJobId(h.id)}, {"token", h.token}};
+      if (h.progress) item["progress"] = ProgressBody(*h.progress);
+      if (h.checkpoint) {
+        nlohmann::json c = nlohmann::json::parse(*h.checkpoint, nullptr, false);
+        if (!c.is_discarded()) item["checkpoint"] = std::move(c);
+      }
+      items.push_back(std::move(item));
+    }
+  }
+  const nlohmann::json body = {{"worker_id", request.worker_id}, {"jobs", items}};
+  auto answer = http_.CallWithRetry("POST", "/v1/worker/heartbeat", body, "heartbeat", options_.heartbeat_retry);
+  if (!answer.ok() && WorkerUnknown(answer.status())) {
+    Reregister();
+    answer = http_.CallWithRetry("POST", "/v1/worker/heartbeat", body, "heartbeat", options_.heartbeat_retry);
+  }
+  if (!answer.ok()) return answer.status();
+  if (!answer->is_object() || !answer->contains("jobs") || !(*answer)["jobs"].is_array()) {
+    return Status::Internal("heartbeat: no jobs in the answer");
+  }
+  for (const nlohmann::json& a : (*answer)["jobs"]) {
+    if (!a.is_object()) return Status::Internal("heartbeat: an answer is not an object");
+    HeartbeatResult r;
+    auto id = ParseJobId(a.value("id", ""));
+    if (!id.ok()) return Status::Internal("heartbeat: an answer has no job id");
+    r.id = *id;
+    auto answer_kind = ParseAnswer(a.value("answer", ""));
+    if (!answer_kind) return Status::Internal("heartbeat: job " + FormatJobId(r.id) + ": unknown answer");
+    r.answer = *answer_kind;
+    if (a.contains("lease_expires_at") && a["lease_expires_at"].is_string()) {
+      if (auto t = ParseRfc3339(a["lease_expires_at"].get<std::string>()); t.ok()) r.lease_expires_at = *t;
+    }
+    if (a.contains("cancel_reason") && a["cancel_reason"].is_string()) {
+      r.cancel_reason = ParseCancelReason(a["cancel_reason"].get<std::string>()).value_or(CancelReason::kUser);
+    }
+    if (r.answer == HeartbeatAnswer::kLost) {
+      for (const HeartbeatItem& h : request.jobs) {
+        if (h.id == r.id) Settled({h.id, h.token});
+      }
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<CompleteRequest>& requests) {
+  std::vector<Status> out(requests.size());
+  std::vector<std::size_t> sent;
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const CompleteRequest& r = requests[i];
+    nlohmann::json item = {{"id", FormatJobId(r.id)}, {"token", r.token}};
+    Status s = Status::Ok();
+    if (r.result) {
+      auto v = JsonValue("result", *r.result);
+      if (v.ok()) {
+        item["result"] = std::move(v).value();
+      } else {
+        s = v.status();
+      }
+    }
+    if (s.ok()) s = AddOptionals(item, r.checkpoint, r.progress);
+    if (!s.ok()) {
+      out[i] = s;
+      continue;
+    }
+    sent.push_back(i);
+    items.push_back(std::move(item));
+  }
+  if (sent.empty()) return out;
+  auto answer = http_.CallWithRetry("POST", "/v1/worker/complete", {{"jobs", items}}, "complete jobs",
+                                    options_.settle_retry);
+  if (!answer.ok()) return answer.status();
+  if (!answer->is_object() || !answer->contains("jobs") || !(*answer)["jobs"].is_array() ||
+      (*answer)["jobs"].size() != sent.size()) {
+    return Status::Internal("complete jobs: the answer does not have one outcome per job");
+  }
+  for (std::size_t k = 0; k < sent.size(); ++k) {
+    const nlohmann::json& a = (*answer)["jobs"][k];
+    const int status = a.is_object() && a.contains("status") && a["status"].is_number_integer() ? a["status"].get<int>()
+                                                                                                 : 500;
+    const CompleteRequest& r = requests[sent[k]];
+    out[sent[k]] = StatusFromHttp(status, a, "complete job " + FormatJobId(r.id) + ": HTTP " + std::to_string(status));
+    if (out[sent[k]].code() != StatusCode::kUnavailable) Settled({r.id, r.token});
+  }
+  return out;
+}
+
+Status RemoteBackend::Fail(const FailRequest& r) {
+  nlohmann::json error = {{"class", std::string(ToString(r.failure.error_class))}, {"message", r.failure.message}};
+  if (r.failure.retry_after) error["retry_after_s"] = ToSeconds(*r.failure.retry_after);
+  if (r.failure.limit) error["limit"] = *r.failure.limit;
+  if (r.failure.output_tail) error["output_tail"] = *r.failure.output_tail;
+  nlohmann::json body = {{"id", FormatJobId(r.id)}, {"token", r.token}, {"error", std::move(error)}};
+  JW_RETURN_IF_ERROR(AddOptionals(body, r.checkpoint, r.progress));
+  auto answer = http_.CallWithRetry("POST", "/v1/worker/fail", body, "fail job " + FormatJobId(r.id),
+                                    options_.settle_retry);
+  if (answer.status().code() != StatusCode::kUnavailable) Settled({r.id, r.token});
+  return answer.status();
+}
+
+void RemoteBackend::WakeAll() {
+  shut_down_ = true;
+  fetch_http_.AbortInFlight();
+}
+
+}  // namespace jobwarden::client

@@ -1,0 +1,175 @@
+#include "client/worker_session.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace jobwarden::client {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+template <typename D>
+std::pair<time_t, time_t> SecUsec(D d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return {static_cast<time_t>(us / 1'000'000), static_cast<time_t>(us % 1'000'000)};
+}
+
+}  // namespace
+
+WorkerSession::WorkerSession(HttpClientOptions http, std::string worker_id, Duration grace,
+                             WorkerSessionCallbacks callbacks)
+    : http_options_(std::move(http)),
+      worker_id_(std::move(worker_id)),
+      grace_(grace),
+      callbacks_(std::move(callbacks)) {}
+
+WorkerSession::~WorkerSession() { Stop(); }
+
+void WorkerSession::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void WorkerSession::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    if (http_) http_->stop();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void WorkerSession::OnEvent(const std::string& name, const std::string& data, bool& shutdown_seen) {
+  const nlohmann::json j = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (name == "hello") {
+    if (j.is_object() && j.contains("session_epoch") && j["session_epoch"].is_number_integer()) {
+      epoch_ = j["session_epoch"].get<std::int64_t>();
+    }
+    shutdown_seen = false;
+    connected_ = true;
+    ++opens_;
+  } else if (name == "cancel") {
+    if (!j.is_object() || !callbacks_.on_cancel) return;
+    auto id = ParseJobId(j.value("job_id", ""));
+    if (!id.ok()) return;
+    const std::int64_t token = j.contains("token") && j["token"].is_number_integer() ? j["token"].get<std::int64_t>()
+                                                                                      : 0;
+    std::string reason;
+    if (j.contains("reason") && j["reason"].is_string()) reason = j["reason"].get<std::string>();
+    callbacks_.on_cancel(*id, token, ParseCancelReason(reason).value_or(CancelReason::kUser));
+  } else if (name == "shutdown") {
+    // The server is stopping on purpose: never a take-back, so never a reason to kill.
+    shutdown_seen = true;
+    spdlog::info("worker {}: the server is shutting down; reconnecting until it is back", worker_id_);
+  } else if (name == "replaced" || name == "bye" || name == "overflow") {
+    spdlog::info("worker {}: session ended by the server ({})", worker_id_, name);
+  }
+}
+
+int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return 0;
+    http_ = std::make_unique<httplib::Client>(http_options_.server.host, http_options_.server.port);
+    http_->set_tcp_nodelay(true);
+    // Quick to notice a dead server: it ticks the stream every 100 ms, and a
+    // reopen must fit in half the grace.
+    const auto [cs, cu] = SecUsec(std::clamp<Duration>(grace_ / 4, std::chrono::milliseconds(100),
+                                                       std::chrono::seconds(1)));
+    http_->set_connection_timeout(cs, cu);
+    const auto [rs, ru] = SecUsec(std::clamp<Duration>(grace_ / 2, std::chrono::milliseconds(300),
+                                                       std::chrono::seconds(2)));
+    http_->set_read_timeout(rs, ru);
+    if (!http_options_.token.empty()) http_->set_bearer_token_auth(http_options_.token.c_str());
+  }
+  int status = 0;
+  std::string buffer;
+  const std::string path = "/v1/worker/session?worker_id=" + UrlEncode(worker_id_);
+  auto result = http_->Get(
+      path,
+      [&](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&](const char* data, std::size_t len) {
+        last_rx = SteadyClock::now();
+        buffer.append(data, len);
+        if (status != 200) return buffer.size() < 65536;  // an error body: keep it
+        std::size_t end;
+        while ((end = buffer.find("\n\n")) != std::string::npos) {
+          std::string name, payload;
+          std::size_t pos = 0;
+          while (pos < end) {
+            std::size_t nl = buffer.find('\n', pos);
+            if (nl == std::string::npos || nl > end) nl = end;
+            const std::string_view line(buffer.data() + pos, nl - pos);
+            if (line.starts_with("event: ")) name = std::string(line.substr(7));
+            if (line.starts_with("data: ")) payload += std::string(line.substr(6));
+            pos = nl + 1;
+          }
+          buffer.erase(0, end + 2);
+          if (!name.empty()) OnEvent(name, payload, shutdown_seen);
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        return !stop_;
+      });
+  connected_ = false;
+  if (status != 200 && status != 0) {
+    const nlohmann::json body = nlohmann::json::parse(buffer, nullptr, false);
+    spdlog::warn("worker {}: session refused: {}", worker_id_,
+                 StatusFromHttp(status, body, "HTTP " + std::to_string(status)).ToString());
+  }
+  (void)result;
+  return status;
+}
+
+void WorkerSession::Loop() {
+  bool shutdown_seen = false;
+  bool lost_fired = false;
+  auto last_rx = SteadyClock::now();
+  Duration pause(0);
+  while (true) {
+    const std::int64_t opens_before = opens_.load();
+    const int status = RunOnce(shutdown_seen, last_rx);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+    }
+    if (opens_.load() != opens_before) {
+      // It was open: this is a fresh drop.
+      lost_fired = false;
+      pause = Duration(0);
+      if (!shutdown_seen) {
+        spdlog::warn("worker {}: session dropped; reopening (jobs are killed if it stays closed {})", worker_id_,
+                     FormatDurationShort(grace_ / 2));
+      }
+    }
+    if (status == 404 || status == 409) {
+      // Forgotten (404) or declared lost (409, its jobs already taken back).
+      if (status == 409 && !lost_fired && callbacks_.on_lost) {
+        lost_fired = true;
+        callbacks_.on_lost();
+      }
+      if (callbacks_.on_unknown) callbacks_.on_unknown();
+    }
+    if (!shutdown_seen && !lost_fired && SteadyClock::now() - last_rx >= grace_ / 2) {
+      lost_fired = true;
+      spdlog::error("worker {}: session could not be reopened within {}: killing held jobs (the server is about to "
+                    "run them elsewhere)",
+                    worker_id_, FormatDurationShort(grace_ / 2));
+      if (callbacks_.on_lost) callbacks_.on_lost();
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, pause, [&] { return stop_; })) return;
+    pause = std::clamp<Duration>(pause * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace jobwarden::client
