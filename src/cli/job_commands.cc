@@ -71,6 +71,10 @@ Status NameEngineFields(const Status& s) {
       {"unique_key", "--unique-key"}, {"resource_key", "--resource-key"},
       {"tags", "--tag"},        {"limit", "--limit"},
       {"state", "--state"},     {"older_than", "--older-than"},
+      // The server's field names (remote mode).
+      {"timeout_s", "--timeout"}, {"stall_timeout_s", "--stall-timeout"},
+      {"deadline_s", "--deadline"}, {"delay_s", "--delay"},
+      {"older_than_s", "--older-than"},
   };
   if (s.code() != StatusCode::kInvalidArgument) return s;
   const std::string& m = s.message();

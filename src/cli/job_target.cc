@@ -41,9 +41,7 @@ class LocalJobTarget final : public JobTarget {
 }  // namespace
 
 Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global) {
-  if (!global.server.empty()) {
-    return Status::NotSupported("remote mode (--server, $JOBWARDEN_SERVER): not yet supported by this command");
-  }
+  if (!global.server.empty()) return OpenHttpJobTarget(global);
   const std::filesystem::path path(global.db);
   if (path.has_parent_path()) {
     std::error_code ec;

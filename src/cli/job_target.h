@@ -1,7 +1,7 @@
 // What the job subcommands talk to: the operations they need, and nothing of
-// how those reach an engine. Today the only implementation is a local engine
-// over the SQLite file named by --db; the HTTP client (remote mode, --server)
-// implements the same interface later without touching the commands.
+// how those reach an engine: a local engine over the SQLite file named by
+// --db (job_target.cc), or a server's HTTP API with --server (remote mode,
+// job_target_http.cc).
 //
 // Errors follow core/status.h; the commands hand every non-OK Status to
 // cli::Fail, the one place that turns it into an exit code. An implementation
@@ -45,10 +45,14 @@ class JobTarget {
   virtual Timestamp Now() const = 0;
 };
 
-// Opens the target the global options name: the local database file (its
-// directory is created), or, once remote mode lands, the server. Fails with
-// kNotSupported when --server is given (not yet), kUnavailable when the
-// database cannot be opened.
+// Opens the target the global options name: the server when --server (or
+// $JOBWARDEN_SERVER) is set, else the local database file (its directory is
+// created). Fails with kInvalidArgument for a malformed --server URL,
+// kUnavailable when the database cannot be opened. A server is not contacted
+// until the first call (an unreachable one fails that call with kUnavailable).
 Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global);
+
+// Remote mode (job_target_http.cc).
+Result<std::unique_ptr<JobTarget>> OpenHttpJobTarget(const GlobalOptions& global);
 
 }  // namespace jobwarden::cli

@@ -1,0 +1,210 @@
+// Remote mode: the JobTarget over a server's HTTP API (--server URL or
+// $JOBWARDEN_SERVER, with --token / $JOBWARDEN_TOKEN). Same answers as the
+// local target, so the commands print the same output and exit codes; every
+// HTTP error comes back as a Status through client::StatusFromHttp, and a
+// server that does not answer is kUnavailable (exit 3).
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <memory>
+
+#include "cli/job_target.h"
+#include "client/http_client.h"
+#include "client/job_codec.h"
+#include "core/clock.h"
+
+namespace jobwarden::cli {
+
+namespace {
+
+using client::HttpClient;
+
+std::string JobPath(JobId id) { return "/v1/jobs/" + FormatJobId(id); }
+
+class HttpJobTarget final : public JobTarget {
+ public:
+  explicit HttpJobTarget(client::HttpClientOptions options) : http_(std::move(options)) {}
+
+  // The server's reaper runs all the time.
+  Status Refresh() override { return Status::Ok(); }
+
+  Result<EnqueueResult> Enqueue(const EnqueueRequest& request) override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j,
+                        http_.Call("POST", "/v1/jobs", client::EnqueueRequestToJson(request), "enqueue"));
+    EnqueueResult r;
+    JW_ASSIGN_OR_RETURN(r.job, client::JobFromJson(j));
+    r.deduplicated = j.is_object() && j.value("deduplicated", false);
+    return r;
+  }
+
+  Result<Job> Get(JobId id) override { return JobCall("GET", JobPath(id), nullptr, "get job"); }
+
+  Result<std::vector<Job>> List(const JobListParams& params) override {
+    // The server pages at most 1000 jobs; --limit may ask up to 10,000.
+    constexpr int kPage = 1000;
+    std::vector<Job> out;
+    JobId after = params.after_id;
+    while (static_cast<int>(out.size()) < params.limit) {
+      const int want = std::min(kPage, params.limit - static_cast<int>(out.size()));
+      std::string path = "/v1/jobs?limit=" + std::to_string(want);
+      if (params.state) path += "&state=" + std::string(ToString(*params.state));
+      if (params.queue) path += "&queue=" + client::UrlEncode(*params.queue);
+      if (params.kind) path += "&kind=" + client::UrlEncode(*params.kind);
+      if (params.worker_id) path += "&worker_id=" + client::UrlEncode(*params.worker_id);
+      if (after > 0) path += "&cursor=" + FormatJobId(after);
+      JW_ASSIGN_OR_RETURN(nlohmann::json page, http_.Call("GET", path, nullptr, "list jobs"));
+      if (!page.is_object() || !page.contains("jobs")) return Status::Internal("list jobs: no jobs in the answer");
+      JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, client::JobsFromJson(page["jobs"]));
+      const bool more = page.contains("next_cursor") && page["next_cursor"].is_string() &&
+                        static_cast<int>(jobs.size()) == want;
+      for (Job& j : jobs) out.push_back(std::move(j));
+      if (!more || out.empty()) break;
+      after = out.back().id;
+    }
+    return out;
+  }
+
+  Result<Job> Cancel(JobId id) override {
+    return JobCall("POST", JobPath(id) + "/cancel", nlohmann::json::object(), "cancel job " + FormatJobId(id));
+  }
+  Result<Job> Retry(JobId id) override {
+    return JobCall("POST", JobPath(id) + "/retry", nlohmann::json::object(), "retry job " + FormatJobId(id));
+  }
+
+  Status Delete(JobId id) override {
+    return http_.Call("DELETE", JobPath(id), nullptr, "delete job " + FormatJobId(id)).status();
+  }
+
+  Result<std::int64_t> DeleteMany(const DeleteFilter& filter) override {
+    nlohmann::json body = nlohmann::json::object();
+    if (filter.state) body["state"] = std::string(ToString(*filter.state));
+    if (filter.queue) body["queue"] = *filter.queue;
+    if (filter.older_than) body["older_than_s"] = ToSeconds(*filter.older_than);
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("POST", "/v1/jobs/delete", body, "purge"));
+    if (!j.is_object() || !j.contains("deleted") || !j["deleted"].is_number_integer()) {
+      return Status::Internal("purge: no count in the answer");
+    }
+    return j["deleted"].get<std::int64_t>();
+  }
+
+  Result<ResetStuckResult> ResetStuck(Duration older_than) override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("POST", "/v1/admin/reset-stuck",
+                                                     {{"older_than_s", ToSeconds(older_than)}}, "reset-stuck"));
+    ResetStuckResult r;
+    if (!j.is_object() || !j.contains("job_ids") || !j["job_ids"].is_array()) {
+      return Status::Internal("reset-stuck: no job_ids in the answer");
+    }
+    r.reset_count = j.value("reset_count", std::int64_t{0});
+    for (const auto& id : j["job_ids"]) {
+      if (!id.is_string()) return Status::Internal("reset-stuck: a job id is not a string");
+      JW_ASSIGN_OR_RETURN(JobId parsed, ParseJobId(id.get<std::string>()));
+      r.job_ids.push_back(parsed);
+    }
+    return r;
+  }
+
+  Status PauseQueue(const std::string& name) override { return QueueAction(name, "pause"); }
+  Status ResumeQueue(const std::string& name) override { return QueueAction(name, "resume"); }
+
+  Result<std::vector<QueueInfo>> Queues() override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/queues", nullptr, "list queues"));
+    if (!j.is_object() || !j.contains("queues") || !j["queues"].is_array()) {
+      return Status::Internal("list queues: no queues in the answer");
+    }
+    std::vector<QueueInfo> out;
+    for (const auto& q : j["queues"]) {
+      JW_ASSIGN_OR_RETURN(QueueInfo info, client::QueueInfoFromJson(q));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  // The API has no doctor route: the running jobs are read and judged here
+  // with the rules of Engine::Doctor, from what the job JSON carries (the
+  // lease TTL is taken as lease expiry - last heartbeat; the stall clock as
+  // the last progress update).
+  Result<std::vector<JobDiagnosis>> Doctor() override {
+    JobListParams p;
+    p.state = JobState::kRunning;
+    p.limit = 10'000;
+    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, List(p));
+    const Timestamp now = Now();
+    std::vector<JobDiagnosis> out;
+    for (Job& j : jobs) out.push_back(Diagnose(std::move(j), now));
+    return out;
+  }
+
+  Timestamp Now() const override { return clock_.Now(); }
+
+ private:
+  Result<Job> JobCall(const std::string& method, const std::string& path, const nlohmann::json& body,
+                      const std::string& what) {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call(method, path, body, what));
+    return client::JobFromJson(j);
+  }
+
+  Status QueueAction(const std::string& name, const std::string& action) {
+    if (name.empty()) return Status::InvalidArgument("queue: must not be empty");
+    return http_.Call("POST", "/v1/queues/" + client::UrlEncode(name) + "/" + action, nlohmann::json::object(),
+                      action + " queue " + name)
+        .status();
+  }
+
+  static JobDiagnosis Diagnose(Job j, Timestamp now) {
+    using V = JobDiagnosis::Verdict;
+    JobDiagnosis d;
+    if (j.lease_expires_at) d.lease_left = *j.lease_expires_at - now;
+    if (j.heartbeat_at) d.heartbeat_age = now - *j.heartbeat_at;
+    d.attempt_used = j.started_at ? now - *j.started_at : Duration(0);
+    const std::optional<Timestamp> stall_since = j.progress.updated_at ? j.progress.updated_at : j.started_at;
+    if (stall_since) d.progress_age = now - *stall_since;
+    const std::optional<Timestamp> renewed = j.heartbeat_at ? j.heartbeat_at : j.started_at;
+    const Duration ttl = (j.lease_expires_at && renewed) ? *j.lease_expires_at - *renewed : std::chrono::seconds(10);
+    if (d.lease_left && *d.lease_left <= Duration(0)) {
+      d.verdict = V::kStuck;
+      d.reason = "lease expired " + FormatDurationShort(-*d.lease_left) +
+                 " ago and the server has not taken it back yet: is its reaper running?";
+    } else if (j.cancel_requested) {
+      d.verdict = V::kAtRisk;
+      d.reason = "stop requested (" + std::string(ToString(j.cancel_reason)) + "); the server takes it back if the "
+                 "worker does not stop it";
+    } else if (d.heartbeat_age && *d.heartbeat_age > ttl / 2) {
+      d.verdict = V::kAtRisk;
+      d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
+                 FormatDurationShort(ttl) + ")";
+    } else if (j.timeout > Duration(0) && d.attempt_used * 5 > j.timeout * 4) {
+      d.verdict = V::kAtRisk;
+      d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +
+                 FormatDurationShort(j.timeout) + " timeout";
+    } else if (j.stall_timeout && d.progress_age && *d.progress_age * 5 > *j.stall_timeout * 4) {
+      d.verdict = V::kAtRisk;
+      d.reason = "no progress for " + FormatDurationShort(*d.progress_age) + " of its " +
+                 FormatDurationShort(*j.stall_timeout) + " stall timeout";
+    } else if (j.deadline_at && *j.deadline_at - now < ttl) {
+      d.verdict = V::kAtRisk;
+      d.reason = "job deadline in " + FormatDurationShort(*j.deadline_at - now);
+    } else {
+      d.verdict = V::kHealthy;
+      d.reason = "heartbeat " + (d.heartbeat_age ? FormatDurationShort(*d.heartbeat_age) : std::string("?")) +
+                 " ago, lease renewed";
+    }
+    d.job = std::move(j);
+    return d;
+  }
+
+  HttpClient http_;
+  SystemClock clock_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobTarget>> OpenHttpJobTarget(const GlobalOptions& global) {
+  JW_ASSIGN_OR_RETURN(client::ServerAddress address, client::ParseServerUrl(global.server));
+  client::HttpClientOptions o;
+  o.server = address;
+  o.token = global.token;
+  o.max_idle = 1;
+  return std::unique_ptr<JobTarget>(std::make_unique<HttpJobTarget>(std::move(o)));
+}
+
+}  // namespace jobwarden::cli
