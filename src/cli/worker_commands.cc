@@ -1,6 +1,7 @@
 // `jobwarden worker` and `jobwarden up`: a worker in embedded mode on a local
-// SQLite file (docs/worker.md). The wiring lives in app/; this file maps flags
-// to a configuration, handles SIGTERM/SIGINT, and returns the exit code.
+// SQLite file, or (`worker --server URL`) a remote worker against a server
+// (docs/worker.md). The wiring lives in app/; this file maps flags to a
+// configuration, handles SIGTERM/SIGINT, and returns the exit code.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "app/embedded_worker.h"
 #include "app/logging.h"
+#include "app/remote_worker.h"
 #include "app/seed_jobs.h"
 #include "app/shutdown_signals.h"
 #include "cli/cli.h"
@@ -133,6 +135,48 @@ int RunEmbedded(const GlobalOptions& global, const WorkerFlags& flags) {
   return code;
 }
 
+// `jobwarden worker --server URL`: the same pool against a server's HTTP API;
+// no database, no reaper (the server runs them).
+int RunRemote(const GlobalOptions& global, const WorkerFlags& flags) {
+  BlockShutdownSignals();
+  InitProcessLogging();
+
+  auto config = BuildConfig(flags);
+  if (!config.ok()) return Fail(config.status());
+  RemoteWorkerOptions options;
+  options.server = global.server;
+  options.token = global.token;
+  options.config = std::move(*config);
+  const Duration drain_timeout = options.config.worker.drain_timeout;
+  auto worker = RemoteWorker::Create(std::move(options));
+  if (!worker.ok()) return Fail(worker.status());
+  RemoteWorker& w = **worker;
+  if (Status s = w.Start(); !s.ok()) return Fail(s);
+
+  int code = 0;
+  {
+    ShutdownSignals signals([&w, drain_timeout](int count, int signo) {
+      const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+      if (count == 1) {
+        spdlog::info("{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
+                     "checkpoint (signal again to stop now)",
+                     name, FormatDurationShort(drain_timeout));
+        w.Drain();
+      } else if (count == 2) {
+        spdlog::info("{} again: stopping now: running jobs are stopped and handed back", name);
+        w.StopNow();
+      }
+    });
+    code = w.Wait();
+  }
+  if (w.stats().abandoned > 0) {
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  return code;
+}
+
 void AddFlags(CLI::App& cmd, WorkerFlags& f) {
   cmd.add_option("--queues", f.queues, "Queues to fetch from, comma-separated (default: the config's, else default)")
       ->delimiter(',');
@@ -147,12 +191,15 @@ void AddFlags(CLI::App& cmd, WorkerFlags& f) {
 void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
   auto worker_flags = std::make_shared<WorkerFlags>();
   CLI::App* worker = app.add_subcommand(
-      "worker", "Run a worker in embedded mode: engine, reaper and worker pool on the --db file");
+      "worker",
+      "Run a worker: embedded (engine, reaper and pool on the --db file), or with --server URL against a server");
   worker->add_option("--config", worker_flags->config, "The worker's TOML configuration (docs/worker.md)")
       ->required();
   AddFlags(*worker, *worker_flags);
   worker->callback([&action, &global, worker_flags] {
-    action = [&global, worker_flags] { return RunEmbedded(global, *worker_flags); };
+    action = [&global, worker_flags] {
+      return global.server.empty() ? RunEmbedded(global, *worker_flags) : RunRemote(global, *worker_flags);
+    };
   });
 
   auto up_flags = std::make_shared<WorkerFlags>();

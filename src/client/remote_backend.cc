@@ -106,9 +106,12 @@ void RemoteBackend::Reregister() {
 }
 
 Status RemoteBackend::Deregister(const std::string& worker_id) {
+  // The session first: once deregistered, a reopen would be refused as
+  // unknown and register the worker again. The server forgets the drop when
+  // the deregister arrives (well within its take-back grace).
+  if (session_) session_->Stop();
   auto r = http_.CallWithRetry("POST", "/v1/worker/deregister", {{"worker_id", worker_id}}, "deregister worker",
                                std::chrono::seconds(5));
-  if (session_) session_->Stop();
   return r.status();
 }
 

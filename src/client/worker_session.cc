@@ -68,7 +68,11 @@ void WorkerSession::OnEvent(const std::string& name, const std::string& data, bo
     // The server is stopping on purpose: never a take-back, so never a reason to kill.
     shutdown_seen = true;
     spdlog::info("worker {}: the server is shutting down; reconnecting until it is back", worker_id_);
-  } else if (name == "replaced" || name == "bye" || name == "overflow") {
+  } else if (name == "bye") {
+    // Deregistered: there is nothing to keep open any more.
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  } else if (name == "replaced" || name == "overflow") {
     spdlog::info("worker {}: session ended by the server ({})", worker_id_, name);
   }
 }
