@@ -14,14 +14,10 @@ namespace jobwarden {
 
 EmbeddedWorker::EmbeddedWorker(EmbeddedWorkerOptions options) : options_(std::move(options)) {}
 
-EmbeddedWorker::~EmbeddedWorker() {
-  if (pool_ && !waited_) {
-    pool_->StopNow();
-    (void)pool_->Wait();
-  }
-  pool_.reset();
-  if (reaper_) reaper_->Stop();
-}
+// Members go in reverse order of declaration: the pool (which, if still
+// running, stops now and hands its jobs back), the reaper, the backends, the
+// engine, the store, and the supervisor last.
+EmbeddedWorker::~EmbeddedWorker() = default;
 
 Result<std::unique_ptr<EmbeddedWorker>> EmbeddedWorker::Create(EmbeddedWorkerOptions options) {
   std::unique_ptr<EmbeddedWorker> w(new EmbeddedWorker(std::move(options)));
@@ -81,7 +77,6 @@ void EmbeddedWorker::StopNow() { pool_->StopNow(); }
 
 int EmbeddedWorker::Wait() {
   const int code = pool_->Wait();
-  waited_ = true;
   reaper_->Stop();
   return code;
 }

@@ -80,7 +80,6 @@ class EmbeddedWorker {
   std::unique_ptr<LoggingBackend> backend_;
   std::unique_ptr<Reaper> reaper_;
   std::unique_ptr<WorkerPool> pool_;
-  bool waited_ = false;
 };
 
 }  // namespace jobwarden

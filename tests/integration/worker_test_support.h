@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -41,9 +42,10 @@ class WorkerProcessTest : public ::testing::Test {
     engine_ = std::make_unique<Engine>(*store_, clock_);
   }
 
-  // A failed test shows what every worker logged.
+  // A failed test shows what every worker logged (any test, with
+  // JOBWARDEN_TEST_WORKER_LOGS=1 in the environment).
   void TearDown() override {
-    if (!HasFailure()) return;
+    if (!HasFailure() && std::getenv("JOBWARDEN_TEST_WORKER_LOGS") == nullptr) return;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       std::cerr << "----- worker " << i << " (pid " << workers_[i]->pid() << ") stderr -----\n"
                 << workers_[i]->Stderr() << "\n";
