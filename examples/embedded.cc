@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,10 @@ using namespace jobwarden;
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "var/embedded-example.db";
+  if (const auto dir = std::filesystem::path(path).parent_path(); !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);  // OpenSqliteStore reports it if this failed
+  }
   auto store = OpenSqliteStore({.path = path});
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
