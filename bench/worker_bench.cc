@@ -12,17 +12,17 @@
 // Usage: jobwarden_bench_worker [--scenarios pool,command,failover] [--runs 5]
 //          [--concurrency 8] [--pool-jobs 50000] [--cmd-jobs 2000] [--spawns 300]
 //          [--failover kill,stop,stop-ttl1] [--stop-runs 3] [--jobwarden PATH]
+#include <fcntl.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -202,9 +202,10 @@ std::string Tail(const fs::path& file) {
 struct FailoverMode {
   std::string name;     // kill, stop, stop-ttl1
   bool freeze = false;  // SIGSTOP instead of SIGKILL
-  std::string ttl;      // "" = default
+  std::string ttl;      // "" = default (10s)
   std::string grace;    // "" = default
   double goal_s = 0;
+  double ttl_s = 10;    // the lease TTL in effect
 };
 
 // Seconds from the signal to the job's new attempt starting on the other worker.
@@ -242,7 +243,15 @@ double FailoverRun(const FailoverMode& m) {
     KillAndReap(a), KillAndReap(b);
     fail("worker B never registered");
   }
-  std::this_thread::sleep_for(500ms);  // B is in its fetch loop
+  // B is in its fetch loop. Then a random delay, so the signal falls at a random
+  // point of A's heartbeat cycle (TTL/3) and of B's reaper tick (<= 1 s): the
+  // figure is the typical case, not one lucky or unlucky phase.
+  std::this_thread::sleep_for(500ms);
+  {
+    static std::mt19937 rng{std::random_device{}()};
+    const double cycle_s = std::max(1.0, m.ttl_s / 3.0);
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::uniform_real_distribution<>(0, cycle_s)(rng)));
+  }
 
   const auto t0_wall = std::chrono::system_clock::now();
   const auto t0 = SteadyClock::now();
@@ -351,9 +360,9 @@ int main(int argc, char** argv) {
 #endif
     } else if (sc == "failover") {
       const std::vector<FailoverMode> modes = {
-          {"kill", false, "", "", 1.0},
-          {"stop", true, "", "", 12.0},
-          {"stop-ttl1", true, "1s", "500ms", 2.0},
+          {"kill", false, "", "", 1.0, 10},
+          {"stop", true, "", "", 12.0, 10},
+          {"stop-ttl1", true, "1s", "500ms", 2.0, 1},
       };
       std::string why;
       const bool ok = WorkerCliAvailable(s.jobwarden, &why);
