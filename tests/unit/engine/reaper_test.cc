@@ -227,9 +227,9 @@ struct GoneWorkers {
   std::shared_ptr<std::set<std::string>> gone_ = std::make_shared<std::set<std::string>>();
 };
 
-class WorkerDeathTest : protected GoneWorkers, public EngineTest {
+class WorkerRegistryTest : protected GoneWorkers, public EngineTest {
  protected:
-  WorkerDeathTest() : EngineTest(Options(gone_)) {}
+  WorkerRegistryTest() : EngineTest(Options(gone_)) {}
   static EngineOptions Options(const std::shared_ptr<std::set<std::string>>& gone) {
     EngineOptions o;
     o.worker_gone = [gone](const WorkerRecord& w) { return gone->count(w.id) > 0; };
@@ -248,7 +248,7 @@ class WorkerDeathTest : protected GoneWorkers, public EngineTest {
   }
 };
 
-TEST_F(WorkerDeathTest, RegisterAssignsAnIdAndListsTheWorker) {
+TEST_F(WorkerRegistryTest, RegisterAssignsAnIdAndListsTheWorker) {
   WorkerRecord w;
   w.host = "box";
   w.pid = 77;
@@ -269,7 +269,7 @@ TEST_F(WorkerDeathTest, RegisterAssignsAnIdAndListsTheWorker) {
   EXPECT_EQ(engine().RegisterWorker(w).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(WorkerDeathTest, GoneWorkersJobsAreTakenBackAsWorkerLostAtTheNextTick) {
+TEST_F(WorkerRegistryTest, GoneWorkersJobsAreTakenBackAsWorkerLostAtTheNextTick) {
   Register("w1");
   Register("w2");
   const Job a = Enqueue();
@@ -304,7 +304,7 @@ TEST_F(WorkerDeathTest, GoneWorkersJobsAreTakenBackAsWorkerLostAtTheNextTick) {
   EXPECT_EQ(Reap().workers_lost, 0);
 }
 
-TEST_F(WorkerDeathTest, DeregisteredWorkerIsNoLongerListed) {
+TEST_F(WorkerRegistryTest, DeregisteredWorkerIsNoLongerListed) {
   Register("w1");
   ASSERT_OK(engine().DeregisterWorker("w1"));
   auto live = engine().Workers();
@@ -312,7 +312,7 @@ TEST_F(WorkerDeathTest, DeregisteredWorkerIsNoLongerListed) {
   EXPECT_TRUE(live->empty());
 }
 
-TEST_F(WorkerDeathTest, HeartbeatTouchesTheWorker) {
+TEST_F(WorkerRegistryTest, HeartbeatTouchesTheWorker) {
   Register("w1");
   Enqueue();
   const Job j = FetchOne({"default"}, "w1");
@@ -326,7 +326,7 @@ TEST_F(WorkerDeathTest, HeartbeatTouchesTheWorker) {
 
 // --- a heartbeat that omits a job (DESIGN timing rules) ---
 
-class HeartbeatOmissionTest : public WorkerDeathTest {
+class HeartbeatOmissionTest : public WorkerRegistryTest {
  protected:
   std::vector<HeartbeatResult> BeatAs(const std::string& worker, const std::vector<Job>& held) {
     HeartbeatRequest r;
