@@ -24,20 +24,19 @@ std::vector<std::string_view> Split(std::string_view path) {
   return out;
 }
 
-bool MatchPattern(std::string_view pattern, std::string_view path, std::map<std::string, std::string>& params) {
-  const auto p = Split(pattern);
-  const auto s = Split(path);
-  if (p.size() != s.size()) return false;
-  std::map<std::string, std::string> out;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i].size() > 2 && p[i].front() == '{' && p[i].back() == '}') {
-      if (s[i].empty()) return false;
-      out[std::string(p[i].substr(1, p[i].size() - 2))] = std::string(s[i]);
-    } else if (p[i] != s[i]) {
-      return false;
-    }
+bool MatchSegments(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path,
+                   std::map<std::string, std::string>& params) {
+  if (pattern.size() != path.size()) return false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& p = pattern[i];
+    const bool is_param = p.size() > 2 && p.front() == '{' && p.back() == '}';
+    if (is_param ? path[i].empty() : p != path[i]) return false;
   }
-  params = std::move(out);
+  params.clear();
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& p = pattern[i];
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') params[p.substr(1, p.size() - 2)] = std::string(path[i]);
+  }
   return true;
 }
 
@@ -68,14 +67,17 @@ bool ChangesState(std::string_view method) { return method != "GET" && method !=
 }  // namespace
 
 void Router::Add(std::string method, std::string pattern, Role role, RouteHandler handler, std::size_t body_limit) {
-  routes_.push_back({std::move(method), std::move(pattern), role, std::move(handler), body_limit});
+  Route r{std::move(method), std::move(pattern), role, std::move(handler), body_limit, {}};
+  for (std::string_view seg : Split(r.pattern)) r.segments.emplace_back(seg);
+  routes_.push_back(std::move(r));
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match m;
+  const std::vector<std::string_view> segments = Split(path);
   for (const Route& r : routes_) {
     std::map<std::string, std::string> params;
-    if (!MatchPattern(r.pattern, path, params)) continue;
+    if (!MatchSegments(r.segments, segments, params)) continue;
     if (r.method == method) {
       m.route = &r;
       m.params = std::move(params);
@@ -103,18 +105,24 @@ std::size_t Api::BodyLimit(std::string_view method, std::string_view path) const
 }
 
 void Api::Handle(const HttpRequest& request, HttpResponse& response) {
-  std::string route_label = "unmatched";
+  const Route* route = nullptr;
   try {
-    Dispatch(request, response, route_label);
+    Dispatch(request, response, route);
   } catch (const std::exception& e) {
     spdlog::error("{} {}: unexpected error: {}", request.method, request.path, e.what());
     response = HttpResponse();
     ReplyError(response, 500, "internal", "internal error");
   }
-  if (ctx_) ctx_->metrics.OnRequest(request.method, route_label, response.status);
+  // Labels are the route's own strings (no per-request allocation); requests
+  // that matched no route are counted together.
+  if (ctx_) {
+    ctx_->metrics.OnRequest(route ? std::string_view(route->method) : std::string_view("ANY"),
+                            route ? std::string_view(route->pattern) : std::string_view("unmatched"),
+                            response.status);
+  }
 }
 
-void Api::Dispatch(const HttpRequest& req, HttpResponse& res, std::string& route_label) {
+void Api::Dispatch(const HttpRequest& req, HttpResponse& res, const Route*& matched) {
   const Router::Match match = router_.Find(req.method, req.path);
   if (!match.route) {
     if (!match.allowed.empty()) {
@@ -129,7 +137,7 @@ void Api::Dispatch(const HttpRequest& req, HttpResponse& res, std::string& route
     return;
   }
   const Route& route = *match.route;
-  route_label = route.pattern;
+  matched = &route;
   ServerContext& ctx = *ctx_;
 
   if (ctx.draining.load() && route.role != Role::kPublic) {

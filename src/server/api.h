@@ -57,6 +57,7 @@ struct Route {
   Role role;            // the least role allowed
   RouteHandler handler;
   std::size_t body_limit = 0;  // 0: the server's max_body_bytes
+  std::vector<std::string> segments;  // the pattern split at '/', for matching
 };
 
 class Router {
@@ -92,7 +93,7 @@ class Api {
   const Router& router() const { return router_; }
 
  private:
-  void Dispatch(const HttpRequest& request, HttpResponse& response, std::string& route_label);
+  void Dispatch(const HttpRequest& request, HttpResponse& response, const Route*& matched);
 
   ServerContext* ctx_;
   Router router_;

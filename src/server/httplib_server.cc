@@ -163,15 +163,14 @@ class HttplibServer final : public HttpServer {
     server_.set_write_timeout(o.write_timeout);
     server_.set_payload_max_length(o.max_body_bytes);
 
-    // A POST with no length would be read until the peer closes: refuse it
-    // before routing, while no body byte has been read.
-    server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
-          !req.has_header("Content-Length") && req.get_header_value("Transfer-Encoding") != "chunked") {
-        res.status = 411;
-        res.set_content(R"({"error":{"code":"invalid_argument","message":"Content-Length: required"}})",
-                        "application/json");
-        return httplib::Server::HandlerResponse::Handled;
+    // A request with neither Content-Length nor chunked encoding has no body
+    // (RFC 9112 §6.3), but this httplib would read one until the peer closes
+    // (`curl -X POST` without -d sends no length). Say so before routing,
+    // while no body byte has been read: the request object is httplib's own,
+    // not const, only handed to this hook as const.
+    server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+      if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+        const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });

@@ -35,7 +35,7 @@ void Metrics::OnJobEvent(const JobEventRecord& e) {
 
 void Metrics::OnRequest(std::string_view method, std::string_view route, int status) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++requests_[{std::string(method), std::string(route), status}];
+  ++requests_[{method, route, status}];
 }
 
 std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const {

@@ -28,6 +28,7 @@ class Metrics {
  public:
   // Engine listener: completions, failures by class, lease expirations.
   void OnJobEvent(const JobEventRecord& e);
+  // `method` and `route` must outlive the Metrics (route table strings, literals).
   void OnRequest(std::string_view method, std::string_view route, int status);
 
   std::string Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const;
@@ -39,7 +40,7 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, kClasses> failures_{};  // by ErrorClass, each unsuccessful run
   std::atomic<std::uint64_t> lease_expirations_{0};
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;  // GUARDED_BY(mu_)
+  std::map<std::tuple<std::string_view, std::string_view, int>, std::uint64_t> requests_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace jobwarden::server
