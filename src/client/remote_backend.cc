@@ -137,9 +137,10 @@ void RemoteBackend::Settled(const Lease& lease) {
 Result<std::vector<Job>> RemoteBackend::Fetch(const FetchRequest& request, Duration wait) {
   if (shut_down_.load()) return std::vector<Job>{};
   nlohmann::json body = {{"worker_id", request.worker_id},
-                         {"queues", request.queues},
                          {"max", request.max},
                          {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()}};
+  // No queues: the server's default ("default"), as the engine's in embedded mode.
+  if (!request.queues.empty()) body["queues"] = request.queues;
   if (request.lease_ttl) body["lease_ttl_s"] = ToSeconds(*request.lease_ttl);
   if (request.grace) body["grace_s"] = ToSeconds(*request.grace);
   auto cancelled = [this] { return shut_down_.load(); };
@@ -188,7 +189,13 @@ Result<std::vector<HeartbeatResult>> RemoteBackend::Heartbeat(const HeartbeatReq
     Reregister();
     answer = http_.CallWithRetry("POST", "/v1/worker/heartbeat", body, "heartbeat", options_.heartbeat_retry);
   }
-  if (!answer.ok()) return answer.status();
+  if (!answer.ok()) {
+    // The condemned jobs' answers do not depend on the server (it is likely
+    // gone: that is why the session was lost). Answering only them renews
+    // nothing, so the others still self-fence from their lease end.
+    if (!out.empty()) return out;
+    return answer.status();
+  }
   if (!answer->is_object() || !answer->contains("jobs") || !(*answer)["jobs"].is_array()) {
     return Status::Internal("heartbeat: no jobs in the answer");
   }
