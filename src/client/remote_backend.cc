@@ -117,14 +117,14 @@ Status RemoteBackend::Deregister(const std::string& worker_id) {
 
 void RemoteBackend::SessionLost() {
   std::vector<Lease> condemned;
+  std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     condemned.assign(held_.begin(), held_.end());
     condemned_.insert(held_.begin(), held_.end());
+    id = record_.id;
   }
-  if (!condemned.empty()) {
-    spdlog::error("worker {}: session lost: {} held job(s) are given up", record_.id, condemned.size());
-  }
+  if (!condemned.empty()) spdlog::error("worker {}: session lost: {} held job(s) are given up", id, condemned.size());
   if (on_lost_) on_lost_(condemned);
 }
 
