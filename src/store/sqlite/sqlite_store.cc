@@ -403,19 +403,48 @@ Status InReadTx(Connection& conn, Fn&& fn) {
   return s.ok() ? end : s;
 }
 
+// Runs `step` again while it fails with kUnavailable (the database is busy),
+// up to `lock_wait`. Opening a file that another process is opening too can
+// answer SQLITE_BUSY at once, without waiting in the busy handler (switching a
+// new file to WAL does), so the busy timeout alone does not cover it.
+Status RetryWhileBusy(Duration lock_wait, const std::function<Status()>& step) {
+  const auto give_up = std::chrono::steady_clock::now() + lock_wait;
+  Duration pause = std::chrono::milliseconds(1);
+  while (true) {
+    Status s = step();
+    if (s.ok() || s.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() >= give_up) return s;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<Duration>(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+// Whether `version` is recorded as applied (inside the migration's transaction).
+Result<bool> MigrationApplied(Connection& conn, int version) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(conn.raw(), "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    return sqlite::FromSqliteError(rc, conn.raw(), "read schema_migrations");
+  }
+  sqlite3_bind_int(raw, 1, version);
+  rc = sqlite3_step(raw);
+  sqlite3_finalize(raw);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return sqlite::FromSqliteError(rc, conn.raw(), "read schema_migrations");
+}
+
 Status Migrate(Connection& conn) {
   JW_RETURN_IF_ERROR(conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                                "applied_at INTEGER NOT NULL)",
                                "create schema_migrations"));
   for (const Migration& m : kMigrations) {
     JW_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE", "begin migration"));
-    sqlite3_stmt* raw = nullptr;
-    sqlite3_prepare_v2(conn.raw(), "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &raw, nullptr);
-    sqlite3_bind_int(raw, 1, m.version);
-    const bool applied = sqlite3_step(raw) == SQLITE_ROW;
-    sqlite3_finalize(raw);
-    Status s;
-    if (!applied) {
+    // A failed read must not pass for "not applied": that would apply it twice.
+    Result<bool> applied_or = MigrationApplied(conn, m.version);
+    Status s = applied_or.status();
+    const bool applied = applied_or.ok() && *applied_or;
+    if (s.ok() && !applied) {
       s = conn.Exec(m.sql, "apply migration " + std::to_string(m.version));
       if (s.ok()) {
         s = conn.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" + std::to_string(m.version) +
@@ -423,12 +452,14 @@ Status Migrate(Connection& conn) {
                       "record migration");
       }
     }
+    if (s.ok()) s = conn.Exec("COMMIT", "commit migration");
     if (!s.ok()) {
-      Status rb = conn.Exec("ROLLBACK", "rollback migration");
-      if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
+      if (sqlite3_get_autocommit(conn.raw()) == 0) {
+        Status rb = conn.Exec("ROLLBACK", "rollback migration");
+        if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
+      }
       return s;
     }
-    JW_RETURN_IF_ERROR(conn.Exec("COMMIT", "commit migration"));
     if (!applied) spdlog::info("sqlite: applied migration {}", m.version);
   }
   return Status::Ok();
@@ -932,15 +963,17 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   if (!writer_or.ok()) return writer_or.status().WithContext(context);
   std::unique_ptr<Connection> writer = std::move(writer_or).value();
   // WAL: readers never block the writer, and a commit in `process` mode costs no fsync.
-  Status s = writer->Exec("PRAGMA journal_mode = WAL", "enable WAL");
+  // Several processes may open the same file at once: busy is waited out, never surfaced.
+  Status s = RetryWhileBusy(options.lock_wait,
+                            [&] { return writer->Exec("PRAGMA journal_mode = WAL", "enable WAL"); });
   if (s.ok()) s = ConfigureConnection(*writer, options.durability);
   // The writer runs each grouped caller's change in a SAVEPOINT. Their sub-journal
   // becomes a temp file past 64 KiB, and then every page a batch touches is also
   // written there (perf: ~20% of the writer's CPU in pwrite, docs/benchmarks.md).
   // In memory it is bounded by one transaction (<= ~10k rows).
   if (s.ok()) s = writer->Exec("PRAGMA temp_store = MEMORY", "keep the writer's temp files in memory");
-  if (s.ok()) s = Migrate(*writer);
-  if (s.ok()) s = PrepareAll(*writer);
+  if (s.ok()) s = RetryWhileBusy(options.lock_wait, [&] { return Migrate(*writer); });
+  if (s.ok()) s = RetryWhileBusy(options.lock_wait, [&] { return PrepareAll(*writer); });
   if (!s.ok()) return s.WithContext(context);
 
   auto store = std::make_unique<SqliteStore>(options, std::move(writer));
@@ -950,7 +983,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
     std::unique_ptr<Connection> conn = std::move(r).value();
     Status cs = ConfigureConnection(*conn, options.durability);
     if (cs.ok()) cs = conn->Exec("PRAGMA query_only = ON", "make reader read-only");
-    if (cs.ok()) cs = PrepareAll(*conn);
+    if (cs.ok()) cs = RetryWhileBusy(options.lock_wait, [&] { return PrepareAll(*conn); });
     if (!cs.ok()) return cs.WithContext(context);
     store->readers().Add(std::move(conn));
   }
