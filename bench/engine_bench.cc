@@ -4,17 +4,22 @@
 //   enqueue8  single enqueue rate: 8 threads calling Enqueue (group commit)
 //   fetch     fetch+complete rate: 8 threads, Fetch of 16 then CompleteMany of those 16
 //   fetchlat  latency of one Fetch of 16 (p50/p99), empty table vs million-row table
+//   fsync     the disk's fdatasync latency (4 KiB writes) where the databases go: the
+//             floor of every commit in `power` durability (8 callers -> <= 8 jobs per fsync)
 //
 // each in the durabilities of --durability and on the tables of --tables:
 // `empty` (a fresh file) and `million` (a copy of the cached million-row
 // fixture: 1M available jobs in other queues + 1M succeeded jobs in the bench
 // queue; see bench_common.h). Every run starts from a fresh copy.
 //
-// Usage: jobwarden_bench_engine [--scenarios bulk,enqueue8,fetch,fetchlat]
+// Usage: jobwarden_bench_engine [--scenarios fsync,bulk,enqueue8,fetch,fetchlat]
 //          [--durability process,power] [--tables empty,million] [--runs 5]
 //          [--bench-dir DIR] [--fixture-tag TAG] [--seconds 2] [--bulk-jobs 200000]
 //          [--fetch-jobs 64000] [--fetches 1000] [--threads 8]
 #include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <barrier>
@@ -179,6 +184,30 @@ Latency FetchLatRun(const std::string& table, Durability d) {
   return {Percentile(ms, 50), Percentile(ms, 99)};
 }
 
+// p50/p99 of fdatasync after a 4 KiB write, in ms, in a temp dir beside the databases.
+std::vector<double> FsyncLatencies(int n) {
+  TempDir dir("fsync");
+  const fs::path file = dir.path() / "probe";
+  const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    std::perror("bench: fsync probe");
+    std::_Exit(1);
+  }
+  std::vector<char> page(4096, 'x');
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) {
+    if (pwrite(fd, page.data(), page.size(), static_cast<off_t>(i % 16) * 4096) != 4096) {
+      std::perror("bench: fsync probe write");
+      std::_Exit(1);
+    }
+    const auto t0 = SteadyClock::now();
+    fdatasync(fd);
+    ms.push_back(SecondsSince(t0) * 1e3);
+  }
+  close(fd);
+  return ms;
+}
+
 std::string Key(const std::string& what, Durability d, const std::string& table) {
   return what + "." + std::string(ToString(d)) + (table.empty() ? "" : "." + table);
 }
@@ -206,7 +235,7 @@ int main(int argc, char** argv) {
   Flags flags(argc, argv);
   if (flags.Get("help")) {
     std::printf(
-        "jobwarden_bench_engine [--scenarios bulk,enqueue8,fetch,fetchlat] [--durability process,power]\n"
+        "jobwarden_bench_engine [--scenarios fsync,bulk,enqueue8,fetch,fetchlat] [--durability process,power]\n"
         "  [--tables empty,million] [--runs 5] [--bench-dir DIR] [--fixture-tag TAG] [--seconds 2]\n"
         "  [--bulk-jobs 200000] [--fetch-jobs 64000] [--fetches 1000] [--threads 8]\n");
     return 0;
@@ -221,12 +250,23 @@ int main(int argc, char** argv) {
   s.bench_dir = flags.Get("bench-dir", DefaultBenchDir().string());
   s.fixture_tag = flags.Get("fixture-tag", s.fixture_tag);
   g_settings = &s;
-  const auto scenarios = SplitList(flags.Get("scenarios", "bulk,enqueue8,fetch,fetchlat"));
+  const auto scenarios = SplitList(flags.Get("scenarios", "fsync,bulk,enqueue8,fetch,fetchlat"));
   const auto durabilities = ParseDurabilities(flags.Get("durability", "process,power"));
   const auto tables = SplitList(flags.Get("tables", "empty,million"));
   const std::string nt = std::to_string(s.threads) + "t";
 
   for (const std::string& sc : scenarios) {
+    if (sc == "fsync") {
+      std::vector<double> p50, p99;
+      for (int i = 0; i < s.runs; ++i) {
+        const auto ms = FsyncLatencies(200);
+        p50.push_back(Percentile(ms, 50));
+        p99.push_back(Percentile(ms, 99));
+      }
+      Report("disk_fdatasync_p50", p50, "ms", Goal::None(), "4 KiB write + fdatasync, 200 per run");
+      Report("disk_fdatasync_p99", p99, "ms", Goal::None(), "4 KiB write + fdatasync, 200 per run");
+      continue;
+    }
     for (Durability d : durabilities) {
       const bool process = d == Durability::kProcess;
       if (sc == "bulk") {

@@ -3,7 +3,7 @@
 # every figure of docs/benchmarks.md. Never part of ctest.
 #
 # Usage: scripts/bench.sh [options]
-#   --only LIST        pick figures: bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro
+#   --only LIST        pick figures: fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro
 #                      (default: all but micro)
 #   --runs N           runs per figure; the table shows the median (default 5)
 #   --durability LIST  process,power (default both)
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ONLY="bulk,enqueue8,fetch,fetchlat,pool,command,failover"
+ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover"
 RUNS=5
 DURABILITY="process,power"
 TABLES="empty,million"
@@ -86,7 +86,7 @@ run() {  # runs a driver, keeping RESULT/SKIP lines, progress on stderr
   "$@" | tee -a "$RAW"
 }
 
-sel=$(join_selected bulk enqueue8 fetch fetchlat)
+sel=$(join_selected fsync bulk enqueue8 fetch fetchlat)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_engine" --scenarios "$sel" "${ENGINE_ARGS[@]}"; fi
 sel=$(join_selected pool command failover)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_worker" --scenarios "$sel" "${WORKER_ARGS[@]}"; fi
