@@ -117,5 +117,31 @@ TEST_F(RemoteCliTest, UnreachableServerExitsThree) {
   }
 }
 
+// Tokens: the CLI sends --token (or $JOBWARDEN_TOKEN) as a bearer token; a
+// remote worker too. A missing or wrong token exits 2, naming --token.
+class RemoteTokenTest : public RemoteTest {};
+
+TEST_F(RemoteTokenTest, CliAndWorkerSendTheirToken) {
+  StartServerWithEnv({{"JOBWARDEN_ADMIN_TOKEN", "admin-secret-0123456789"}, {"JOBWARDEN_WORKER_TOKEN", "worker-secret-0123456789"}});
+  CommandResult none = RunCli({"enqueue", "x", "--server", url()});
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_NE(none.err.find("--token"), std::string::npos) << none.err;
+  CommandResult wrong = RunCli({"ls", "--server", url(), "--token", "nope"});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  CommandResult ok = RunCli({"enqueue", "tok", "--server", url()}, {{"JOBWARDEN_TOKEN", "admin-secret-0123456789"}});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  std::string id = ok.out;
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+
+  const std::string script = WriteScript("ok.sh", "#!/bin/sh\necho '{\"result\": 1}' >&3\n");
+  StartWorker(WriteConfig("w.toml", "concurrency = 1", "tok", {script}), {"--token", "worker-secret-0123456789"});
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        CommandResult s = RunCli({"status", id, "--json", "--server", url(), "--token", "admin-secret-0123456789"});
+        return s.exit_code == 0 && json::parse(s.out, nullptr, false).value("state", "") == "succeeded";
+      },
+      30s));
+}
+
 }  // namespace
 }  // namespace jobwarden::testing

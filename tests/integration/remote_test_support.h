@@ -58,11 +58,13 @@ class RemoteTest : public ::testing::Test {
 
   // Starts (or restarts, on the same database and port) the server.
   void StartServer(const std::vector<std::string>& extra = {}) {
+    StartServerWithEnv({{"SPDLOG_LEVEL", "info"}}, extra);
+  }
+  void StartServerWithEnv(const std::map<std::string, std::string>& env, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {JOBWARDEN_CLI_BINARY, "server", "--db", db(), "--listen",
                                      "127.0.0.1:" + std::to_string(port_)};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    server_ = std::make_unique<ChildProcess>(argv, dir_.File("server-" + std::to_string(++server_starts_)),
-                                             std::map<std::string, std::string>{{"SPDLOG_LEVEL", "info"}});
+    server_ = std::make_unique<ChildProcess>(argv, dir_.File("server-" + std::to_string(++server_starts_)), env);
     const bool up = WaitUntil([&] { return Get("/healthz").status == 200; }, 15s);
     ASSERT_TRUE(up) << "server did not start: " << server_->Stderr();
   }
@@ -123,8 +125,9 @@ class RemoteTest : public ::testing::Test {
   }
 
   // Starts `jobwarden worker --server URL --config CONFIG`.
-  ChildProcess& StartWorker(const std::string& config) {
+  ChildProcess& StartWorker(const std::string& config, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv{JOBWARDEN_CLI_BINARY, "worker", "--server", url(), "--config", config};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     const std::string prefix = dir_.File("worker-" + std::to_string(workers_.size()));
     workers_.push_back(std::make_unique<ChildProcess>(
         argv, prefix, std::map<std::string, std::string>{{"JOBWARDEN_LOG_LEVEL", "debug"}}));
