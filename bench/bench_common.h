@@ -1,4 +1,4 @@
-// Shared helpers of the benchmark drivers (bench/README.md, docs/benchmarks.md).
+// Shared helpers of the benchmark drivers (docs/benchmarks.md).
 //
 // Every figure is taken on a real SQLite file in a fresh temporary directory,
 // through the public engine/store/worker APIs. A driver runs each scenario

@@ -99,7 +99,8 @@ echo
 awk -F'\t' '
   BEGIN { printf "%-42s %12s %12s %12s %-7s %4s %-9s %s\n", "figure", "median", "min", "max", "unit", "runs", "goal", "verdict"
           printf "%-42s %12s %12s %12s %-7s %4s %-9s %s\n", "------", "------", "---", "---", "----", "----", "----", "-------" }
-  $1 == "RESULT" { printf "%-42s %12.5g %12.5g %12.5g %-7s %4s %-9s %s\n", $2, $3, $4, $5, $6, $7, $8, $9 }
+  function fmt(x) { return (x + 0 >= 1000) ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+  $1 == "RESULT" { printf "%-42s %12s %12s %12s %-7s %4s %-9s %s\n", $2, fmt($3), fmt($4), fmt($5), $6, $7, $8, $9 }
   $1 == "SKIP"   { printf "%-42s %12s  not measured: %s\n", $2, "-", $3 }
   /^# load/      { load = load "  " $0 }
   END { print ""; print "load average (1/5/15 min):" load }
