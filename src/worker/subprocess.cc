@@ -42,6 +42,9 @@ constexpr auto kBusyTick = std::chrono::milliseconds(50);  // reaps orphans, che
 constexpr auto kIdleTick = std::chrono::seconds(1);
 constexpr auto kNoPidfdTick = std::chrono::milliseconds(10);  // leader exits seen by polling
 constexpr auto kShutdownBound = std::chrono::seconds(5);
+// A leader whose pidfd said "exited" this long ago with no status routed to
+// it was reaped by someone else (another supervisor routes within microseconds).
+constexpr auto kStatusLostAfter = std::chrono::milliseconds(200);
 constexpr int kMaxLoggedBadLines = 10;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
@@ -410,7 +413,8 @@ class Attempt final : public Subprocess {
   std::string line_;
   bool skipping_long_line_ = false;
   int bad_lines_ = 0;
-  int wait_status_ = 0;
+  int wait_status_ = -1;  // -1: unknown (lost to other code's waitpid(), or never reaped)
+  std::optional<TimePoint> pidfd_ready_at_;  // when the pidfd said the leader exited
   std::optional<TimePoint> leftover_deadline_;  // set when the leader exited
   bool recheck_marked_ = false;
 };
@@ -561,7 +565,14 @@ class SupervisorImpl final : public SubprocessSupervisor {
     if (it == attempts_.end()) return;
     Attempt& a = *it->second;
     switch (static_cast<Source>(ev.data.u64 & 3)) {
-      case kPidfd: break;  // the leader exited: ReapAll() picks it up
+      case kPidfd: {
+        // The leader exited: ReapAll() picks it up. Stop watching (it stays
+        // readable) so a status that never comes cannot spin this loop.
+        a.pidfd_ready_at_ = SteadyClock::now();
+        std::lock_guard<std::mutex> lock(a.mu_);
+        if (a.pidfd_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, a.pidfd_.get(), nullptr);
+        break;
+      }
       case kStdin: WriteInput(a); break;
       case kOutput: ReadOutput(a); break;
       case kControl: ReadControl(a); break;
@@ -576,6 +587,20 @@ class SupervisorImpl final : public SubprocessSupervisor {
       if (!a.leftover_deadline_) {
         if (auto st = ReapRouter::Get().Take(a.pid_)) {
           OnLeaderExit(a, *st, now);
+        } else if (a.pidfd_ready_at_ && now - *a.pidfd_ready_at_ >= kStatusLostAfter) {
+          // Exited a while ago, yet no supervisor reaped it: other code in this
+          // process waited for it (see the header). Its status is lost; say so.
+          int status = 0;
+          const pid_t r = ::waitpid(a.pid_, &status, WNOHANG);
+          if (r == a.pid_) {
+            ReapRouter::Get().Take(a.pid_);
+            OnLeaderExit(a, status, now);
+          } else if (r < 0 && errno == ECHILD) {
+            spdlog::error("{}: its exit status was taken by other code in this process (waitpid); "
+                          "reporting exit code -1", a.name_);
+            ReapRouter::Get().Disown(a.pid_);
+            OnLeaderExit(a, -1, now);
+          }
         } else {
           std::lock_guard<std::mutex> lock(a.mu_);
           if (a.kill_at_ && now >= *a.kill_at_) {
@@ -639,9 +664,9 @@ class SupervisorImpl final : public SubprocessSupervisor {
     }
     ExitInfo info;
     const int st = a.wait_status_;
-    info.signaled = WIFSIGNALED(st);
+    info.signaled = st != -1 && WIFSIGNALED(st);
     info.signal = info.signaled ? WTERMSIG(st) : 0;
-    info.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : (info.signaled ? 128 + info.signal : -1);
+    info.exit_code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : (info.signaled ? 128 + info.signal : -1);
     info.output_tail = OutputTail(a.tail_, a.tail_limit_);
     std::shared_ptr<Attempt> keep = attempts_[a.serial_];  // `a` lives until it is answered
     attempts_.erase(a.serial_);

@@ -351,12 +351,26 @@ void WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     ++stats_.lost;
     return;
   }
+  // The engine refuses an empty message (G6: every failure says what happened).
+  if (!outcome.success && outcome.failure.message.empty()) {
+    outcome.failure.message = "the handler failed (" + std::string(ToString(outcome.failure.error_class)) +
+                              ") without saying why";
+  }
   Status s;
   for (int i = 0; i < kReportAttempts; ++i) {
     if (outcome.success) {
       CompleteRequest req{job.id, job.lease_token, outcome.result, checkpoint, progress};
       auto r = backend_.CompleteMany({req});
       s = r.ok() ? r->front() : r.status();
+      if (s.code() == StatusCode::kInvalidArgument) {
+        // A result the engine cannot store (not JSON): a failure to report, not
+        // a success to drop and leave to the lease's expiry.
+        outcome.success = false;
+        outcome.failure.error_class = ErrorClass::kTransient;
+        outcome.failure.message = "the handler succeeded but its result was refused: " + s.message();
+        --i;
+        continue;
+      }
     } else {
       s = backend_.Fail({job.id, job.lease_token, outcome.failure, checkpoint, progress});
     }

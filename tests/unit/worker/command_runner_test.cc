@@ -352,6 +352,26 @@ ctl.write(json.dumps({"result": {"start": start}}) + "\n")
   EXPECT_EQ(runs, "0\n" + std::to_string(saved) + "\n");
 }
 
+TEST_F(CommandRunnerTest, LostLeaseKillsTheHandlerAndReportsNothing) {
+  Kind("stubborn", {"sh", "-c", "trap '' TERM; echo $$ > \"$PID_FILE\"; while :; do sleep 0.1; done"});
+  kinds_["stubborn"].env["PID_FILE"] = b_.dir.File("handler.pid");
+  WorkerPool& pool = StartPool(WorkerBundle::Options(1));
+  const JobId id = b_.Enqueue(Req("stubborn", 1));
+  const pid_t handler = ReadPid(b_.dir.File("handler.pid"));
+  ASSERT_GT(handler, 0);
+  // An admin takes the job back: the next heartbeat is answered `lost`.
+  auto reset = b_.engine->ResetStuck(Duration(0));
+  ASSERT_TRUE(reset.ok()) << reset.status().ToString();
+  ASSERT_EQ(reset->reset_count, 1);
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, kPatience));
+  EXPECT_TRUE(WaitUntil([&] { return pool.stats().lost == 1; }, kPatience));
+  const Job j = b_.Get(id);
+  EXPECT_EQ(j.state, JobState::kFailed);
+  ASSERT_EQ(j.errors.size(), 1u);  // only the take-back: the worker reported nothing after it
+  EXPECT_EQ(j.errors[0].error_class, ErrorClass::kLeaseExpired);
+  EXPECT_EQ(pool.stats().failed, 0);
+}
+
 TEST_F(CommandRunnerTest, WorkerCutOffFromItsEngineKillsItsHandlerByLeaseEnd) {
   Kind("stubborn", {"sh", "-c", "trap '' TERM; echo $$ > \"$PID_FILE\"; while :; do sleep 0.1; done"});
   kinds_["stubborn"].env["PID_FILE"] = b_.dir.File("handler.pid");

@@ -99,6 +99,8 @@ TEST_F(WorkerPoolTest, JobErrorsClassifyFailures) {
   pool.Handle("boom", [](JobContext&) { throw std::runtime_error("connection reset"); });
   pool.Handle("sneaky", [](JobContext&) { throw JobError(ErrorClass::kCancelled, "not mine to say"); });
   pool.Handle("spurious_stop", [](JobContext&) { throw StopRequested(); });
+  pool.Handle("mute", [](JobContext&) { throw JobError(ErrorClass::kPermanent, ""); });
+  pool.Handle("bad_result", [](JobContext& ctx) { ctx.SetResult("{not json"); });
   ASSERT_OK(pool.Start());
 
   const JobId bad = b_.Enqueue(Req("bad_input"));
@@ -106,6 +108,8 @@ TEST_F(WorkerPoolTest, JobErrorsClassifyFailures) {
   const JobId boom = b_.Enqueue(Req("boom", 1));
   const JobId sneaky = b_.Enqueue(Req("sneaky", 1));
   const JobId stop = b_.Enqueue(Req("spurious_stop", 1));
+  const JobId mute = b_.Enqueue(Req("mute", 1));
+  const JobId bad_result = b_.Enqueue(Req("bad_result", 1));
 
   Job j = b_.WaitTerminal(bad);
   EXPECT_EQ(j.state, JobState::kFailed);
@@ -135,6 +139,17 @@ TEST_F(WorkerPoolTest, JobErrorsClassifyFailures) {
   EXPECT_EQ(j.state, JobState::kFailed);
   ASSERT_EQ(j.errors.size(), 1u);
   EXPECT_EQ(j.errors[0].error_class, ErrorClass::kTransient);
+
+  j = b_.WaitTerminal(mute);
+  ASSERT_EQ(j.errors.size(), 1u);
+  EXPECT_EQ(j.errors[0].error_class, ErrorClass::kPermanent);
+  EXPECT_FALSE(j.errors[0].message.empty());
+
+  j = b_.WaitTerminal(bad_result);  // reported as a failure, not left to expire
+  EXPECT_EQ(j.state, JobState::kFailed);
+  ASSERT_EQ(j.errors.size(), 1u);
+  EXPECT_EQ(j.errors[0].error_class, ErrorClass::kTransient);
+  EXPECT_NE(j.errors[0].message.find("result"), std::string::npos);
 }
 
 TEST_F(WorkerPoolTest, CooperativeHandlerStopsAtItsTimeout) {
