@@ -510,16 +510,6 @@ TEST_F(CliTest, UnusableDatabaseExitsThree) {
   EXPECT_EQ(is_dir.exit_code, 3) << is_dir.err;
 }
 
-TEST_F(CliTest, RemoteModeIsRefusedClearlyForNow) {
-  CommandResult flag = Cli({"ls", "--server", "http://127.0.0.1:1"});
-  EXPECT_EQ(flag.exit_code, 2);
-  EXPECT_NE(flag.err.find("remote mode"), std::string::npos) << flag.err;
-  CommandResult env = Cli({"enqueue", "a"}, {{"JOBWARDEN_SERVER", "http://127.0.0.1:1"}});
-  EXPECT_EQ(env.exit_code, 2);
-  EXPECT_NE(env.err.find("remote mode"), std::string::npos) << env.err;
-  EXPECT_FALSE(FileExists(db_));
-}
-
 TEST_F(CliTest, HelpExitsZero) {
   CommandResult r = RunCli({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
