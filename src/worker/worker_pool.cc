@@ -22,6 +22,9 @@ constexpr auto kFenceMargin = 2 * kWatchdogTick;
 constexpr int kReportAttempts = 5;
 // A fetch that returns nothing this fast is not long-polling: pause before the next.
 constexpr auto kMinFetchRound = std::chrono::milliseconds(50);
+// A fetch that returned jobs after waiting longer than this has their leases
+// renewed at once (see FetchLoop).
+constexpr auto kRenewAfterFetchWait = std::chrono::milliseconds(50);
 
 bool IsUnreportable(StopReason r) { return r == StopReason::kLeaseLost || r == StopReason::kSelfFence; }
 
@@ -186,9 +189,26 @@ Status WorkerPool::Start() {
 // ---------------------------------------------------------------------------
 // Fetching
 
+// Lease timing of a fetch (DESIGN timing rules). The engine grants a lease
+// when it finds the job, which may be late in a long poll, but the worker only
+// knows when it sent the fetch, and must never assume a lease started later
+// than it might have: it times the lease from the send. A job found after a
+// wait W thus looks W older than it is, and one found late in a 5 s poll would
+// be self-fenced as "not renewed" before its first heartbeat (and come back as
+// lease_expired, an attempt spent). Two measures keep the rule safe and true:
+// - each fetch waits at most (TTL - grace) / 3 (the smaller of the TTL asked
+//   and the ones granted), so at least two thirds of the time before the fence
+//   remain when the answer arrives;
+// - a fetch that returns jobs after more than kRenewAfterFetchWait wakes the
+//   lease keeper, which renews every held lease at once (one heartbeat, timed
+//   from its own send, listing every job as the engine requires).
+// The backend does not report when it granted the lease: a remote backend
+// cannot know that on this process's monotonic clock, and one rule for every
+// backend is simpler to reason about and to test.
 void WorkerPool::FetchLoop() {
   std::mt19937 rng{std::random_device{}()};
   Duration backoff = std::chrono::milliseconds(100);
+  Duration ttl = options_.lease_ttl;  // the smallest of the TTL asked and those granted
   while (true) {
     int free;
     {
@@ -207,7 +227,8 @@ void WorkerPool::FetchLoop() {
     req.worker_id = worker_id_;
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
-    auto fetched = backend_.Fetch(req, options_.fetch_wait);
+    const Duration wait = std::clamp<Duration>((ttl - options_.grace) / 3, Duration(0), options_.fetch_wait);
+    auto fetched = backend_.Fetch(req, wait);
     if (fetched.ok() && fetched->empty() && SteadyClock::now() - sent < kMinFetchRound) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, 2 * kMinFetchRound, [&] { return phase_ != Phase::kRunning; });
@@ -224,8 +245,10 @@ void WorkerPool::FetchLoop() {
     }
     backoff = std::chrono::milliseconds(100);
     if (fetched->empty()) continue;
+    const bool renew_now = SteadyClock::now() - sent > kRenewAfterFetchWait;
     std::vector<std::shared_ptr<ActiveJob>> batch;
     for (Job& job : *fetched) {
+      if (job.lease_ttl > Duration(0)) ttl = std::min(ttl, job.lease_ttl);
       auto a = std::make_shared<ActiveJob>();
       a->notifier = notifier_;
       a->grace = options_.grace;
@@ -248,6 +271,7 @@ void WorkerPool::FetchLoop() {
       }
     }
     cv_.notify_all();
+    if (renew_now) notifier_->Notify();  // the keeper sends a heartbeat for every held job now
   }
 }
 
@@ -424,7 +448,8 @@ void WorkerPool::KeeperLoop() {
     }
     // Timed from the previous send, so a slow answer does not stretch the period.
     const auto next = last_sent + HeartbeatInterval();
-    // A checkpoint wakes us early; waiting a little lets several coalesce.
+    // A checkpoint, or jobs found late in a long poll, wake us early; waiting
+    // a little lets several coalesce.
     const bool notified = notifier_->WaitFor(
         std::clamp<SteadyDuration>(next - SteadyClock::now(), SteadyDuration(0), std::chrono::milliseconds(200)));
     if (notified) std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,9 +1,11 @@
 // The worker pool: N slots that run leased jobs, with hard time limits.
 //
 // Threads, each owned and joined by the pool (Stop/Wait):
-// - the fetcher: leases up to (free slots) jobs per fetch, long-polling;
+// - the fetcher: leases up to (free slots) jobs per fetch, long-polling at
+//   most (TTL - grace) / 3 per fetch;
 // - the lease keeper: one batched heartbeat for every held job every TTL/3
-//   (sooner when a checkpoint is waiting, coalesced), and a watchdog that
+//   (sooner when a checkpoint is waiting or a fetch found jobs late in its
+//   long poll, coalesced), and a watchdog that
 //   stops jobs at their limits and self-fences leases it could not renew;
 // - N slot threads that run handlers. A slot whose in-process handler ignores
 //   its stop request past the grace is abandoned (its thread detached: the one
