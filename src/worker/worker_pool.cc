@@ -561,6 +561,24 @@ void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason rea
   }
 }
 
+std::shared_ptr<ActiveJob> WorkerPool::FindHeld(JobId id, std::int64_t token) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& a : active_) {
+    if (a->job.id == id && a->job.lease_token == token) return a;
+  }
+  return nullptr;
+}
+
+void WorkerPool::CancelJob(JobId id, std::int64_t token, CancelReason reason) {
+  if (auto a = FindHeld(id, token)) RequestStop(a, StopReasonFor(reason));
+}
+
+void WorkerPool::LeasesLost(const std::vector<std::pair<JobId, std::int64_t>>& leases) {
+  for (const auto& [id, token] : leases) {
+    if (auto a = FindHeld(id, token)) RequestStop(a, StopReason::kLeaseLost);
+  }
+}
+
 void WorkerPool::WatchdogLoop() {
   while (true) {
     {

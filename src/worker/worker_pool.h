@@ -30,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -111,6 +112,18 @@ class WorkerPool {
   // 0 after a clean stop, 70 (EX_SOFTWARE) when it gave up on hung handlers.
   int Wait();
 
+  // Hooks for a backend that learns of trouble out of band (the remote
+  // backend's session stream); safe to call from any thread, and a no-op for a
+  // lease the pool no longer holds (unknown id, or an older token).
+  //
+  // The server pushed a cancel notice (user cancel, timeout, deadline, stall):
+  // the job is stopped now, as if a heartbeat had answered cancel.
+  void CancelJob(JobId id, std::int64_t token, CancelReason reason);
+  // These leases are lost (the worker session broke and could not be reopened
+  // in time): the jobs may run elsewhere soon, so commands are killed at once,
+  // in-process handlers get their stop token, and nothing is reported.
+  void LeasesLost(const std::vector<std::pair<JobId, std::int64_t>>& leases);
+
   WorkerStats stats() const;
   int busy() const;
 
@@ -131,6 +144,7 @@ class WorkerPool {
   // Heartbeat period: a third of the shortest lease TTL granted to a held job.
   SteadyDuration HeartbeatInterval() const;
   void Finish(const std::shared_ptr<ActiveJob>& a);
+  std::shared_ptr<ActiveJob> FindHeld(JobId id, std::int64_t token) const;
   std::shared_ptr<ActiveJob> Take(std::size_t slot);  // blocks; nullptr when stopping
   void Shutdown();
 

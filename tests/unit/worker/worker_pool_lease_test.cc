@@ -1,9 +1,13 @@
-// The worker pool's lease timing: a lease is timed from when the request that
+// The worker pool's lease timing, and its hooks for out-of-band stops.
+//
+// Lease timing: a lease is timed from when the request that
 // granted or renewed it was sent (DESIGN timing rules), so a job found late in
 // a long poll must be renewed before the watchdog takes it for unrenewed.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <stop_token>
 
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
@@ -110,6 +114,118 @@ TEST(WorkerPoolLeaseTest, FetchWaitIsCappedByTheLeaseTtl) {
   EXPECT_EQ(pool.Wait(), 0);
   // (1 s TTL - 300 ms grace) / 3
   EXPECT_LE(backend.max_wait_ms.load(), 234);
+}
+
+// Hides cancel answers from heartbeats, so only an out-of-band notice (the
+// remote backend's session stream) can stop a job.
+class NoCancelAnswersBackend final : public Backend {
+ public:
+  explicit NoCancelAnswersBackend(Backend& inner) : inner_(inner) {}
+  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
+  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
+  Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override { return inner_.Fetch(r, wait); }
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override {
+    auto answers = inner_.Heartbeat(r);
+    if (answers.ok()) {
+      for (HeartbeatResult& a : *answers) {
+        if (a.answer == HeartbeatAnswer::kCancel) a.answer = HeartbeatAnswer::kContinue;
+      }
+    }
+    return answers;
+  }
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
+    return inner_.CompleteMany(r);
+  }
+  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
+  void WakeAll() override { inner_.WakeAll(); }
+
+ private:
+  Backend& inner_;
+};
+
+// What the running handler exposes to the test: its lease and stop token.
+struct Running {
+  std::mutex mu;
+  std::int64_t token = 0;  // GUARDED_BY(mu)
+  std::stop_token stop;    // GUARDED_BY(mu)
+  std::atomic<bool> started{false};
+};
+
+InProcessHandler WaitForStop(const std::shared_ptr<Running>& r) {
+  return [r](JobContext& ctx) {
+    {
+      std::lock_guard<std::mutex> lock(r->mu);
+      r->token = ctx.lease_token();
+      r->stop = ctx.stop_token();
+    }
+    r->started = true;
+    while (true) {
+      ctx.ThrowIfStopped();
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+}
+
+TEST(WorkerPoolHooksTest, CancelNoticeStopsThatJobNow) {
+  WorkerBundle b;
+  NoCancelAnswersBackend backend(*b.backend);
+  WorkerPool pool(backend, WorkerBundle::Options(1));
+  auto running = std::make_shared<Running>();
+  pool.Handle("work", WaitForStop(running));
+  ASSERT_OK(pool.Start());
+  const JobId id = b.Enqueue(Req("work", 1));
+  ASSERT_TRUE(testing::WaitUntil([&] { return running->started.load(); }, 10'000ms));
+  ASSERT_TRUE(b.engine->Cancel(id).ok());
+  std::int64_t token;
+  std::stop_token stop;
+  {
+    std::lock_guard<std::mutex> lock(running->mu);
+    token = running->token;
+    stop = running->stop;
+  }
+  // Another lease of the job (an older or newer token) and another job are not touched.
+  pool.CancelJob(id, token + 1, CancelReason::kUser);
+  pool.CancelJob(id + 1000, token, CancelReason::kUser);
+  EXPECT_FALSE(stop.stop_requested());
+  pool.CancelJob(id, token, CancelReason::kUser);
+  EXPECT_TRUE(stop.stop_requested());  // at once, not at the next heartbeat
+  const Job j = b.WaitTerminal(id);
+  EXPECT_EQ(j.state, JobState::kCancelled);
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(pool.stats().lost, 0);
+}
+
+TEST(WorkerPoolHooksTest, LostLeasesAreStoppedAtOnceAndNotReported) {
+  WorkerBundle b;
+  WorkerPool pool(*b.backend, WorkerBundle::Options(1));
+  auto running = std::make_shared<Running>();
+  pool.Handle("work", WaitForStop(running));
+  ASSERT_OK(pool.Start());
+  const JobId id = b.Enqueue(Req("work", 1));
+  ASSERT_TRUE(testing::WaitUntil([&] { return running->started.load(); }, 10'000ms));
+  std::int64_t token;
+  std::stop_token stop;
+  {
+    std::lock_guard<std::mutex> lock(running->mu);
+    token = running->token;
+    stop = running->stop;
+  }
+  pool.LeasesLost({{id, token + 1}});
+  EXPECT_FALSE(stop.stop_requested());
+  pool.LeasesLost({{id, token}});
+  EXPECT_TRUE(stop.stop_requested());
+  ASSERT_TRUE(testing::WaitUntil([&] { return pool.stats().lost == 1; }, 10'000ms));
+  // Not reported by the worker: the engine takes it back (lease expiry or omission).
+  const Job j = b.WaitTerminal(id);
+  EXPECT_EQ(j.state, JobState::kFailed);
+  ASSERT_EQ(j.errors.size(), 1u);
+  EXPECT_TRUE(j.errors[0].error_class == ErrorClass::kLeaseExpired ||
+              j.errors[0].error_class == ErrorClass::kWorkerLost)
+      << ToString(j.errors[0].error_class);
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(pool.stats().succeeded + pool.stats().failed, 0);
 }
 
 }  // namespace
