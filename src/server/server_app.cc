@@ -191,6 +191,12 @@ Status RunServer(const ServerRunOptions& o) {
   std::cerr << "listening on " << url << std::endl;
   spdlog::info("jobwarden server on {} ({}; {} token(s))", url, (*store)->Describe(), config.tokens.size());
 
+  if (o.on_listening) {
+    if (Status s = o.on_listening(url, engine); !s.ok()) {
+      fs::remove(discovery, ec);
+      return s;
+    }
+  }
   sessions.Start();
   // The tick must suit the shortest lease a worker may ask for (min(1 s, TTL/4)):
   // a pass gap longer than a lease's TTL counts as a restart and grants grace.
@@ -198,10 +204,12 @@ Status RunServer(const ServerRunOptions& o) {
   reaper.Start();
 
   std::atomic<bool> stopping{false};
+  std::atomic<bool> hook_ran{false};  // before_shutdown, once
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     if (stopping.exchange(true)) return;
+    if (o.before_shutdown && !hook_ran.exchange(true)) o.before_shutdown(sig);
     spdlog::info("{}: shutting down (new requests get 503; in-flight ones finish)", strsignal(sig));
     ctx.draining.store(true);
     waiters.Shutdown();
@@ -217,6 +225,7 @@ Status RunServer(const ServerRunOptions& o) {
   Status served = http->Serve();
   if (!stopping.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  if (o.before_shutdown && !hook_ran.exchange(true)) o.before_shutdown(0);
   reaper.Stop();
   sessions.Stop();
   fs::remove(discovery, ec);

@@ -5,11 +5,16 @@
 // take-back) and event streams, answers what is in flight, and returns.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "core/status.h"
 #include "store/store.h"
+
+namespace jobwarden {
+class Engine;
+}
 
 namespace jobwarden::server {
 
@@ -19,6 +24,17 @@ struct ServerRunOptions {
   std::optional<std::string> listen;     // HOST:PORT, overrides the config
   std::optional<std::string> state_dir;  // where server.json goes; default: the database's directory
   Durability durability = Durability::kProcess;
+  // For `jobwarden up` (docs/worker.md), which runs its worker supervisor
+  // beside the server. Called once listening (the discovery file written),
+  // before serving, with the server's URL and engine; an error stops the
+  // server before it serves.
+  std::function<Status(const std::string& url, Engine& engine)> on_listening;
+  // Called once on the signal thread when SIGTERM or SIGINT arrives, before
+  // the shutdown begins: while it runs the server still serves, so
+  // supervised workers can hand their jobs back through it; it may take
+  // further SIGTERM/SIGINT with sigtimedwait (they are blocked). When serving
+  // failed on its own, it is called with signo 0 once serving ended.
+  std::function<void(int signo)> before_shutdown;
 };
 
 // Blocks until the server was asked to stop and has stopped. Once listening

@@ -128,6 +128,10 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
   Result<std::vector<Job>> got = std::vector<Job>{};
   while (true) {
+    // A worker that deregistered (or was declared lost) while this fetch
+    // waited must not be leased a job: nobody would run or report it (its
+    // connection is gone with it), and no take-back would follow a clean exit.
+    if (!ctx.sessions.Check(request.worker_id).ok()) break;
     // Fetch again after enlisting: a job that arrived in between is not missed.
     got = ctx.engine.Fetch(request);
     if (!got.ok() || !got->empty()) break;

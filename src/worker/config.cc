@@ -208,9 +208,11 @@ Result<Config> LoadConfig(const std::string& path) {
     return Status::InvalidArgument(msg.str());
   }
   const fs::path dir = fs::absolute(path).parent_path();
+  // [server] belongs to the server (server/server_config.h): `jobwarden up`
+  // gives one file to both.
   for (const auto& [k, node] : root) {
-    if (k != "worker" && k != "kinds") {
-      return Bad(path, std::string(k.str()), "unknown section (expected [worker] or [kinds.NAME])");
+    if (k != "worker" && k != "kinds" && k != "server") {
+      return Bad(path, std::string(k.str()), "unknown section (expected [worker], [kinds.NAME] or [server])");
     }
   }
   // [worker] first: a kind's grace may raise the worker's.

@@ -102,7 +102,7 @@ TEST_F(ConfigTest, ErrorsNameTheFileAndTheKey) {
            Case{"[kinds.x]\ncommand = [\"a\"]\nenv = { JOBWARDEN_JOB_ID = \"1\" }\n", "kinds.x.env.JOBWARDEN_JOB_ID"},
            Case{"[kinds.x]\ncommand = [\"a\"]\nstall_timeout = \"0s\"\n", "kinds.x.stall_timeout"},
            Case{"[kinds.x]\ncommand = [\"a\"]\ngrace = \"9s\"\n", "worker.grace"},
-           Case{"[server]\nport = 1\n", "unknown section"},
+           Case{"[servers]\nport = 1\n", "unknown section"},
            Case{"[worker\n", "jobwarden.toml:1"},
        }) {
     auto config = LoadConfig(Write(c.toml));
