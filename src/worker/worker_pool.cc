@@ -25,6 +25,9 @@ constexpr auto kMinFetchRound = std::chrono::milliseconds(50);
 // A fetch that returned jobs after waiting longer than this has their leases
 // renewed at once (see FetchLoop).
 constexpr auto kRenewAfterFetchWait = std::chrono::milliseconds(50);
+// A busy pool waits at most this long for half its slots to be free before it
+// fetches, so that one fetch (one transaction) leases several jobs.
+constexpr auto kFetchGather = std::chrono::milliseconds(2);
 
 bool IsUnreportable(StopReason r) { return r == StopReason::kLeaseLost || r == StopReason::kSelfFence; }
 
@@ -180,6 +183,7 @@ Status WorkerPool::Start() {
   fetcher_ = std::thread([this] { FetchLoop(); });
   keeper_ = std::thread([this] { KeeperLoop(); });
   watchdog_ = std::thread([this] { WatchdogLoop(); });
+  completer_ = std::thread([this] { CompleterLoop(); });
   spdlog::info("worker {}: {} slots on queues [{}], lease TTL {}, grace {}", worker_id_, options_.concurrency,
                fmt::join(options_.queues, ","), FormatDurationShort(options_.lease_ttl),
                FormatDurationShort(options_.grace));
@@ -213,11 +217,17 @@ void WorkerPool::FetchLoop() {
     int free;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] {
-        return phase_ != Phase::kRunning || static_cast<int>(active_.size()) < options_.concurrency;
-      });
+      cv_.wait(lock, [&] { return phase_ != Phase::kRunning || BusySlots() < options_.concurrency; });
+      // Under load, fetch for several slots at once (one engine transaction
+      // for many jobs); the wait is short and bounded. An idle pool (every
+      // slot free, so at least half) fetches at once: no added latency.
+      const int half = (options_.concurrency + 1) / 2;
+      if (phase_ == Phase::kRunning && options_.concurrency - BusySlots() < half) {
+        cv_.wait_for(lock, kFetchGather,
+                     [&] { return phase_ != Phase::kRunning || options_.concurrency - BusySlots() >= half; });
+      }
       if (phase_ != Phase::kRunning) return;
-      free = options_.concurrency - static_cast<int>(active_.size());
+      free = options_.concurrency - BusySlots();
     }
     FetchRequest req;
     req.queues = options_.queues;
@@ -346,20 +356,19 @@ void WorkerPool::SlotLoop(std::size_t slot) {
         a->finished = true;
       }
     }
-    Report(a, std::move(out));
-    Finish(a);
+    if (!Report(a, std::move(out))) Finish(a);
     std::lock_guard<std::mutex> lock(mu_);
     if (slot_job_[slot] == a) slot_job_[slot] = nullptr;
   }
 }
 
-void WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome) {
+bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome) {
   StopReason reason;
   std::optional<std::string> checkpoint;
   std::optional<Progress> progress;
   {
     std::lock_guard<std::mutex> lock(a->mu);
-    if (a->settled) return;
+    if (a->settled) return false;
     a->settled = true;
     reason = a->stop_reason;
     // Always the latest checkpoint set in this run, even if a heartbeat that
@@ -373,50 +382,117 @@ void WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
                  ToString(reason));
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.lost;
-    return;
+    return false;
   }
+  if (outcome.success) {
+    // The slot is free now; the lease stays held (in active_) until the
+    // completer settled it.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      completions_.push_back({a, CompleteRequest{job.id, job.lease_token, outcome.result, checkpoint, progress}});
+      ++awaiting_complete_;
+    }
+    completer_cv_.notify_one();
+    cv_.notify_all();  // the fetcher counts the slot as free
+    return true;
+  }
+  SendFail(job, std::move(outcome.failure), std::move(checkpoint), std::move(progress));
+  return false;
+}
+
+void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::string> checkpoint,
+                          std::optional<Progress> progress) {
   // The engine refuses an empty message (G6: every failure says what happened).
-  if (!outcome.success && outcome.failure.message.empty()) {
-    outcome.failure.message = "the handler failed (" + std::string(ToString(outcome.failure.error_class)) +
-                              ") without saying why";
+  if (failure.message.empty()) {
+    failure.message = "the handler failed (" + std::string(ToString(failure.error_class)) + ") without saying why";
   }
   Status s;
   for (int i = 0; i < kReportAttempts; ++i) {
-    if (outcome.success) {
-      CompleteRequest req{job.id, job.lease_token, outcome.result, checkpoint, progress};
-      auto r = backend_.CompleteMany({req});
-      s = r.ok() ? r->front() : r.status();
-      if (s.code() == StatusCode::kInvalidArgument) {
-        // A result the engine cannot store (not JSON): a failure to report, not
-        // a success to drop and leave to the lease's expiry.
-        outcome.success = false;
-        outcome.failure.error_class = ErrorClass::kTransient;
-        outcome.failure.message = "the handler succeeded but its result was refused: " + s.message();
-        --i;
-        continue;
-      }
-    } else {
-      s = backend_.Fail({job.id, job.lease_token, outcome.failure, checkpoint, progress});
-    }
+    s = backend_.Fail({job.id, job.lease_token, failure, checkpoint, progress});
     if (s.code() != StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100) * (1 << i));
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!s.ok()) {
     if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
-    spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind,
-                 outcome.success ? std::string("success") : std::string(ToString(outcome.failure.error_class)),
+    spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind, ToString(failure.error_class),
                  s.ToString());
     return;
   }
-  if (outcome.success) {
-    ++stats_.succeeded;
-  } else {
-    ++stats_.failed;
-    spdlog::info("job {} [{}] attempt {} failed [{}]: {}", job.id, job.kind, job.attempt,
-                 ToString(outcome.failure.error_class), outcome.failure.message);
+  ++stats_.failed;
+  spdlog::info("job {} [{}] attempt {} failed [{}]: {}", job.id, job.kind, job.attempt, ToString(failure.error_class),
+               failure.message);
+}
+
+// Successes are reported in batches: each CompleteMany carries every success
+// since the last one was sent (the engine commits them in one transaction and
+// answers per job). Nothing waits for a batch to fill: an idle pool's single
+// success is sent at once, and under load the next batch gathers while one
+// send is in flight.
+void WorkerPool::CompleterLoop() {
+  while (true) {
+    std::vector<PendingComplete> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      completer_cv_.wait(lock, [&] { return !completions_.empty() || phase_ == Phase::kStopped; });
+      if (completions_.empty()) return;
+      batch.swap(completions_);
+    }
+    SendCompletions(std::move(batch));
   }
 }
+
+void WorkerPool::SendCompletions(std::vector<PendingComplete> batch) {
+  for (int i = 0; !batch.empty(); ++i) {
+    std::vector<CompleteRequest> requests;
+    requests.reserve(batch.size());
+    for (const auto& p : batch) requests.push_back(p.request);
+    auto answers = backend_.CompleteMany(requests);
+    if (answers.ok() && answers->size() != batch.size()) {
+      answers = Status::Internal("complete: " + std::to_string(answers->size()) + " answers for " +
+                                 std::to_string(batch.size()) + " jobs");
+    }
+    std::vector<PendingComplete> retry;
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      const Status s = answers.ok() ? (*answers)[k] : answers.status();
+      if (s.code() == StatusCode::kUnavailable && i + 1 < kReportAttempts) {
+        retry.push_back(std::move(batch[k]));
+        continue;
+      }
+      const Job& job = batch[k].active->job;
+      if (s.code() == StatusCode::kInvalidArgument) {
+        // A result the engine cannot store (not JSON): a failure to report, not
+        // a success to drop and leave to the lease's expiry.
+        Failure f;
+        f.error_class = ErrorClass::kTransient;
+        f.message = "the handler succeeded but its result was refused: " + s.message();
+        SendFail(job, std::move(f), batch[k].request.checkpoint, batch[k].request.progress);
+      } else {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (s.ok()) {
+          ++stats_.succeeded;
+        } else {
+          if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
+          spdlog::warn("job {} [{}]: could not report success: {}", job.id, job.kind, s.ToString());
+        }
+      }
+      FinishCompleted(batch[k].active);
+    }
+    batch = std::move(retry);
+    if (!batch.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100) * (1 << i));
+  }
+}
+
+void WorkerPool::FinishCompleted(const std::shared_ptr<ActiveJob>& a) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
+    --awaiting_complete_;
+  }
+  cv_.notify_all();
+}
+
+int WorkerPool::BusySlots() const { return static_cast<int>(active_.size()) - awaiting_complete_; }
 
 void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
   {
@@ -663,8 +739,7 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
     if (phase_ != Phase::kStopped) {
       // The fresh thread reports the job first, so the watchdog never waits on the backend.
       slots_[slot] = std::thread([this, slot, a, outcome] {
-        Report(a, outcome);
-        Finish(a);
+        if (!Report(a, outcome)) Finish(a);
         SlotLoop(slot);
       });
     } else {
@@ -674,8 +749,7 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
   spdlog::error("job {} [{}]: handler ignored its stop request ({}) for {}; abandoned its thread ({} abandoned so far)",
                 a->job.id, a->job.kind, ToString(reason), FormatDurationShort(a->grace), count);
   if (report_here) {
-    Report(a, outcome);
-    Finish(a);
+    if (!Report(a, outcome)) Finish(a);
   }
   if (give_up_now) {
     spdlog::error("worker {}: more than {} abandoned handlers; draining and exiting so a supervisor restarts it",
@@ -720,8 +794,10 @@ int WorkerPool::Wait() {
     phase_ = Phase::kStopped;
   }
   cv_.notify_all();
+  completer_cv_.notify_all();
   notifier_->Notify();
   fetcher_.join();
+  completer_.join();
   keeper_.join();
   watchdog_.join();
   std::vector<std::thread> slots;

@@ -2,7 +2,11 @@
 //
 // Threads, each owned and joined by the pool (Stop/Wait):
 // - the fetcher: leases up to (free slots) jobs per fetch, long-polling at
-//   most (TTL - grace) / 3 per fetch;
+//   most (TTL - grace) / 3 per fetch; when some slots are busy it waits a
+//   moment for half of them to be free, so one fetch leases several jobs;
+// - the completer: reports successes in batches, one CompleteMany for every
+//   success that came since its last send (none is held back: while one send
+//   is in flight, the next batch gathers);
 // - the lease keeper: one batched heartbeat for every held job every TTL/3
 //   (sooner when a checkpoint is waiting or a fetch found jobs late in its
 //   long poll, coalesced), and a watchdog that
@@ -139,7 +143,20 @@ class WorkerPool {
   void Watchdog();
   // Records the stop and fires the stop token and the runner's terminate.
   void RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason reason);
-  void Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome);
+  struct PendingComplete {
+    std::shared_ptr<ActiveJob> active;
+    CompleteRequest request;
+  };
+  // Reports a run's outcome. A success is handed to the completer, which
+  // calls FinishCompleted later (returns true); otherwise the caller Finishes.
+  bool Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome);
+  void SendFail(const Job& job, Failure failure, std::optional<std::string> checkpoint,
+                std::optional<Progress> progress);
+  void CompleterLoop();
+  // One CompleteMany for the batch (the unavailable ones retried with backoff).
+  void SendCompletions(std::vector<PendingComplete> batch);
+  void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
+  int BusySlots() const;  // REQUIRES: mu_ held
   void Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot);
   // Heartbeat period: a third of the shortest lease TTL granted to a held job.
   SteadyDuration HeartbeatInterval() const;
@@ -159,6 +176,9 @@ class WorkerPool {
   std::condition_variable cv_;  // slots wait for jobs; fetcher waits for free slots; Wait() waits for stop
   Phase phase_ = Phase::kRunning;                         // GUARDED_BY(mu_)
   std::deque<std::shared_ptr<ActiveJob>> queue_;          // GUARDED_BY(mu_): fetched, not started
+  std::vector<PendingComplete> completions_;              // GUARDED_BY(mu_): successes not yet sent
+  int awaiting_complete_ = 0;  // GUARDED_BY(mu_): held jobs whose run succeeded (slot free), not yet settled
+  std::condition_variable completer_cv_;
   std::vector<std::shared_ptr<ActiveJob>> active_;        // GUARDED_BY(mu_): held leases (queued or running)
   std::vector<std::thread> slots_;                        // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<ActiveJob>> slot_job_;      // GUARDED_BY(mu_): the job each slot runs
@@ -168,6 +188,7 @@ class WorkerPool {
   std::thread fetcher_;
   std::thread keeper_;
   std::thread watchdog_;
+  std::thread completer_;
   bool started_ = false;
   bool joined_ = false;
 };

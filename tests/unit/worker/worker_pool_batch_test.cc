@@ -1,0 +1,80 @@
+// The worker pool reports successes in batches: one CompleteMany for every
+// success since the last send, each job settled by its own answer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "testutil/process.h"
+#include "unit/worker/worker_bundle.h"
+#include "worker/worker_pool.h"
+
+namespace jobwarden {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Req;
+using testing::WaitUntil;
+using testing::WorkerBundle;
+
+// Holds the first CompleteMany until the test opens it, and records the size
+// of every CompleteMany.
+class HeldCompleteBackend final : public Backend {
+ public:
+  explicit HeldCompleteBackend(Backend& inner) : inner_(inner) {}
+  std::atomic<bool> open{false};
+  std::atomic<bool> first_waiting{false};
+
+  std::vector<std::size_t> sizes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sizes_;
+  }
+  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
+  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
+  Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override { return inner_.Fetch(r, wait); }
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override { return inner_.Heartbeat(r); }
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sizes_.push_back(r.size());
+    }
+    first_waiting = true;
+    WaitUntil([&] { return open.load(); }, 10'000ms);
+    return inner_.CompleteMany(r);
+  }
+  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
+  void WakeAll() override { inner_.WakeAll(); }
+
+ private:
+  Backend& inner_;
+  std::mutex mu_;
+  std::vector<std::size_t> sizes_;  // GUARDED_BY(mu_)
+};
+
+TEST(WorkerPoolBatchTest, SuccessesFinishedDuringASendGoInTheNextBatch) {
+  WorkerBundle b;
+  HeldCompleteBackend backend(*b.backend);
+  WorkerPool pool(backend, WorkerBundle::Options(4));
+  std::atomic<int> ran{0};
+  pool.Handle("noop", [&](JobContext&) { ++ran; });
+  std::vector<JobId> ids;
+  ids.push_back(b.Enqueue(Req("noop")));
+  ASSERT_OK(pool.Start());
+  // The first success is sent at once (an idle pool does not wait to fill a batch)...
+  ASSERT_TRUE(WaitUntil([&] { return backend.first_waiting.load(); }, 10'000ms));
+  // ...and while that send is held, four more run: their slots were freed by
+  // the handlers' return, not by the engine's answer.
+  for (int i = 0; i < 4; ++i) ids.push_back(b.Enqueue(Req("noop")));
+  ASSERT_TRUE(WaitUntil([&] { return ran.load() == 5; }, 10'000ms));
+  std::this_thread::sleep_for(50ms);  // the last handler's return reaches the completer's queue
+  backend.open = true;
+  for (JobId id : ids) EXPECT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded);
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(pool.stats().succeeded, 5);
+  EXPECT_EQ(backend.sizes(), (std::vector<std::size_t>{1, 4}));
+}
+
+}  // namespace
+}  // namespace jobwarden
