@@ -150,46 +150,14 @@ class HttpJobTarget final : public JobTarget {
         .status();
   }
 
+  // The job JSON carries neither the lease TTL nor the stall clock: derive them
+  // (TTL = expiry - last renewal; stall clock = last progress update, else the
+  // attempt start), then apply the engine's own rules.
   static JobDiagnosis Diagnose(Job j, Timestamp now) {
-    using V = JobDiagnosis::Verdict;
-    JobDiagnosis d;
-    if (j.lease_expires_at) d.lease_left = *j.lease_expires_at - now;
-    if (j.heartbeat_at) d.heartbeat_age = now - *j.heartbeat_at;
-    d.attempt_used = j.started_at ? now - *j.started_at : Duration(0);
-    const std::optional<Timestamp> stall_since = j.progress.updated_at ? j.progress.updated_at : j.started_at;
-    if (stall_since) d.progress_age = now - *stall_since;
     const std::optional<Timestamp> renewed = j.heartbeat_at ? j.heartbeat_at : j.started_at;
-    const Duration ttl = (j.lease_expires_at && renewed) ? *j.lease_expires_at - *renewed : std::chrono::seconds(10);
-    if (d.lease_left && *d.lease_left <= Duration(0)) {
-      d.verdict = V::kStuck;
-      d.reason = "lease expired " + FormatDurationShort(-*d.lease_left) +
-                 " ago and the server has not taken it back yet: is its reaper running?";
-    } else if (j.cancel_requested) {
-      d.verdict = V::kAtRisk;
-      d.reason = "stop requested (" + std::string(ToString(j.cancel_reason)) + "); the server takes it back if the "
-                 "worker does not stop it";
-    } else if (d.heartbeat_age && *d.heartbeat_age > ttl / 2) {
-      d.verdict = V::kAtRisk;
-      d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
-                 FormatDurationShort(ttl) + ")";
-    } else if (j.timeout > Duration(0) && d.attempt_used * 5 > j.timeout * 4) {
-      d.verdict = V::kAtRisk;
-      d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +
-                 FormatDurationShort(j.timeout) + " timeout";
-    } else if (j.stall_timeout && d.progress_age && *d.progress_age * 5 > *j.stall_timeout * 4) {
-      d.verdict = V::kAtRisk;
-      d.reason = "no progress for " + FormatDurationShort(*d.progress_age) + " of its " +
-                 FormatDurationShort(*j.stall_timeout) + " stall timeout";
-    } else if (j.deadline_at && *j.deadline_at - now < ttl) {
-      d.verdict = V::kAtRisk;
-      d.reason = "job deadline in " + FormatDurationShort(*j.deadline_at - now);
-    } else {
-      d.verdict = V::kHealthy;
-      d.reason = "heartbeat " + (d.heartbeat_age ? FormatDurationShort(*d.heartbeat_age) : std::string("?")) +
-                 " ago, lease renewed";
-    }
-    d.job = std::move(j);
-    return d;
+    j.lease_ttl = (j.lease_expires_at && renewed) ? *j.lease_expires_at - *renewed : std::chrono::seconds(10);
+    j.stall_since = j.progress.updated_at ? j.progress.updated_at : j.started_at;
+    return DiagnoseRunningJob(std::move(j), now);
   }
 
   HttpClient http_;

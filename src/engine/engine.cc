@@ -642,53 +642,55 @@ Result<std::vector<JobDiagnosis>> Engine::Doctor() {
   lp.limit = kChunk;
   while (true) {
     JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(lp));
-    for (Job& j : page) {
-      JobDiagnosis d;
-      if (j.lease_expires_at) d.lease_left = *j.lease_expires_at - now;
-      if (j.heartbeat_at) d.heartbeat_age = now - *j.heartbeat_at;
-      d.attempt_used = j.started_at ? now - *j.started_at : Duration(0);
-      if (j.stall_since) d.progress_age = now - *j.stall_since;
-      const Duration ttl = j.lease_ttl;
-      using V = JobDiagnosis::Verdict;
-      if (d.lease_left && *d.lease_left <= Duration(0)) {
-        d.verdict = V::kStuck;
-        d.reason = "lease expired " + FormatDurationShort(-*d.lease_left) +
-                   " ago and nobody took it back: no reaper is running (start `jobwarden up`)";
-      } else if (j.cancel_requested && j.takeback_at && *j.takeback_at <= now) {
-        d.verdict = V::kStuck;
-        d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + ") and the take-back is " +
-                   FormatDurationShort(now - *j.takeback_at) + " overdue: no reaper is running";
-      } else if (j.cancel_requested) {
-        d.verdict = V::kAtRisk;
-        d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + "); the server takes it back at " +
-                   (j.takeback_at ? FormatRfc3339(*j.takeback_at) : std::string("lease end"));
-      } else if (d.heartbeat_age && *d.heartbeat_age > ttl / 2) {
-        d.verdict = V::kAtRisk;
-        d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
-                   FormatDurationShort(ttl) + ")";
-      } else if (d.attempt_used * 5 > j.timeout * 4) {
-        d.verdict = V::kAtRisk;
-        d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +
-                   FormatDurationShort(j.timeout) + " timeout";
-      } else if (j.stall_timeout && d.progress_age && *d.progress_age * 5 > *j.stall_timeout * 4) {
-        d.verdict = V::kAtRisk;
-        d.reason = "no progress for " + FormatDurationShort(*d.progress_age) + " of its " +
-                   FormatDurationShort(*j.stall_timeout) + " stall timeout";
-      } else if (j.deadline_at && *j.deadline_at - now < ttl) {
-        d.verdict = V::kAtRisk;
-        d.reason = "job deadline in " + FormatDurationShort(*j.deadline_at - now);
-      } else {
-        d.verdict = V::kHealthy;
-        d.reason = "heartbeat " + (d.heartbeat_age ? FormatDurationShort(*d.heartbeat_age) : std::string("?")) +
-                   " ago, lease renewed";
-      }
-      d.job = std::move(j);
-      out.push_back(std::move(d));
-    }
+    for (Job& j : page) out.push_back(DiagnoseRunningJob(std::move(j), now));
     if (page.size() < static_cast<std::size_t>(lp.limit)) break;
     lp.after_id = out.back().job.id;
   }
   return out;
+}
+
+JobDiagnosis DiagnoseRunningJob(Job j, Timestamp now) {
+  JobDiagnosis d;
+  if (j.lease_expires_at) d.lease_left = *j.lease_expires_at - now;
+  if (j.heartbeat_at) d.heartbeat_age = now - *j.heartbeat_at;
+  d.attempt_used = j.started_at ? now - *j.started_at : Duration(0);
+  if (j.stall_since) d.progress_age = now - *j.stall_since;
+  const Duration ttl = j.lease_ttl;
+  using V = JobDiagnosis::Verdict;
+  if (d.lease_left && *d.lease_left <= Duration(0)) {
+    d.verdict = V::kStuck;
+    d.reason = "lease expired " + FormatDurationShort(-*d.lease_left) +
+               " ago and nobody took it back: is a reaper running (`jobwarden up` or `jobwarden server`)?";
+  } else if (j.cancel_requested && j.takeback_at && *j.takeback_at <= now) {
+    d.verdict = V::kStuck;
+    d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + ") and the take-back is " +
+               FormatDurationShort(now - *j.takeback_at) + " overdue: no reaper is running";
+  } else if (j.cancel_requested) {
+    d.verdict = V::kAtRisk;
+    d.reason = "stop requested (" + std::string(LimitName(j.cancel_reason)) + "); the server takes it back at " +
+               (j.takeback_at ? FormatRfc3339(*j.takeback_at) : std::string("lease end"));
+  } else if (d.heartbeat_age && *d.heartbeat_age > ttl / 2) {
+    d.verdict = V::kAtRisk;
+    d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
+               FormatDurationShort(ttl) + ")";
+  } else if (j.timeout > Duration(0) && d.attempt_used * 5 > j.timeout * 4) {
+    d.verdict = V::kAtRisk;
+    d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +
+               FormatDurationShort(j.timeout) + " timeout";
+  } else if (j.stall_timeout && d.progress_age && *d.progress_age * 5 > *j.stall_timeout * 4) {
+    d.verdict = V::kAtRisk;
+    d.reason = "no progress for " + FormatDurationShort(*d.progress_age) + " of its " +
+               FormatDurationShort(*j.stall_timeout) + " stall timeout";
+  } else if (j.deadline_at && *j.deadline_at - now < ttl) {
+    d.verdict = V::kAtRisk;
+    d.reason = "job deadline in " + FormatDurationShort(*j.deadline_at - now);
+  } else {
+    d.verdict = V::kHealthy;
+    d.reason = "heartbeat " + (d.heartbeat_age ? FormatDurationShort(*d.heartbeat_age) : std::string("?")) +
+               " ago, lease renewed";
+  }
+  d.job = std::move(j);
+  return d;
 }
 
 // ---------------------------------------------------------------------------

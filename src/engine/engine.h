@@ -137,6 +137,12 @@ struct JobDiagnosis {
 };
 std::string_view ToString(JobDiagnosis::Verdict v);
 
+// The rules of `jobwarden doctor` for one running job at `now`. Pure, so the
+// engine's Doctor() and a client that has only the job JSON give the same
+// verdicts; a client derives `lease_ttl` and `stall_since`, which the JSON
+// does not carry, before calling it.
+JobDiagnosis DiagnoseRunningJob(Job job, Timestamp now);
+
 struct ReapStats {
   std::int64_t promoted = 0;         // scheduled -> available
   std::int64_t cancel_requested = 0;  // limits reached (phase one)
