@@ -18,6 +18,8 @@ RemoteWorker::~RemoteWorker() {
     pool_->StopNow();
     (void)pool_->Wait();
   }
+  // The session thread calls into the pool; the pool's stop deregisters, which stops the
+  // session first, so no callback can reach the pool once it is gone.
   pool_.reset();
 }
 
@@ -40,6 +42,14 @@ Result<std::unique_ptr<RemoteWorker>> RemoteWorker::Create(RemoteWorkerOptions o
   w->remote_ = std::make_unique<client::RemoteBackend>(std::move(ro));
   w->backend_ = std::make_unique<LoggingBackend>(*w->remote_);
   w->pool_ = std::make_unique<WorkerPool>(*w->backend_, wo);
+  // Pushed through the worker session, on its thread: a cancel stops that job now (not at the
+  // next heartbeat), and a session that could not be reopened within half the take-back grace
+  // stops every job at once, since the server is about to give them to another worker.
+  w->remote_->SetCancelCallback(
+      [pool = w->pool_.get()](JobId id, std::int64_t token, CancelReason reason) { pool->CancelJob(id, token, reason); });
+  w->remote_->SetLostCallback([pool = w->pool_.get()](const std::vector<std::pair<JobId, std::int64_t>>& leases) {
+    pool->LeasesLost(leases);
+  });
   for (const auto& [kind, command] : config.commands) {
     w->pool_->HandleWith(kind, std::make_shared<CommandRunner>(*w->supervisor_, command));
   }
