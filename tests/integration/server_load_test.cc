@@ -2,8 +2,6 @@
 // fetches and 20 open event streams, an enqueue and a heartbeat still answer
 // at once (a small fixed thread pool would jam here). One enqueue wakes one
 // waiter, not all of them. SIGTERM wakes every waiter and exits 0.
-#include <regex>
-
 #include "integration/server_harness.h"
 
 namespace jobwarden::testing {
@@ -14,10 +12,10 @@ using Clock = std::chrono::steady_clock;
 long Gauge(const ServerProcess& server, const std::string& name) {
   auto res = server.Client()->Get("/metrics");
   if (!res || res->status != 200) return -1;
-  std::smatch m;
-  const std::regex re("\n" + name + " ([0-9]+)\n");
-  if (!std::regex_search(res->body, m, re)) return -1;
-  return std::stol(m[1]);
+  const std::string needle = "\n" + name + " ";
+  const auto at = res->body.find(needle);
+  if (at == std::string::npos) return -1;
+  return std::strtol(res->body.c_str() + at + needle.size(), nullptr, 10);
 }
 
 TEST(ServerLoadTest, IdleLongPollsAndStreamsDoNotStarveOtherRequests) {
