@@ -182,13 +182,14 @@ Status RunServer(const ServerRunOptions& o) {
 
   const std::string url = "http://" + UrlHost(config.listen_host) + ":" + std::to_string(port);
   const fs::path discovery = (config.state_dir.empty() ? db.parent_path() : fs::path(config.state_dir)) / "server.json";
+  // Printed before the discovery file is written: whoever sees the file can also see the line.
+  std::cerr << "listening on " << url << std::endl;
   Status wrote = WriteDiscovery(discovery, {{"url", url},
                                             {"pid", static_cast<std::int64_t>(getpid())},
                                             {"db", db.string()},
                                             {"session_epoch", epoch},
                                             {"started_at", FormatRfc3339(clock.Now())}});
   if (!wrote.ok()) spdlog::warn("discovery file: {}", wrote.ToString());
-  std::cerr << "listening on " << url << std::endl;
   spdlog::info("jobwarden server on {} ({}; {} token(s))", url, (*store)->Describe(), config.tokens.size());
 
   if (o.on_listening) {
