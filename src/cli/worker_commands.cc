@@ -81,6 +81,36 @@ Result<Config> BuildConfig(const WorkerFlags& f) {
   return config;
 }
 
+// Runs a started worker (embedded or remote) until it stops: the first
+// SIGTERM/SIGINT drains, the second stops now. Returns the exit code.
+template <typename Worker>
+int RunUntilStopped(Worker& w, Duration drain_timeout) {
+  int code = 0;
+  {
+    ShutdownSignals signals([&w, drain_timeout](int count, int signo) {
+      const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+      if (count == 1) {
+        spdlog::info("{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
+                     "checkpoint (signal again to stop now)",
+                     name, FormatDurationShort(drain_timeout));
+        w.Drain();
+      } else if (count == 2) {
+        spdlog::info("{} again: stopping now: running jobs are stopped and handed back", name);
+        w.StopNow();
+      }
+    });
+    code = w.Wait();
+  }
+  if (w.stats().abandoned > 0) {
+    // A handler thread was given up on and may still run: leave without
+    // running destructors under it (worker_pool.h), after flushing.
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  return code;
+}
+
 int RunEmbedded(const GlobalOptions& global, const WorkerFlags& flags) {
   // Before any thread exists, so every thread inherits the blocked mask and
   // only the signal thread below takes SIGTERM/SIGINT.
@@ -118,30 +148,7 @@ int RunEmbedded(const GlobalOptions& global, const WorkerFlags& flags) {
   }
   if (Status s = w.Start(); !s.ok()) return Fail(s);
 
-  int code = 0;
-  {
-    ShutdownSignals signals([&w, drain_timeout](int count, int signo) {
-      const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
-      if (count == 1) {
-        spdlog::info("{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
-                     "checkpoint (signal again to stop now)",
-                     name, FormatDurationShort(drain_timeout));
-        w.Drain();
-      } else if (count == 2) {
-        spdlog::info("{} again: stopping now: running jobs are stopped and handed back", name);
-        w.StopNow();
-      }
-    });
-    code = w.Wait();
-  }
-  if (w.stats().abandoned > 0) {
-    // A handler thread was given up on and may still run: leave without
-    // running destructors under it (worker_pool.h), after flushing.
-    spdlog::shutdown();
-    std::fflush(nullptr);
-    _exit(code);
-  }
-  return code;
+  return RunUntilStopped(w, drain_timeout);
 }
 
 // `jobwarden worker --server URL`: the same pool against a server's HTTP API;
@@ -162,28 +169,7 @@ int RunRemote(const GlobalOptions& global, const WorkerFlags& flags) {
   RemoteWorker& w = **worker;
   if (Status s = w.Start(); !s.ok()) return Fail(s);
 
-  int code = 0;
-  {
-    ShutdownSignals signals([&w, drain_timeout](int count, int signo) {
-      const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
-      if (count == 1) {
-        spdlog::info("{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
-                     "checkpoint (signal again to stop now)",
-                     name, FormatDurationShort(drain_timeout));
-        w.Drain();
-      } else if (count == 2) {
-        spdlog::info("{} again: stopping now: running jobs are stopped and handed back", name);
-        w.StopNow();
-      }
-    });
-    code = w.Wait();
-  }
-  if (w.stats().abandoned > 0) {
-    spdlog::shutdown();
-    std::fflush(nullptr);
-    _exit(code);
-  }
-  return code;
+  return RunUntilStopped(w, drain_timeout);
 }
 
 // How long `up` waits for its workers after SIGTERM before it SIGKILLs
