@@ -24,6 +24,9 @@ struct GlobalOptions {
   std::string db;      // --db, default $JOBWARDEN_DB, else ./var/jobwarden.db
   std::string server;  // --server URL, default $JOBWARDEN_SERVER (remote mode)
   std::string token;   // --token, default $JOBWARDEN_TOKEN
+  // --local: open the --db file even when a server announces itself in the
+  // discovery file beside it (client/discovery.h).
+  bool local = false;
 };
 
 // What the parsed subcommand does; returns the process exit code.

@@ -1,9 +1,14 @@
 #include "cli/job_target.h"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
+#include <iostream>
+#include <optional>
 #include <system_error>
 #include <utility>
 
+#include "client/discovery.h"
 #include "core/clock.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -42,6 +47,21 @@ class LocalJobTarget final : public JobTarget {
 
 Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global) {
   if (!global.server.empty()) return OpenHttpJobTarget(global);
+  // A server runs on this database: go through it, so the change passes its
+  // event stream, its metrics and its long-polling workers at once.
+  if (!global.local) {
+    Result<std::optional<ServerDiscovery>> found = FindServerFor(global.db);
+    if (!found.ok()) {
+      // A one-shot command's logger shows errors only; this is a warning the user should see.
+      std::cerr << "jobwarden: warning: " << found.status().message() << " (ignored: opening the database file)\n";
+    } else if (found->has_value()) {
+      spdlog::debug("--db {}: using the server at {} (pid {}, from its discovery file)", global.db, (*found)->url,
+                    (*found)->pid);
+      GlobalOptions via_server = global;
+      via_server.server = (*found)->url;
+      return OpenHttpJobTarget(via_server);
+    }
+  }
   const std::filesystem::path path(global.db);
   if (path.has_parent_path()) {
     std::error_code ec;

@@ -46,8 +46,9 @@ class JobTarget {
 };
 
 // Opens the target the global options name: the server when --server (or
-// $JOBWARDEN_SERVER) is set, else the local database file (its directory is
-// created). Fails with kInvalidArgument for a malformed --server URL,
+// $JOBWARDEN_SERVER) is set; else the server that serves the --db file, when
+// its discovery file (client/discovery.h) names a live one and --local is not
+// given; else the local database file (its directory is created). Fails with kInvalidArgument for a malformed --server URL,
 // kUnavailable when the database cannot be opened. A server is not contacted
 // until the first call (an unreachable one fails that call with kUnavailable).
 Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global);

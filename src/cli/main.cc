@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
       ->envname("JOBWARDEN_SERVER");
   app.add_option("--token", global.token, "Bearer token for remote mode (env JOBWARDEN_TOKEN)")
       ->envname("JOBWARDEN_TOKEN");
+  app.add_flag("--local", global.local,
+               "Open the --db file directly even when a server runs on it (its discovery file is beside it)");
 
   cli::Action action;
   cli::AddJobCommands(app, global, action);

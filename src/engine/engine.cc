@@ -696,17 +696,21 @@ JobDiagnosis DiagnoseRunningJob(Job j, Timestamp now) {
 // ---------------------------------------------------------------------------
 // Maintenance
 
-Result<ReapStats> Engine::ReapOnce() {
+Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
   ReapStats stats;
   const Timestamp now = clock_.Now();
 
   // 1. Restart grace first, so a long gap never expires live leases at once.
-  JW_ASSIGN_OR_RETURN(ReaperTickResult tick, store_.ReaperTick({now}));
+  const bool after_start = pass == ReapPass::kAfterServerStart;
+  JW_ASSIGN_OR_RETURN(ReaperTickResult tick, store_.ReaperTick({.now = now, .grace_all = after_start}));
   stats.graced = tick.graced;
   if (tick.graced > 0) {
-    spdlog::info("reaper: no tick for {} (restart or suspend): gave {} live leases one TTL of grace",
-                 tick.previous_tick ? FormatDurationShort(now - *tick.previous_tick) : std::string("ever"),
-                 tick.graced);
+    const std::string why =
+        after_start ? std::string("server start")
+                    : "no tick for " +
+                          (tick.previous_tick ? FormatDurationShort(now - *tick.previous_tick) : std::string("ever")) +
+                          " (restart or suspend)";
+    spdlog::info("reaper: {}: gave {} live leases one TTL of grace", why, tick.graced);
   }
 
   // 2a. Workers whose death can be seen: their jobs come back now, not at lease end.

@@ -224,7 +224,11 @@ class Engine {
   // --- maintenance ---
   // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run
   // in every process at once. See engine/reaper.h for the loop.
-  Result<ReapStats> ReapOnce();
+  // kAfterServerStart is a server's first pass (DESIGN timing rules): every
+  // running lease gets one TTL of grace, however short the downtime was, so
+  // leases that lapsed while the server was down are not expired at once.
+  enum class ReapPass { kRegular, kAfterServerStart };
+  Result<ReapStats> ReapOnce(ReapPass pass = ReapPass::kRegular);
 
  private:
   Result<NewJob> Prepare(const EnqueueRequest& r, Timestamp now) const;

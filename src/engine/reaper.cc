@@ -10,7 +10,22 @@ Duration DefaultReaperTick(Duration lease_ttl) {
   return std::min<Duration>(std::chrono::seconds(1), lease_ttl / 4);
 }
 
-Reaper::Reaper(Engine& engine, Duration tick) : engine_(engine), tick_(std::max(tick, Duration(10))) {}
+namespace {
+ReaperOptions TickOnly(Duration tick) {
+  ReaperOptions o;
+  o.tick = tick;
+  return o;
+}
+
+ReaperOptions WithTick(ReaperOptions o) {
+  o.tick = std::max(o.tick, Duration(10));
+  return o;
+}
+}  // namespace
+
+Reaper::Reaper(Engine& engine, Duration tick) : Reaper(engine, TickOnly(tick)) {}
+
+Reaper::Reaper(Engine& engine, ReaperOptions options) : engine_(engine), options_(WithTick(std::move(options))) {}
 
 Reaper::~Reaper() { Stop(); }
 
@@ -39,11 +54,19 @@ void Reaper::Wake() {
 }
 
 void Reaper::Loop() {
+  // The server-start grace is owed until one pass has gone through.
+  bool first = options_.server_start_grace;
   while (true) {
-    Result<ReapStats> r = engine_.ReapOnce();
-    if (!r.ok()) spdlog::warn("reaper: pass failed, will retry next tick: {}", r.status().ToString());
+    Result<ReapStats> r =
+        engine_.ReapOnce(first ? Engine::ReapPass::kAfterServerStart : Engine::ReapPass::kRegular);
+    if (!r.ok()) {
+      spdlog::warn("reaper: pass failed, will retry next tick: {}", r.status().ToString());
+    } else {
+      first = false;
+      if (options_.on_pass) options_.on_pass(*r);
+    }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, tick_, [&] { return stop_ || wake_; });
+    cv_.wait_for(lock, options_.tick, [&] { return stop_ || wake_; });
     if (stop_) return;
     wake_ = false;
   }

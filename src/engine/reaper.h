@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -15,9 +16,19 @@ namespace jobwarden {
 // The reaper tick of DESIGN.md: min(1 s, TTL/4).
 Duration DefaultReaperTick(Duration lease_ttl);
 
+struct ReaperOptions {
+  Duration tick = std::chrono::seconds(1);
+  // The first pass is Engine::ReapPass::kAfterServerStart (a server's reaper).
+  bool server_start_grace = false;
+  // Called on the reaper thread after every successful pass (e.g. the server
+  // wakes one long-poll per job the pass made available).
+  std::function<void(const ReapStats&)> on_pass;
+};
+
 class Reaper {
  public:
   Reaper(Engine& engine, Duration tick);
+  Reaper(Engine& engine, ReaperOptions options);
   ~Reaper();  // stops and joins
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
@@ -32,7 +43,7 @@ class Reaper {
   void Loop();
 
   Engine& engine_;
-  const Duration tick_;
+  const ReaperOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;   // GUARDED_BY(mu_)

@@ -5,17 +5,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "client/discovery.h"
 #include "engine/engine.h"
+#include "engine/process_identity.h"
 #include "engine/reaper.h"
 #include "server/api.h"
 #include "server/event_hub.h"
@@ -36,81 +34,15 @@ namespace fs = std::filesystem;
 // How long shutdown waits for streams to deliver their last event.
 constexpr auto kStreamDrain = std::chrono::seconds(2);
 
-// The reaper pass of DESIGN.md, every tick. Not engine/reaper.h's loop:
-// the server also needs each pass's numbers, to wake one long-poll per
-// scheduled job the pass made available (promotions emit no event).
-class ServerReaper {
- public:
-  ServerReaper(Engine& engine, FetchWaiters& waiters, Duration tick)
-      : engine_(engine), waiters_(waiters), tick_(tick) {}
-  ~ServerReaper() { Stop(); }
-
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Loop() {
-    while (true) {
-      Result<ReapStats> r = engine_.ReapOnce();
-      if (!r.ok()) {
-        spdlog::warn("reaper: pass failed, will retry next tick: {}", r.status().ToString());
-      } else if (r->promoted > 0) {
-        waiters_.JobsAvailableAnywhere(static_cast<std::size_t>(r->promoted));
-      }
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, tick_, [&] { return stop_; })) return;
-    }
-  }
-
-  Engine& engine_;
-  FetchWaiters& waiters_;
-  const Duration tick_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
-};
-
 // Kind defaults ([kinds.*]) for enqueues through this server.
 Result<std::map<std::string, KindDefaults>> LoadKinds(const std::string& path) {
   if (path.empty()) return std::map<std::string, KindDefaults>{};
-  auto config = LoadConfig(path);
-  if (config.ok()) return config->kinds;
-  // TODO(#4): worker/config.cc refuses sections it does not own, [server] included;
-  // until it accepts [server], a file with both applies no kind defaults here.
-  if (config.status().message().find(": server: unknown section") != std::string::npos) {
-    spdlog::warn("{}: kind defaults not applied by the server (the worker config reader does not accept a "
-                 "[server] section yet)", path);
-    return std::map<std::string, KindDefaults>{};
-  }
-  return config.status();
+  JW_ASSIGN_OR_RETURN(Config config, LoadConfig(path));
+  return std::move(config.kinds);
 }
 
 std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
-}
-
-Status WriteDiscovery(const fs::path& file, const nlohmann::json& content) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content.dump(2) << '\n';
-    if (!out) return Status::Unavailable("write " + tmp.string() + ": failed");
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) return Status::Unavailable("write " + file.string() + ": " + ec.message());
-  return Status::Ok();
 }
 
 }  // namespace
@@ -181,14 +113,15 @@ Status RunServer(const ServerRunOptions& o) {
   JW_ASSIGN_OR_RETURN(const int port, http->Listen(config.listen_host, config.listen_port));
 
   const std::string url = "http://" + UrlHost(config.listen_host) + ":" + std::to_string(port);
-  const fs::path discovery = (config.state_dir.empty() ? db.parent_path() : fs::path(config.state_dir)) / "server.json";
+  const fs::path discovery = DiscoveryFile(config.state_dir.empty() ? db.parent_path() : fs::path(config.state_dir));
   // Printed before the discovery file is written: whoever sees the file can also see the line.
   std::cerr << "listening on " << url << std::endl;
-  Status wrote = WriteDiscovery(discovery, {{"url", url},
-                                            {"pid", static_cast<std::int64_t>(getpid())},
-                                            {"db", db.string()},
-                                            {"session_epoch", epoch},
-                                            {"started_at", FormatRfc3339(clock.Now())}});
+  Status wrote = WriteDiscovery(discovery, {.url = url,
+                                            .pid = static_cast<std::int64_t>(getpid()),
+                                            .pid_start_time = ProcessStartTime(getpid()),
+                                            .db = db.string(),
+                                            .session_epoch = epoch,
+                                            .started_at = FormatRfc3339(clock.Now())});
   if (!wrote.ok()) spdlog::warn("discovery file: {}", wrote.ToString());
   spdlog::info("jobwarden server on {} ({}; {} token(s))", url, (*store)->Describe(), config.tokens.size());
 
@@ -201,7 +134,16 @@ Status RunServer(const ServerRunOptions& o) {
   sessions.Start();
   // The tick must suit the shortest lease a worker may ask for (min(1 s, TTL/4)):
   // a pass gap longer than a lease's TTL counts as a restart and grants grace.
-  ServerReaper reaper(engine, waiters, DefaultReaperTick(engine_options.min_lease_ttl));
+  // The first pass grants the restart grace of DESIGN's timing rules; every
+  // pass wakes one long-poll per scheduled job it made available (promotions
+  // emit no event).
+  Reaper reaper(engine, ReaperOptions{.tick = DefaultReaperTick(engine_options.min_lease_ttl),
+                                      .server_start_grace = true,
+                                      .on_pass = [&waiters](const ReapStats& stats) {
+                                        if (stats.promoted > 0) {
+                                          waiters.JobsAvailableAnywhere(static_cast<std::size_t>(stats.promoted));
+                                        }
+                                      }});
   reaper.Start();
 
   std::atomic<bool> stopping{false};

@@ -161,12 +161,16 @@ struct QueueInfo {
 
 struct ReaperTickParams {
   Timestamp now{};
+  // Grace every running lease, whatever the gap (a server's first tick after
+  // its start); otherwise only leases whose TTL is shorter than the gap.
+  bool grace_all = false;
 };
 
 struct ReaperTickResult {
   std::optional<Timestamp> previous_tick;  // the last tick of any reaper on this store
-  // Running leases that got one TTL of grace because no reaper ticked for
-  // longer than their TTL (a restart, a suspended machine, a clock step).
+  // Running leases that got one TTL of grace: because no reaper ticked for
+  // longer than their TTL (a restart, a suspended machine, a clock step), or
+  // all of them with grace_all.
   std::int64_t graced = 0;
 };
 

@@ -861,10 +861,10 @@ class SqliteStore final : public Store {
         JW_ASSIGN_OR_RETURN(bool row, q.Step());
         if (row) r.previous_tick = q.Time(0);
       }
-      // With no earlier tick on record nothing is known about a gap: no grace.
-      if (r.previous_tick) {
+      // With no earlier tick on record nothing is known about a gap: grace only when asked.
+      if (r.previous_tick || p.grace_all) {
         Query q(conn, "LeaseGraceAll");
-        q.Bind(1, p.now).Bind(2, *r.previous_tick);
+        q.Bind(1, p.now).Bind(2, r.previous_tick.value_or(p.now)).Bind(3, p.grace_all);
         JW_RETURN_IF_ERROR(q.Run());
         r.graced = conn.Changes();
       }

@@ -186,6 +186,62 @@ TEST_F(ReaperTest, TickGapOfAtMostOneTtlGivesNoGrace) {
   EXPECT_EQ(Get(queued.id).state, JobState::kAvailable);
 }
 
+// A server restart shorter than the TTL: the lease lapsed while the server
+// was down, but its worker is alive and about to renew. The server's first
+// pass graces it instead of expiring it (DESIGN: "after a server restart,
+// live leases get one TTL of grace").
+TEST_F(ReaperTest, ServerStartGracesALeaseThatLapsedDuringAShortDowntime) {
+  const Job queued = Enqueue();
+  const Job j = FetchOne();
+  clock().Advance(kLeaseTtl - seconds(2));
+  Reap();                            // the old server's last tick
+  clock().Advance(seconds(4));       // down 4 s < TTL; the lease lapsed 2 s ago
+  auto st = engine().ReapOnce(Engine::ReapPass::kAfterServerStart);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->graced, 1);
+  EXPECT_EQ(st->taken_back, 0);
+  EXPECT_EQ(Get(queued.id).state, JobState::kRunning);
+  EXPECT_EQ(Get(queued.id).lease_expires_at, Now() + kLeaseTtl);
+  clock().Advance(seconds(1));
+  EXPECT_EQ(Beat(j).answer, HeartbeatAnswer::kContinue);  // the worker reconnected: still its job
+  // Later passes are regular: no more grace, so a lease left unrenewed now is
+  // taken back at its expiry (G1's bound stays downtime + TTL + tick).
+  std::int64_t taken_back = 0;
+  for (int tick = 0; tick <= 11 && taken_back == 0; ++tick) {
+    clock().Advance(seconds(1));
+    const ReapStats later = Reap();
+    EXPECT_EQ(later.graced, 0);
+    taken_back = later.taken_back;
+  }
+  EXPECT_EQ(taken_back, 1);
+  EXPECT_EQ(Get(queued.id).state, JobState::kAvailable);
+}
+
+// The same short gap on a regular pass (an embedded worker's reaper, whose
+// start says nothing about the leases of others) takes the lapsed lease back.
+TEST_F(ReaperTest, RegularPassAfterAShortGapTakesTheLapsedLeaseBack) {
+  const Job queued = Enqueue();
+  FetchOne();
+  clock().Advance(kLeaseTtl - seconds(2));
+  Reap();
+  clock().Advance(seconds(4));
+  const ReapStats st = Reap();
+  EXPECT_EQ(st.graced, 0);
+  EXPECT_EQ(st.taken_back, 1);
+  EXPECT_EQ(Get(queued.id).state, JobState::kAvailable);
+}
+
+// A server starting on a file no reaper ever ticked on still graces running leases.
+TEST_F(ReaperTest, ServerStartGracesEvenWithNoEarlierTickOnRecord) {
+  const Job queued = Enqueue();
+  FetchOne();
+  clock().Advance(kLeaseTtl + seconds(1));
+  auto st = engine().ReapOnce(Engine::ReapPass::kAfterServerStart);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->graced, 1);
+  EXPECT_EQ(Get(queued.id).state, JobState::kRunning);
+}
+
 // --- retention ---
 
 TEST_F(ReaperTest, TerminalJobsArePurgedAfterRetention) {
@@ -482,6 +538,26 @@ TEST(ReaperLoopTest, StartRunsAPassBeforeStopReturns) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->state, JobState::kAvailable);
   reaper.Stop();  // idempotent
+}
+
+TEST(ReaperLoopTest, ServerStartGraceOnTheFirstPassAndOnPassSeesEveryPass) {
+  EngineBundle b;
+  auto e = b.engine->Enqueue(MakeJob());
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(b.engine->Fetch({.max = 1}).ok());
+  b.clock.Advance(kLeaseTtl + seconds(1));  // lapsed while no server ran
+  std::vector<ReapStats> passes;  // written on the reaper thread, read after Stop() joined it
+  Reaper reaper(*b.engine, ReaperOptions{.tick = hours(1),
+                                         .server_start_grace = true,
+                                         .on_pass = [&](const ReapStats& s) { passes.push_back(s); }});
+  reaper.Start();
+  reaper.Stop();
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].graced, 1);
+  EXPECT_EQ(passes[0].taken_back, 0);
+  auto got = b.engine->Get(e->job.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, JobState::kRunning);
 }
 
 }  // namespace

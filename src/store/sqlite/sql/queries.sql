@@ -163,9 +163,10 @@ INSERT INTO meta (key, value) VALUES (?1, ?2)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: LeaseGraceAll
--- After a gap longer than a lease's TTL with no reaper tick, live leases get one TTL of grace.
+-- Live leases get one TTL of grace after a gap longer than their TTL with no reaper tick (?2 is the
+-- last tick, NULL when none is on record), or all of them when ?3 (a server's first tick after start).
 UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?1 + lease_ttl_ms)
-WHERE state = 'running' AND ?1 - ?2 > lease_ttl_ms;
+WHERE state = 'running' AND (?3 OR ?1 - ?2 > lease_ttl_ms);
 
 -- name: WorkerUpsert
 INSERT INTO workers (id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at,
