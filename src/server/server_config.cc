@@ -7,35 +7,19 @@
 #include <filesystem>
 #include <sstream>
 
+#include "worker/toml_fields.h"
+
 namespace jobwarden::server {
 
 namespace {
 
-Status Bad(const std::string& file, const std::string& key, const std::string& why) {
-  return Status::InvalidArgument(file + ": " + key + ": " + why);
-}
-
-Result<Duration> ReadDuration(const toml::node& node, const std::string& file, const std::string& key) {
-  if (auto s = node.value<std::string>()) {
-    auto d = ParseDuration(*s);
-    if (!d.ok()) return Bad(file, key, d.status().message());
-    return *d;
-  }
-  if (auto n = node.value<double>()) {
-    auto d = FromSeconds(*n);
-    if (!d.ok()) return Bad(file, key, d.status().message());
-    return *d;
-  }
-  return Bad(file, key, "expected a duration such as \"30s\"");
-}
+using toml_fields::Bad;
+using toml_fields::ReadDuration;
 
 Result<std::size_t> ReadSize(const toml::node& node, const std::string& file, const std::string& key,
                              std::int64_t min, std::int64_t max) {
-  auto v = node.value<std::int64_t>();
-  if (!v || *v < min || *v > max) {
-    return Bad(file, key, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<std::size_t>(*v);
+  JW_ASSIGN_OR_RETURN(const std::int64_t v, toml_fields::ReadInteger(node, file, key, min, max));
+  return static_cast<std::size_t>(v);
 }
 
 std::optional<Role> ParseRole(std::string_view s) {
