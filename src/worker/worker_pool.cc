@@ -217,14 +217,14 @@ void WorkerPool::FetchLoop() {
     int free;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return phase_ != Phase::kRunning || BusySlots() < options_.concurrency; });
+      fetch_cv_.wait(lock, [&] { return phase_ != Phase::kRunning || BusySlots() < options_.concurrency; });
       // Under load, fetch for several slots at once (one engine transaction
       // for many jobs); the wait is short and bounded. An idle pool (every
       // slot free, so at least half) fetches at once: no added latency.
       const int half = (options_.concurrency + 1) / 2;
       if (phase_ == Phase::kRunning && options_.concurrency - BusySlots() < half) {
-        cv_.wait_for(lock, kFetchGather,
-                     [&] { return phase_ != Phase::kRunning || options_.concurrency - BusySlots() >= half; });
+        fetch_cv_.wait_for(lock, kFetchGather,
+                           [&] { return phase_ != Phase::kRunning || options_.concurrency - BusySlots() >= half; });
       }
       if (phase_ != Phase::kRunning) return;
       free = options_.concurrency - BusySlots();
@@ -241,7 +241,7 @@ void WorkerPool::FetchLoop() {
     auto fetched = backend_.Fetch(req, wait);
     if (fetched.ok() && fetched->empty() && SteadyClock::now() - sent < kMinFetchRound) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, 2 * kMinFetchRound, [&] { return phase_ != Phase::kRunning; });
+      fetch_cv_.wait_for(lock, 2 * kMinFetchRound, [&] { return phase_ != Phase::kRunning; });
       continue;
     }
     if (!fetched.ok()) {
@@ -249,7 +249,7 @@ void WorkerPool::FetchLoop() {
                    fetched.status().ToString());
       std::unique_lock<std::mutex> lock(mu_);
       std::uniform_int_distribution<std::int64_t> jitter(0, backoff.count() / 2);
-      cv_.wait_for(lock, backoff + Duration(jitter(rng)), [&] { return phase_ != Phase::kRunning; });
+      fetch_cv_.wait_for(lock, backoff + Duration(jitter(rng)), [&] { return phase_ != Phase::kRunning; });
       backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(5));
       continue;
     }
@@ -280,14 +280,15 @@ void WorkerPool::FetchLoop() {
         queue_.push_back(a);
       }
     }
-    cv_.notify_all();
+    // One wake per job (a slot that is already awake takes more than one).
+    for (std::size_t i = 0; i < batch.size(); ++i) slot_cv_.notify_one();
     if (renew_now) notifier_->Notify();  // the keeper sends a heartbeat for every held job now
   }
 }
 
 std::shared_ptr<ActiveJob> WorkerPool::Take(std::size_t slot) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return phase_ == Phase::kStopped || !queue_.empty(); });
+  slot_cv_.wait(lock, [&] { return phase_ == Phase::kStopped || !queue_.empty(); });
   if (queue_.empty()) return nullptr;
   auto a = std::move(queue_.front());
   queue_.pop_front();
@@ -387,13 +388,15 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   if (outcome.success) {
     // The slot is free now; the lease stays held (in active_) until the
     // completer settled it.
+    bool wake_fetcher;
     {
       std::lock_guard<std::mutex> lock(mu_);
       completions_.push_back({a, CompleteRequest{job.id, job.lease_token, outcome.result, checkpoint, progress}});
       ++awaiting_complete_;
+      wake_fetcher = FetcherMayProceed();
     }
     completer_cv_.notify_one();
-    cv_.notify_all();  // the fetcher counts the slot as free
+    if (wake_fetcher) fetch_cv_.notify_one();  // the fetcher counts the slot as free
     return true;
   }
   SendFail(job, std::move(outcome.failure), std::move(checkpoint), std::move(progress));
@@ -488,18 +491,37 @@ void WorkerPool::FinishCompleted(const std::shared_ptr<ActiveJob>& a) {
     std::lock_guard<std::mutex> lock(mu_);
     active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
     --awaiting_complete_;
+    // The slot was already counted free: only Wait() (stopping, no job held) cares.
+    if (phase_ == Phase::kRunning || !active_.empty()) return;
   }
   cv_.notify_all();
 }
 
 int WorkerPool::BusySlots() const { return static_cast<int>(active_.size()) - awaiting_complete_; }
 
+bool WorkerPool::FetcherMayProceed() const {
+  // The fetcher waits for one free slot, then (briefly) for half of them.
+  const int free = options_.concurrency - BusySlots();
+  return phase_ == Phase::kRunning && (free == 1 || free >= (options_.concurrency + 1) / 2);
+}
+
 void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
+  bool wake_fetcher;
+  bool wake_waiter;
   {
     std::lock_guard<std::mutex> lock(mu_);
     active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
+    wake_fetcher = FetcherMayProceed();
+    wake_waiter = phase_ != Phase::kRunning && active_.empty();
   }
+  if (wake_fetcher) fetch_cv_.notify_one();
+  if (wake_waiter) cv_.notify_all();
+}
+
+void WorkerPool::NotifyAll() {
   cv_.notify_all();
+  fetch_cv_.notify_all();
+  slot_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------
@@ -771,7 +793,7 @@ void WorkerPool::Drain() {
   spdlog::info("worker {}: draining: no new jobs; running jobs have {} to finish", worker_id_,
                FormatDurationShort(options_.drain_timeout));
   backend_.WakeAll();
-  cv_.notify_all();
+  NotifyAll();
 }
 
 void WorkerPool::StopNow() {
@@ -783,7 +805,7 @@ void WorkerPool::StopNow() {
   }
   spdlog::info("worker {}: stopping now: running jobs are handed back", worker_id_);
   backend_.WakeAll();
-  cv_.notify_all();
+  NotifyAll();
 }
 
 int WorkerPool::Wait() {
@@ -793,7 +815,7 @@ int WorkerPool::Wait() {
     cv_.wait(lock, [&] { return phase_ != Phase::kRunning && active_.empty(); });
     phase_ = Phase::kStopped;
   }
-  cv_.notify_all();
+  NotifyAll();
   completer_cv_.notify_all();
   notifier_->Notify();
   fetcher_.join();

@@ -157,6 +157,10 @@ class WorkerPool {
   void SendCompletions(std::vector<PendingComplete> batch);
   void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
   int BusySlots() const;  // REQUIRES: mu_ held
+  // Whether a freed slot may end a wait of the fetcher. REQUIRES: mu_ held
+  bool FetcherMayProceed() const;
+  // Wakes every waiter of every condition variable (phase changes).
+  void NotifyAll();
   void Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot);
   // Heartbeat period: a third of the shortest lease TTL granted to a held job.
   SteadyDuration HeartbeatInterval() const;
@@ -173,7 +177,11 @@ class WorkerPool {
   std::shared_ptr<Notifier> notifier_ = std::make_shared<Notifier>();
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // slots wait for jobs; fetcher waits for free slots; Wait() waits for stop
+  // One condition variable per kind of waiter, so that a job handed to a slot
+  // or a slot freed wakes one thread, not all of them (perf: docs/benchmarks.md).
+  std::condition_variable cv_;        // Wait() and the watchdog wait for the phase / the last lease
+  std::condition_variable fetch_cv_;  // the fetcher waits for free slots
+  std::condition_variable slot_cv_;   // slots wait for fetched jobs
   Phase phase_ = Phase::kRunning;                         // GUARDED_BY(mu_)
   std::deque<std::shared_ptr<ActiveJob>> queue_;          // GUARDED_BY(mu_): fetched, not started
   std::vector<PendingComplete> completions_;              // GUARDED_BY(mu_): successes not yet sent
