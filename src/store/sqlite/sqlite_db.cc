@@ -46,6 +46,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bo
 
 Connection::~Connection() {
   for (auto& [name, stmt] : statements_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : cached_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);
 }
 
@@ -58,6 +59,23 @@ Status Connection::Exec(std::string_view sql, std::string_view context) {
     sqlite3_free(err);
     return s;
   }
+  return Status::Ok();
+}
+
+Status Connection::ExecCached(std::string_view sql, std::string_view context) {
+  auto it = cached_.find(sql);
+  if (it == cached_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                      &stmt, nullptr);
+    if (rc != SQLITE_OK) return FromSqliteError(rc, db_, context);
+    it = cached_.emplace(std::string(sql), stmt).first;
+  }
+  int rc = sqlite3_step(it->second);
+  while (rc == SQLITE_ROW) rc = sqlite3_step(it->second);
+  // sqlite3_reset repeats the step's error code; the step's own code is the one to map.
+  sqlite3_reset(it->second);
+  if (rc != SQLITE_DONE) return FromSqliteError(rc, db_, context);
   return Status::Ok();
 }
 

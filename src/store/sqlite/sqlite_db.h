@@ -29,8 +29,12 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Runs one or more statements with no parameters (pragmas, migrations, BEGIN).
+  // Runs one or more statements with no parameters (pragmas, migrations).
   Status Exec(std::string_view sql, std::string_view context);
+  // Runs one statement with no parameters, prepared on first use and kept
+  // (BEGIN, COMMIT, SAVEPOINT...: on the writer's hot path, where compiling
+  // them again for every transaction cost more than running them).
+  Status ExecCached(std::string_view sql, std::string_view context);
   // Prepares `sql` under `name` (once; later calls are no-ops).
   Status Prepare(std::string_view name, std::string_view sql);
   sqlite3_stmt* Statement(std::string_view name) const;  // nullptr when unknown
@@ -42,6 +46,7 @@ class Connection {
   explicit Connection(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cached_;  // ExecCached, by SQL text
 };
 
 // One execution of a prepared statement; resets it on destruction.

@@ -16,6 +16,11 @@ WHERE unique_key = ?1 AND state IN ('scheduled', 'available', 'running');
 -- name: QueueIsPaused
 SELECT paused FROM queues WHERE name = ?1;
 
+-- name: JobHasDueScheduledInQueue
+-- One probe of jobs_scheduled, so that fetch runs JobPromoteScheduledInQueue (whose IN subquery
+-- builds an ephemeral table on every run) only when a scheduled job of the queue is due.
+SELECT 1 FROM jobs WHERE state = 'scheduled' AND queue = ?1 AND run_at <= ?2 LIMIT 1;
+
 -- name: JobPromoteScheduledInQueue
 UPDATE jobs SET state = 'available'
 WHERE id IN (SELECT id FROM jobs
@@ -31,18 +36,21 @@ WHERE id IN (SELECT id FROM jobs
              ORDER BY run_at LIMIT ?2);
 
 -- name: JobFetchCandidates
-SELECT id, priority, run_at FROM jobs
+-- The whole row: fetch answers with it, after applying JobLease's changes in C++ (LeaseFields in
+-- sqlite_store.cc). Reading it here instead of `UPDATE ... RETURNING` saves, per leased job, the
+-- ephemeral table SQLite builds for every RETURNING statement (~40% of fetch; docs/benchmarks.md).
+SELECT {JOB_COLUMNS} FROM jobs
 WHERE state = 'available' AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
 ORDER BY priority DESC, run_at, id
 LIMIT ?3;
 
 -- name: JobLease
+-- Keep in step with LeaseFields() in sqlite_store.cc, which applies the same changes to the row read.
 UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
                 started_at = ?2, heartbeat_at = ?2, lease_expires_at = ?2 + ?3, lease_ttl_ms = ?3,
                 grace_ms = ?4, worker_id = ?5, stall_since = ?2,
                 cancel_requested = 0, cancel_reason = '', takeback_at = NULL
-WHERE id = ?1 AND state = 'available'
-RETURNING {JOB_COLUMNS};
+WHERE id = ?1 AND state = 'available';
 
 -- name: JobLeaseState
 SELECT state, lease_token, cancel_requested, cancel_reason, progress_done, progress_message, checkpoint,
