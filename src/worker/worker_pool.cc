@@ -273,12 +273,29 @@ void WorkerPool::FetchLoop() {
       a->job = std::move(job);
       batch.push_back(std::move(a));
     }
+    bool accepted;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& a : batch) {
-        active_.push_back(a);
-        queue_.push_back(a);
+      accepted = phase_ == Phase::kRunning;
+      if (accepted) {
+        for (auto& a : batch) {
+          active_.push_back(a);
+          queue_.push_back(a);
+        }
       }
+    }
+    if (!accepted) {
+      // The drain (or stop) began while this fetch was in flight, and the
+      // slots may be gone already: hand the jobs back from here, untouched
+      // and with no attempt spent, rather than leave the process holding
+      // leases nobody runs (they would come back as worker_lost, an attempt
+      // spent, when it exits).
+      for (auto& a : batch) {
+        Failure f = StoppedFailure(a->job, StopReason::kDrain);
+        f.message = "the worker is shutting down; handed back before it started";
+        SendFail(a->job, std::move(f), std::nullopt, std::nullopt);
+      }
+      return;
     }
     // One wake per job (a slot that is already awake takes more than one).
     for (std::size_t i = 0; i < batch.size(); ++i) slot_cv_.notify_one();
