@@ -140,6 +140,16 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
       assert(false && "failure events lead to a move or a retry");
       return Status::Internal("unexpected outcome for " + std::string(ToString(event)));
   }
+  // The user's cancel decides how a running job ends (as its take-back
+  // does): whatever ends the run after the request, be it a drain, a crash, a
+  // lost lease or an error the handler hit before it saw the request, the job
+  // is `cancelled`, never retried. What happened is still recorded.
+  if (job.cancel_requested && job.cancel_reason == CancelReason::kUser && !IsTerminal(c.to)) {
+    why_final = "the job was cancelled while it ran";
+    c.attempt = job.attempt;
+    c.run_at = job.run_at;
+    Finish(c, JobState::kCancelled, now);
+  }
   if (!why_final.empty()) entry.message += " (final: " + why_final + ")";
   c.error = std::move(entry);
   return c;

@@ -229,6 +229,40 @@ TEST_F(PlanFailureTest, CancelledIsTheWorkersAcknowledgement) {
   EXPECT_EQ(c->attempt, 2);
 }
 
+// A user's cancel decides how the run ends: a failure reported or seen after
+// it never leads to another run, and is recorded as it happened.
+TEST_F(PlanFailureTest, AfterAUsersCancelEveryRetryableEndIsCancelled) {
+  Job j = RunningJob(2);
+  j.cancel_requested = true;
+  j.cancel_reason = CancelReason::kUser;
+  for (ErrorClass k : {ErrorClass::kTransient, ErrorClass::kTimeout, ErrorClass::kStalled, ErrorClass::kCrashed,
+                       ErrorClass::kRateLimited, ErrorClass::kInterrupted, ErrorClass::kLeaseExpired,
+                       ErrorClass::kWorkerLost}) {
+    auto c = Plan(j, Fail(k, "what happened"), kT0);
+    ASSERT_TRUE(c.ok()) << ToString(k);
+    EXPECT_EQ(c->to, JobState::kCancelled) << ToString(k);
+    EXPECT_EQ(c->finished_at, kT0) << ToString(k);
+    EXPECT_EQ(c->attempt, 2) << ToString(k);
+    ASSERT_TRUE(c->error.has_value());
+    EXPECT_EQ(c->error->error_class, k);
+    EXPECT_EQ(c->error->message, "what happened (final: the job was cancelled while it ran)");
+  }
+  // A permanent failure is final already: it stays `failed`.
+  auto p = Plan(j, Fail(ErrorClass::kPermanent, "bad input"), kT0);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->to, JobState::kFailed);
+}
+
+// A limit's stop request (not the user's) leaves the ordinary rows alone.
+TEST_F(PlanFailureTest, AfterALimitStopAFailureRetriesAsUsual) {
+  Job j = RunningJob(2);
+  j.cancel_requested = true;
+  j.cancel_reason = CancelReason::kTimeout;
+  auto c = Plan(j, Fail(ErrorClass::kTimeout, "killed at the timeout"), kT0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->to, JobState::kScheduled);
+}
+
 TEST_F(PlanFailureTest, TimeLimitsRecordWhichLimit) {
   Failure f = Fail(ErrorClass::kTimeout, "too slow");
   f.limit = "timeout";

@@ -423,6 +423,21 @@ TEST_F(TransitionsTest, CancelOfARunningJobIsTwoPhaseAndTakenBackAsCancelled) {
   EXPECT_EQ(Beat(j).answer, HeartbeatAnswer::kLost);
 }
 
+// The worker drains (or its handler fails) before it acts on the cancel: the
+// job still ends cancelled, and never runs again.
+TEST_F(TransitionsTest, FailureReportedAfterAUsersCancelEndsCancelledNotRetried) {
+  const Job queued = Enqueue();
+  const Job j = FetchOne();
+  ASSERT_TRUE(engine().Cancel(j.id).ok());
+  ASSERT_TRUE(Fail(j, ErrorClass::kInterrupted, "the worker is shutting down").ok());
+  const Job got = Get(queued.id);
+  EXPECT_EQ(got.state, JobState::kCancelled);
+  EXPECT_EQ(got.attempt, 1);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kInterrupted);
+  EXPECT_TRUE(FetchN(5).empty());
+}
+
 TEST_F(TransitionsTest, CancelAfterALimitStopIsTakenBackAsCancelledNotRetried) {
   const Job queued = Enqueue({.timeout = seconds(6)});
   const Job j = FetchOne();
