@@ -1,24 +1,76 @@
 #include "bench_common.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+extern char** environ;
 
 namespace jobwarden::bench {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+bool KeepTempDirs() {
+  const char* keep = std::getenv("JOBWARDEN_BENCH_KEEP");
+  return keep != nullptr && std::string(keep) == "1";
+}
+
+// Live TempDirs, for Fatal (which skips destructors).
+std::mutex temp_dirs_mu;
+std::vector<fs::path> temp_dirs;  // GUARDED_BY(temp_dirs_mu)
+
+// Live children. Fixed slots of atomics: the signal handler reads them.
+std::array<std::atomic<pid_t>, 64> children{};
+
+void KillChildren() {
+  for (auto& slot : children) {
+    const pid_t pid = slot.exchange(0);
+    if (pid <= 0) continue;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+}
+
+extern "C" void OnStopSignal(int sig) {
+  KillChildren();  // kill, waitpid: async-signal-safe
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+void Fatal(const std::string& message) {
+  std::fprintf(stderr, "bench: %s\n", message.c_str());
+  std::fflush(stderr);
+  KillChildren();
+  if (!KeepTempDirs()) {
+    std::lock_guard<std::mutex> lock(temp_dirs_mu);
+    std::error_code ec;
+    for (const fs::path& p : temp_dirs) fs::remove_all(p, ec);
+  }
+  std::_Exit(1);
+}
+
 void Check(const Status& s, const char* what) {
   if (s.ok()) return;
-  std::fprintf(stderr, "bench: %s: %s\n", what, s.ToString().c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
+  Fatal(std::string(what) + ": " + s.ToString());
 }
 
 TempDir::TempDir(const std::string& tag) {
@@ -30,11 +82,16 @@ TempDir::TempDir(const std::string& tag) {
     std::_Exit(1);
   }
   path_ = templ;
+  std::lock_guard<std::mutex> lock(temp_dirs_mu);
+  temp_dirs.push_back(path_);
 }
 
 TempDir::~TempDir() {
-  const char* keep = std::getenv("JOBWARDEN_BENCH_KEEP");
-  if (keep != nullptr && std::string(keep) == "1") return;
+  {
+    std::lock_guard<std::mutex> lock(temp_dirs_mu);
+    temp_dirs.erase(std::remove(temp_dirs.begin(), temp_dirs.end(), path_), temp_dirs.end());
+  }
+  if (KeepTempDirs()) return;
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
@@ -226,6 +283,92 @@ int Flags::GetInt(const std::string& name, int fallback) const {
 double Flags::GetDouble(const std::string& name, double fallback) const {
   auto v = Get(name);
   return v ? std::stod(*v) : fallback;
+}
+
+void Skip(const std::string& key, const std::string& why) {
+  std::printf("SKIP\t%s\t%s\n", key.c_str(), why.c_str());
+  std::fflush(stdout);
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const fs::path& log) {
+  static std::once_flag handlers;
+  std::call_once(handlers, [] {
+    std::signal(SIGINT, OnStopSignal);
+    std::signal(SIGTERM, OnStopSignal);
+  });
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) Fatal("spawn " + args[0] + ": " + std::strerror(rc));
+  for (auto& slot : children) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return pid;
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  Fatal("more than 64 child processes at once");
+}
+
+namespace {
+void Forget(pid_t pid) {
+  for (auto& slot : children) {
+    pid_t mine = pid;
+    slot.compare_exchange_strong(mine, 0);
+  }
+}
+}  // namespace
+
+void KillAndReap(pid_t pid) {
+  if (pid <= 0) return;
+  Forget(pid);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+bool ChildExited(pid_t pid) {
+  if (pid <= 0) return true;
+  if (waitpid(pid, nullptr, WNOHANG) != pid) return false;
+  Forget(pid);
+  return true;
+}
+
+int Reap(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Forget(pid);
+  return status;
+}
+
+std::string Tail(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+}
+
+std::string DefaultJobwarden(const char* argv0) {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) self = argv0;
+  return (self.parent_path().parent_path() / "src" / "cli" / "jobwarden").string();
+}
+
+Flags FlagsOrUsage(int argc, char** argv, const char* usage) {
+  Flags flags(argc, argv);
+  if (flags.Get("help")) {
+    std::fputs(usage, stdout);
+    std::exit(0);
+  }
+  return flags;
 }
 
 std::vector<std::string> SplitList(const std::string& list) {

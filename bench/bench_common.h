@@ -13,12 +13,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "core/clock.h"
 #include "engine/engine.h"
@@ -32,8 +36,12 @@ inline double SecondsSince(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
-// Exits the process with a message when `s` is not OK (a benchmark has no
-// business going on after a failed operation).
+// Prints "bench: <message>", kills and reaps every child started by Spawn,
+// removes every live TempDir (unless JOBWARDEN_BENCH_KEEP=1) and exits 1.
+[[noreturn]] void Fatal(const std::string& message);
+
+// Fatal when `s` is not OK (a benchmark has no business going on after a
+// failed operation).
 void Check(const Status& s, const char* what);
 template <typename T>
 T Check(Result<T> r, const char* what) {
@@ -41,7 +49,7 @@ T Check(Result<T> r, const char* what) {
   return std::move(r).value();
 }
 
-// A fresh temporary directory, removed on destruction (unless JOBWARDEN_BENCH_KEEP=1).
+// A fresh temporary directory, removed on destruction or by Fatal (unless JOBWARDEN_BENCH_KEEP=1).
 class TempDir {
  public:
   explicit TempDir(const std::string& tag);
@@ -122,6 +130,52 @@ class Flags {
   std::vector<std::pair<std::string, std::string>> flags_;
   std::vector<std::string> positional_;
 };
+
+// Prints the SKIP line of a figure that could not be measured (scripts/bench.sh shows why).
+void Skip(const std::string& key, const std::string& why);
+
+// Calls `run` `runs` times, printing each value on stderr; the values, for Report.
+template <typename F>
+std::vector<double> Runs(const std::string& label, int runs, F&& run) {
+  std::vector<double> out;
+  for (int i = 0; i < runs; ++i) {
+    out.push_back(run());
+    std::fprintf(stderr, "  %s run %d/%d: %.6g\n", label.c_str(), i + 1, runs, out.back());
+  }
+  return out;
+}
+
+// Polls `pred` every `every` until it holds or `timeout` passed; its last answer.
+template <typename Pred>
+bool WaitUntil(Pred pred, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds every = std::chrono::milliseconds(2)) {
+  const auto give_up = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < give_up) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return pred();
+}
+
+// Child processes (real `jobwarden` binaries). Spawn starts `args` (args[0] a
+// path) with stdin /dev/null and stdout and stderr appended to `log`, and
+// remembers the child until KillAndReap: Fatal, SIGINT and SIGTERM kill and
+// reap every remembered child before the driver exits, so none outlives it.
+pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& log);
+// SIGKILL and waitpid; a no-op for pid <= 0.
+void KillAndReap(pid_t pid);
+// Waits for a child of Spawn to exit by itself; its wait status.
+int Reap(pid_t pid);
+// Whether a child of Spawn has exited (it is then reaped); does not wait.
+bool ChildExited(pid_t pid);
+// The last 2,000 characters of a (log) file.
+std::string Tail(const std::filesystem::path& file);
+// The jobwarden binary of the build this driver belongs to:
+// <build>/bench/<driver> -> <build>/src/cli/jobwarden.
+std::string DefaultJobwarden(const char* argv0);
+
+// The driver's flags; with --help, prints `usage` and exits 0.
+Flags FlagsOrUsage(int argc, char** argv, const char* usage);
 
 // "process,power" -> {kProcess, kPower}.
 std::vector<Durability> ParseDurabilities(const std::string& list);

@@ -12,18 +12,14 @@
 // Usage: jobwarden_bench_worker [--scenarios pool,command,failover] [--runs 5]
 //          [--concurrency 8] [--pool-jobs 50000] [--cmd-jobs 2000] [--spawns 300]
 //          [--failover kill,stop,stop-ttl1] [--stop-runs 3] [--jobwarden PATH]
-#include <fcntl.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "bench_common.h"
@@ -34,8 +30,6 @@
 #include "worker/command_runner.h"
 #include "worker/subprocess.h"
 #endif
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using namespace jobwarden;
@@ -54,11 +48,6 @@ struct Settings {
   std::string jobwarden;
 };
 const Settings* g = nullptr;
-
-void Skip(const std::string& key, const std::string& why) {
-  std::printf("SKIP\t%s\t%s\n", key.c_str(), why.c_str());
-  std::fflush(stdout);
-}
 
 // ---------------------------------------------------------------------------
 // pool / command: an embedded pool on a fresh file, jobs enqueued before it starts.
@@ -140,31 +129,6 @@ std::vector<double> SpawnLatencies(SubprocessSupervisor& sup, int n) {
 // ---------------------------------------------------------------------------
 // failover: real worker processes.
 
-pid_t Spawn(const std::vector<std::string>& args, const fs::path& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    std::fprintf(stderr, "bench: spawn %s: %s\n", argv[0], std::strerror(rc));
-    std::_Exit(1);
-  }
-  return pid;
-}
-
-void KillAndReap(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
 bool WorkerCliAvailable(const std::string& jobwarden, std::string* why) {
   if (jobwarden.empty() || access(jobwarden.c_str(), X_OK) != 0) {
     *why = "no jobwarden binary at '" + jobwarden + "'";
@@ -172,31 +136,12 @@ bool WorkerCliAvailable(const std::string& jobwarden, std::string* why) {
   }
   TempDir dir("probe");
   const pid_t pid = Spawn({jobwarden, "worker", "--help"}, dir.path() / "help.log");
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = Reap(pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     *why = "`jobwarden worker --help` fails (the worker command has not landed)";
     return false;
   }
   return true;
-}
-
-template <typename Pred>
-bool WaitUntil(Pred pred, std::chrono::milliseconds timeout, std::chrono::milliseconds every = 2ms) {
-  const auto give_up = SteadyClock::now() + timeout;
-  while (SteadyClock::now() < give_up) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(every);
-  }
-  return pred();
-}
-
-std::string Tail(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
 }
 
 struct FailoverMode {
@@ -229,9 +174,8 @@ double FailoverRun(const FailoverMode& m) {
   pid_t a = Spawn(args, dir.path() / "worker-a.log");
   Job job;
   auto fail = [&](const std::string& what) {
-    std::fprintf(stderr, "bench: failover %s: %s\n--- worker-a.log\n%s\n--- worker-b.log\n%s\n", m.name.c_str(),
-                 what.c_str(), Tail(dir.path() / "worker-a.log").c_str(), Tail(dir.path() / "worker-b.log").c_str());
-    std::_Exit(1);
+    Fatal("failover " + m.name + ": " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") +
+          "\n--- worker-b.log\n" + Tail(dir.path() / "worker-b.log"));
   };
   if (!WaitUntil([&] { job = Check(db->engine->Get(id), "get"); return job.state == JobState::kRunning; }, 30s, 5ms)) {
     KillAndReap(a);
@@ -258,8 +202,7 @@ double FailoverRun(const FailoverMode& m) {
   if (m.freeze) {
     kill(a, SIGSTOP);
   } else {
-    kill(a, SIGKILL);
-    waitpid(a, nullptr, 0);  // as a supervisor would: no zombie left to look alive
+    KillAndReap(a);  // reaped at once, as a supervisor would: no zombie left to look alive
     a = -1;
   }
   const bool moved = WaitUntil(
@@ -275,24 +218,6 @@ double FailoverRun(const FailoverMode& m) {
   // started_at of the new attempt (ms, wall clock) is more precise than the poll.
   const double started = std::chrono::duration<double>(*job.started_at - t0_wall).count();
   return started > 0 && started <= observed ? started : observed;
-}
-
-template <typename F>
-std::vector<double> Runs(const std::string& label, int runs, F&& run) {
-  std::vector<double> out;
-  for (int i = 0; i < runs; ++i) {
-    out.push_back(run());
-    std::fprintf(stderr, "  %s run %d/%d: %.6g\n", label.c_str(), i + 1, runs, out.back());
-  }
-  return out;
-}
-
-std::string DefaultJobwarden(const char* argv0) {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) self = argv0;
-  // <build>/bench/jobwarden_bench_worker -> <build>/src/cli/jobwarden
-  return (self.parent_path().parent_path() / "src" / "cli" / "jobwarden").string();
 }
 
 }  // namespace
