@@ -3,8 +3,8 @@
 # every figure of docs/benchmarks.md. Never part of ctest.
 #
 # Usage: scripts/bench.sh [options]
-#   --only LIST        pick figures: fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro
-#                      (default: all but micro)
+#   --only LIST        pick figures: fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro,
+#                      http,httplat,httpfail,httprss (default: all but micro)
 #   --runs N           runs per figure; the table shows the median (default 5)
 #   --durability LIST  process,power (default both)
 #   --tables LIST      empty,million (default both)
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover"
+ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,http,httplat,httpfail,httprss"
 RUNS=5
 DURABILITY="process,power"
 TABLES="empty,million"
@@ -51,10 +51,10 @@ if ((BUILD)); then
     # A tree under construction may not build as a whole; the benchmarks need only these.
     echo "bench.sh: the full build failed (above); building only the benchmark targets" >&2
     cmake --build "$BUILD_DIR" -j "$(nproc)" --target jobwarden_bench_engine jobwarden_bench_worker \
-      jobwarden_microbench >&2
-    # The fail-over figures need the jobwarden binary; without it they are reported as not measured.
+      jobwarden_bench_http jobwarden_microbench >&2
+    # The fail-over and HTTP figures need the jobwarden binary; without it they are reported as not measured.
     if ! cmake --build "$BUILD_DIR" -j "$(nproc)" --target jobwarden >&2; then
-      echo "bench.sh: WARNING: the jobwarden binary does not build; fail-over figures use" \
+      echo "bench.sh: WARNING: the jobwarden binary does not build; fail-over and HTTP figures use" \
         "$BUILD_DIR/src/cli/jobwarden as it is, if any" >&2
     fi
   fi
@@ -68,9 +68,11 @@ export JOBWARDEN_BENCH_FIXTURE_TAG=$FIXTURE_TAG
 ENGINE_ARGS=(--runs "$RUNS" --durability "$DURABILITY" --tables "$TABLES" --fixture-tag "$FIXTURE_TAG"
              --bench-dir "$BENCH_DIR")
 WORKER_ARGS=(--runs "$RUNS" --jobwarden "$BUILD_DIR/src/cli/jobwarden")
+HTTP_ARGS=(--runs "$RUNS" --jobwarden "$BUILD_DIR/src/cli/jobwarden")
 if ((QUICK)); then
   ENGINE_ARGS+=(--runs 1 --seconds 1 --bulk-jobs 50000 --fetch-jobs 16000 --fetches 200)
   WORKER_ARGS+=(--runs 1 --stop-runs 1 --pool-jobs 10000 --cmd-jobs 300 --spawns 50)
+  HTTP_ARGS+=(--runs 1 --jobs 10000 --serial 2000 --latency-samples 100 --rss-jobs 100000)
 fi
 
 mkdir -p "$BUILD_DIR/bench-results"
@@ -90,6 +92,15 @@ sel=$(join_selected fsync bulk enqueue8 fetch fetchlat)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_engine" --scenarios "$sel" "${ENGINE_ARGS[@]}"; fi
 sel=$(join_selected pool command failover)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_worker" --scenarios "$sel" "${WORKER_ARGS[@]}"; fi
+# http: bulk enqueue + remote worker (process), serial enqueue, the same in power durability.
+http_sel=()
+if has http; then http_sel+=(throughput serial power); fi
+if has httplat; then http_sel+=(latency); fi
+if has httpfail; then http_sel+=(failover); fi
+if has httprss; then http_sel+=(rss); fi
+if ((${#http_sel[@]})); then
+  run "$BIN/jobwarden_bench_http" --scenarios "$(IFS=,; echo "${http_sel[*]}")" "${HTTP_ARGS[@]}"
+fi
 if has micro; then
   "$BIN/jobwarden_microbench" --benchmark_min_time=1 2>&1 | tee -a "$RAW"
 fi

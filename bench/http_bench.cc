@@ -1,0 +1,490 @@
+// jobwarden_bench_http: end-to-end figures over real HTTP (issue 4). A
+// `jobwarden server` process on a fresh SQLite file in a temporary directory;
+// the client and the remote worker (a WorkerPool over the HTTP RemoteBackend,
+// no-op in-process handler) run in this process, all on this machine.
+//
+//   throughput  bulk enqueue of --jobs no-op jobs (POST /v1/jobs/bulk, batches of
+//               --batch), then one remote worker (--concurrency slots) processes
+//               them: time from pool start until all have succeeded
+//   serial      single enqueue (POST /v1/jobs), one request in flight, keep-alive
+//   power       as throughput, the server in `power` durability
+//   latency     enqueue-to-start latency with an idle worker waiting in long-poll
+//   failover    kill -9 of a remote `jobwarden worker` process -> its job running
+//               on a second one (default settings: session take-back grace 2 s)
+//   rss         server VmRSS / VmHWM with --rss-jobs queued jobs (bulk-enqueued)
+//
+// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss]
+//          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
+//          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
+//          [--jobwarden PATH]
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "bench_common.h"
+#include "client/http_client.h"
+#include "client/remote_backend.h"
+#include "worker/worker_pool.h"
+
+using namespace std::chrono_literals;
+using namespace jobwarden;
+using namespace jobwarden::bench;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Settings {
+  int runs = 5;
+  int concurrency = 16;
+  int jobs = 50'000;
+  int batch = 10'000;
+  int serial = 10'000;
+  int latency_samples = 500;
+  int rss_jobs = 1'000'000;
+  std::string jobwarden;
+};
+const Settings* g = nullptr;
+
+// ---------------------------------------------------------------------------
+// /proc readings of the server process.
+
+// User + system CPU seconds of every thread of `pid`.
+double ChildCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const std::size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(line.substr(close + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A "VmRSS"-style line of /proc/<pid>/status, in MiB (NaN if absent).
+double StatusMiB(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1)) / 1024.0;  // kB
+  }
+  return std::nan("");
+}
+
+// ---------------------------------------------------------------------------
+// A `jobwarden server` child on a fresh database in `dir`.
+
+class ServerProcess {
+ public:
+  ServerProcess(const fs::path& dir, Durability durability) : dir_(dir) {
+    const fs::path state = dir / "var";
+    pid_ = Spawn({g->jobwarden, "server", "--db", (dir / "jobwarden.db").string(), "--listen", "127.0.0.1:0",
+                  "--state-dir", state.string(), "--durability", std::string(ToString(durability))},
+                 log());
+    // server.json is written (atomically) once the server listens.
+    std::string url;
+    const bool up = WaitUntil(
+        [&] {
+          if (ChildExited(pid_)) Die("the server exited at start");
+          std::ifstream in(state / "server.json");
+          const json d = json::parse(in, nullptr, /*allow_exceptions=*/false);
+          if (d.is_discarded() || d.value("pid", 0) != pid_) return false;
+          url = d.value("url", "");
+          return true;
+        },
+        30s, 5ms);
+    if (!up) Die("no server.json within 30 s");
+    client::HttpClientOptions o;
+    o.server = Check(client::ParseServerUrl(url), "server url");
+    o.read_timeout = 120s;
+    http_ = std::make_unique<client::HttpClient>(o);
+    if (!WaitUntil([&] { return http_->Send("GET", "/readyz", nullptr).status == 200; }, 30s, 5ms)) {
+      Die("GET /readyz never answered 200");
+    }
+  }
+  ~ServerProcess() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    if (!WaitUntil([&] { return ChildExited(pid_); }, 10s, 5ms)) KillAndReap(pid_);
+  }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  std::string url() const { return http_->options().server.Url(); }
+  client::HttpClient& http() { return *http_; }
+  fs::path log() const { return dir_ / "server.log"; }
+
+  [[noreturn]] void Die(const std::string& what) const { Fatal("server: " + what + "\n--- server.log\n" + Tail(log())); }
+
+  // A 2xx answer's body, else Fatal.
+  json Api(const std::string& method, const std::string& path, const json& body, const char* what) {
+    Result<json> r = http_->Call(method, path, body, what);
+    if (!r.ok()) Die(r.status().ToString());
+    return std::move(r).value();
+  }
+
+  // The counts by state of queue `name` (GET /v1/queues).
+  json QueueCounts(const std::string& name) {
+    for (const json& q : Api("GET", "/v1/queues", nullptr, "list queues").value("queues", json::array())) {
+      if (q.value("name", "") == name) return q.value("counts", json::object());
+    }
+    return json::object();
+  }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::unique_ptr<client::HttpClient> http_;
+};
+
+json NoopJob() { return {{"kind", "noop"}, {"queue", kBenchQueue}}; }
+
+// Seconds to bulk-enqueue `n` no-op jobs in batches of --batch. The request
+// bodies are built before the clock starts; their serialization is timed.
+double BulkEnqueue(ServerProcess& srv, int n) {
+  json full = {{"jobs", json::array()}};
+  for (int i = 0; i < std::min(n, g->batch); ++i) full["jobs"].push_back(NoopJob());
+  json rest = {{"jobs", json::array()}};
+  for (int i = 0; i < n % g->batch; ++i) rest["jobs"].push_back(NoopJob());
+  const auto t0 = SteadyClock::now();
+  for (int done = 0; done < n;) {
+    const int k = std::min(g->batch, n - done);
+    const json r = srv.Api("POST", "/v1/jobs/bulk", k == g->batch ? full : rest, "bulk enqueue");
+    if (r.value("inserted", -1) != k) srv.Die("bulk enqueue inserted " + r.value("inserted", json()).dump());
+    done += k;
+  }
+  return SecondsSince(t0);
+}
+
+// One remote worker: a WorkerPool over the HTTP RemoteBackend, wired as
+// `jobwarden worker --server` wires it (src/app/remote_worker.cc).
+class BenchWorker {
+ public:
+  BenchWorker(ServerProcess& srv, InProcessHandler handler) : backend_(BackendOptions(srv)), pool_(backend_, Options()) {
+    backend_.SetCancelCallback([this](JobId id, std::int64_t token, CancelReason r) { pool_.CancelJob(id, token, r); });
+    backend_.SetLostCallback([this](const std::vector<std::pair<JobId, std::int64_t>>& l) { pool_.LeasesLost(l); });
+    pool_.Handle("noop", std::move(handler));
+  }
+  ~BenchWorker() {
+    pool_.Drain();
+    (void)pool_.Wait();
+  }
+  BenchWorker(const BenchWorker&) = delete;
+  BenchWorker& operator=(const BenchWorker&) = delete;
+
+  void Start() { Check(pool_.Start(), "start the remote worker"); }
+  WorkerStats stats() const { return pool_.stats(); }
+
+ private:
+  static client::RemoteBackendOptions BackendOptions(ServerProcess& srv) {
+    client::RemoteBackendOptions o;
+    o.http = srv.http().options();
+    o.http.read_timeout = 10s;
+    o.http.max_idle = static_cast<std::size_t>(g->concurrency) + 2;
+    return o;
+  }
+  static WorkerOptions Options() {
+    WorkerOptions o;
+    o.queues = {kBenchQueue};
+    o.concurrency = g->concurrency;
+    return o;
+  }
+
+  client::RemoteBackend backend_;
+  WorkerPool pool_;
+};
+
+// ---------------------------------------------------------------------------
+// throughput / power
+
+struct ThroughputSample {
+  double bulk_rate = 0;      // jobs/s enqueued
+  double bulk_server_cpu_us = 0;  // server CPU per enqueued job
+  double process_rate = 0;   // jobs/s processed
+  double server_cpu_us = 0;  // server CPU per processed job
+  double bench_cpu_us = 0;   // this process (the worker) CPU per processed job
+};
+
+ThroughputSample ThroughputRun(Durability durability) {
+  TempDir dir("http");
+  ThroughputSample out;
+  {
+    ServerProcess srv(dir.path(), durability);
+    const double b0 = ChildCpuSeconds(srv.pid());
+    out.bulk_rate = g->jobs / BulkEnqueue(srv, g->jobs);
+    out.bulk_server_cpu_us = (ChildCpuSeconds(srv.pid()) - b0) / g->jobs * 1e6;
+
+    BenchWorker worker(srv, [](JobContext&) {});
+    const double s0 = ChildCpuSeconds(srv.pid());
+    const double c0 = ProcessCpuSeconds();
+    const auto t0 = SteadyClock::now();
+    worker.Start();
+    while (true) {
+      const WorkerStats st = worker.stats();
+      if (st.succeeded >= g->jobs) break;
+      if (st.failed > 0 || st.lost > 0) {
+        srv.Die(std::to_string(st.failed) + " jobs failed, " + std::to_string(st.lost) + " lost");
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    out.process_rate = g->jobs / SecondsSince(t0);
+    out.server_cpu_us = (ChildCpuSeconds(srv.pid()) - s0) / g->jobs * 1e6;
+    out.bench_cpu_us = (ProcessCpuSeconds() - c0) / g->jobs * 1e6;
+    // The worker counts a success once the server answered its complete: check through the API.
+    const json counts = srv.QueueCounts(kBenchQueue);
+    if (counts.value("succeeded", -1) != g->jobs) srv.Die("after the run, queue counts are " + counts.dump());
+  }
+  return out;
+}
+
+void Throughput(Durability durability) {
+  const bool power = durability == Durability::kPower;
+  std::vector<double> bulk, bulk_cpu, rate, server_cpu, bench_cpu;
+  for (int i = 0; i < g->runs; ++i) {
+    const ThroughputSample s = ThroughputRun(durability);
+    bulk.push_back(s.bulk_rate);
+    bulk_cpu.push_back(s.bulk_server_cpu_us);
+    rate.push_back(s.process_rate);
+    server_cpu.push_back(s.server_cpu_us);
+    bench_cpu.push_back(s.bench_cpu_us);
+    std::fprintf(stderr, "  http %s run %d/%d: bulk %.0f jobs/s (server %.1f us/job), processed %.0f jobs/s (cpu/job: server %.1f us, "
+                 "worker %.1f us)\n", std::string(ToString(durability)).c_str(), i + 1, g->runs, s.bulk_rate,
+                 s.bulk_server_cpu_us, s.process_rate, s.server_cpu_us, s.bench_cpu_us);
+  }
+  const std::string jobs = std::to_string(g->jobs) + " jobs";
+  char note[160];
+  std::snprintf(note, sizeof note, "%s, batches of %d, server cpu %.1f us/job", jobs.c_str(), g->batch,
+                Median(bulk_cpu));
+  Report(power ? "http_bulk_power" : "http_bulk", bulk, "jobs/s", power ? Goal::None() : Goal::AtLeast(80'000), note);
+  std::snprintf(note, sizeof note, "%s, c%d, cpu/job server %.1f us + worker %.1f us%s", jobs.c_str(),
+                g->concurrency, Median(server_cpu), Median(bench_cpu), power ? "" : ", stretch 40000");
+  Report(power ? "http_power" : "http_process", rate, "jobs/s", Goal::AtLeast(power ? 8'000 : 20'000), note);
+}
+
+// ---------------------------------------------------------------------------
+// serial
+
+void Serial() {
+  std::vector<double> rate, p50, p99, server_cpu;
+  for (int i = 0; i < g->runs; ++i) {
+    TempDir dir("http-serial");
+    ServerProcess srv(dir.path(), Durability::kProcess);
+    for (int w = 0; w < 100; ++w) srv.Api("POST", "/v1/jobs", NoopJob(), "enqueue");  // warm-up
+    std::vector<double> ms;
+    ms.reserve(static_cast<std::size_t>(g->serial));
+    const double s0 = ChildCpuSeconds(srv.pid());
+    const auto t0 = SteadyClock::now();
+    for (int k = 0; k < g->serial; ++k) {
+      const auto r0 = SteadyClock::now();
+      srv.Api("POST", "/v1/jobs", NoopJob(), "enqueue");
+      ms.push_back(SecondsSince(r0) * 1e3);
+    }
+    rate.push_back(g->serial / SecondsSince(t0));
+    server_cpu.push_back((ChildCpuSeconds(srv.pid()) - s0) / g->serial * 1e6);
+    p50.push_back(Percentile(ms, 50));
+    p99.push_back(Percentile(ms, 99));
+    std::fprintf(stderr, "  http_enqueue_serial run %d/%d: %.0f req/s (p50 %.3f ms, p99 %.3f ms, server cpu %.1f us)\n",
+                 i + 1, g->runs, rate.back(), p50.back(), p99.back(), server_cpu.back());
+  }
+  char note[160];
+  std::snprintf(note, sizeof note, "%d requests, p50 %.3f ms, p99 %.3f ms, server cpu %.1f us/req", g->serial,
+                Median(p50), Median(p99), Median(server_cpu));
+  Report("http_enqueue_serial", rate, "req/s", Goal::AtLeast(10'000), note);
+}
+
+// ---------------------------------------------------------------------------
+// latency: enqueue -> the handler starts, one job at a time.
+
+void Latency() {
+  std::vector<double> p50, p99;
+  std::mt19937 rng{std::random_device{}()};
+  for (int i = 0; i < g->runs; ++i) {
+    TempDir dir("http-latency");
+    ServerProcess srv(dir.path(), Durability::kProcess);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::int64_t started = 0;        // GUARDED_BY(mu)
+    SteadyClock::time_point at;      // GUARDED_BY(mu): the last start
+    BenchWorker worker(srv, [&](JobContext&) {
+      const auto now = SteadyClock::now();
+      std::lock_guard<std::mutex> lock(mu);
+      at = now;
+      ++started;
+      cv.notify_all();
+    });
+    worker.Start();
+    const int warmup = 20;
+    std::vector<double> ms;
+    for (int k = 0; k < warmup + g->latency_samples; ++k) {
+      // A small random gap: the worker is back in its long-poll.
+      std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<>(1000, 5000)(rng)));
+      const auto sent = SteadyClock::now();
+      srv.Api("POST", "/v1/jobs", NoopJob(), "enqueue");
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, 30s, [&] { return started == k + 1; })) srv.Die("a job did not start within 30 s");
+      if (k >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(at - sent).count());
+    }
+    p50.push_back(Percentile(ms, 50));
+    p99.push_back(Percentile(ms, 99));
+    std::fprintf(stderr, "  http_latency run %d/%d: p50 %.3f ms, p99 %.3f ms\n", i + 1, g->runs, p50.back(),
+                 p99.back());
+  }
+  const std::string note = std::to_string(g->latency_samples) + " jobs one at a time, c" +
+                           std::to_string(g->concurrency) + " worker in long-poll";
+  Report("http_latency_p50", p50, "ms", Goal::AtMost(2.0), note);
+  Report("http_latency_p99", p99, "ms", Goal::AtMost(20.0), note);
+}
+
+// ---------------------------------------------------------------------------
+// failover: real `jobwarden worker --server` processes.
+
+// Seconds from the kill -9 of worker A to the job's new attempt starting on worker B.
+double FailoverRun() {
+  TempDir dir("http-failover");
+  const fs::path config = dir.path() / "worker.toml";
+  {
+    std::ofstream c(config);
+    c << "[worker]\nconcurrency = 1\n"
+      << "[kinds.hold]\ncommand = [\"/bin/sleep\", \"600\"]\ntimeout = \"10m\"\nmax_attempts = 5\n";
+  }
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  const std::string id = srv.Api("POST", "/v1/jobs", json{{"kind", "hold"}}, "enqueue").value("id", "");
+  const std::vector<std::string> args = {g->jobwarden, "worker", "--server", srv.url(), "--config", config.string()};
+  auto job = [&] { return srv.Api("GET", "/v1/jobs/" + client::UrlEncode(id), nullptr, "get job"); };
+  pid_t a = Spawn(args, dir.path() / "worker-a.log");
+  pid_t b = -1;
+  auto fail = [&](const std::string& what) {
+    KillAndReap(a);
+    KillAndReap(b);
+    srv.Die("failover: " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") +
+            "\n--- worker-b.log\n" + Tail(dir.path() / "worker-b.log"));
+  };
+  json j;
+  if (!WaitUntil([&] { j = job(); return j.value("state", "") == "running"; }, 30s, 5ms)) {
+    fail("worker A never started the job");
+  }
+  const std::string a_id = j.value("worker_id", "");
+  b = Spawn(args, dir.path() / "worker-b.log");
+  auto sessions_open = [&] {
+    int n = 0;
+    for (const json& w : srv.Api("GET", "/v1/workers", nullptr, "list workers").value("workers", json::array())) {
+      n += w.value("session_open", false) ? 1 : 0;
+    }
+    return n;
+  };
+  if (!WaitUntil([&] { return sessions_open() >= 2; }, 30s, 5ms)) fail("worker B never registered");
+  // B is in its long-poll. A random delay, so the kill falls at a random point
+  // of A's heartbeats and of the server's session ticks and reaper passes.
+  {
+    static std::mt19937 rng{std::random_device{}()};
+    std::this_thread::sleep_for(500ms + std::chrono::duration<double>(std::uniform_real_distribution<>(0, 1)(rng)));
+  }
+  const auto t0_wall = std::chrono::system_clock::now();
+  const auto t0 = SteadyClock::now();
+  KillAndReap(a);  // reaped at once, as a supervisor would
+  a = -1;
+  const bool moved = WaitUntil(
+      [&] {
+        j = job();
+        return j.value("state", "") == "running" && j.value("worker_id", "") != a_id;
+      },
+      60s, 2ms);
+  const double observed = SecondsSince(t0);
+  if (!moved) fail("the job did not move to worker B within 60 s");
+  KillAndReap(b);
+  // started_at of the new attempt (set by the server when B leased it, ms) is
+  // more precise than the 2 ms poll plus a GET.
+  auto started = ParseRfc3339(j.value("started_at", ""));
+  if (!started.ok()) return observed;
+  const double s = static_cast<double>(ToMillis(*started) -
+                                       std::chrono::duration_cast<Duration>(t0_wall.time_since_epoch()).count()) /
+                   1e3;
+  return s > 0 && s <= observed ? s : observed;
+}
+
+// ---------------------------------------------------------------------------
+// rss: the server's memory with a million queued jobs.
+
+void Rss() {
+  std::vector<double> rss, hwm, idle, rate;
+  for (int i = 0; i < g->runs; ++i) {
+    TempDir dir("http-rss");
+    ServerProcess srv(dir.path(), Durability::kProcess);
+    idle.push_back(StatusMiB(srv.pid(), "VmRSS"));
+    rate.push_back(g->rss_jobs / BulkEnqueue(srv, g->rss_jobs));
+    // Settled: every job counted as available through the API, then a moment.
+    if (!WaitUntil([&] { return srv.QueueCounts(kBenchQueue).value("available", -1) == g->rss_jobs; }, 60s, 100ms)) {
+      srv.Die("the queue never showed " + std::to_string(g->rss_jobs) + " available jobs");
+    }
+    std::this_thread::sleep_for(2s);
+    rss.push_back(StatusMiB(srv.pid(), "VmRSS"));
+    hwm.push_back(StatusMiB(srv.pid(), "VmHWM"));
+    std::fprintf(stderr, "  http_rss run %d/%d: idle %.1f MiB, VmRSS %.1f MiB, VmHWM %.1f MiB (bulk %.0f jobs/s)\n",
+                 i + 1, g->runs, idle.back(), rss.back(), hwm.back(), rate.back());
+  }
+  char note[160];
+  std::snprintf(note, sizeof note, "%d queued jobs; idle server %.1f MiB; bulk %.0f jobs/s", g->rss_jobs,
+                Median(idle), Median(rate));
+  Report("http_rss_vmrss", rss, "MiB", Goal::AtMost(64), note);
+  Report("http_rss_vmhwm", hwm, "MiB", Goal::None(), note);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  const Flags flags = FlagsOrUsage(
+      argc, argv,
+      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss] [--runs 5]\n"
+      "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
+      "  [--rss-jobs 1000000] [--jobwarden PATH]\n");
+  Settings s;
+  s.runs = flags.GetInt("runs", s.runs);
+  s.concurrency = flags.GetInt("concurrency", s.concurrency);
+  s.jobs = flags.GetInt("jobs", s.jobs);
+  s.batch = std::clamp(flags.GetInt("batch", s.batch), 1, kMaxBulkJobs);
+  s.serial = flags.GetInt("serial", s.serial);
+  s.latency_samples = flags.GetInt("latency-samples", s.latency_samples);
+  s.rss_jobs = flags.GetInt("rss-jobs", s.rss_jobs);
+  s.jobwarden = flags.Get("jobwarden", DefaultJobwarden(argv[0]));
+  g = &s;
+
+  const std::vector<std::string> scenarios =
+      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss"));
+  const bool have_binary = access(s.jobwarden.c_str(), X_OK) == 0;
+  for (const std::string& sc : scenarios) {
+    if (!have_binary) {
+      Skip("http_" + sc, "no jobwarden binary at '" + s.jobwarden + "'");
+    } else if (sc == "throughput") {
+      Throughput(Durability::kProcess);
+    } else if (sc == "serial") {
+      Serial();
+    } else if (sc == "power") {
+      Throughput(Durability::kPower);
+    } else if (sc == "latency") {
+      Latency();
+    } else if (sc == "failover") {
+      auto v = Runs("http_failover", s.runs, FailoverRun);
+      Report("http_failover", v, "s", Goal::AtMost(3.0), "kill -9 of a remote worker, defaults (session grace 2 s)");
+    } else if (sc == "rss") {
+      Rss();
+    } else {
+      std::fprintf(stderr, "bench: unknown scenario '%s'\n", sc.c_str());
+      return 2;
+    }
+  }
+  return 0;
+}
