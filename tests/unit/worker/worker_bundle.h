@@ -117,30 +117,38 @@ struct WorkerBundle {
   std::unique_ptr<Reaper> reaper;
 };
 
-// A Backend that forwards to another and can be told to fail heartbeats:
-// a worker cut off from its engine.
-class CutOffBackend final : public Backend {
+// A Backend that forwards every call to another: tests derive from it and
+// override only the call they tamper with.
+class ForwardingBackend : public Backend {
  public:
-  explicit CutOffBackend(Backend& inner) : inner_(inner) {}
-  std::atomic<bool> fail_heartbeats{false};
-  std::atomic<int> heartbeats{0};
+  explicit ForwardingBackend(Backend& inner) : inner_(inner) {}
 
   Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
   Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
   Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override { return inner_.Fetch(r, wait); }
-  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override {
-    ++heartbeats;
-    if (fail_heartbeats) return Status::Unavailable("test: the engine is unreachable");
-    return inner_.Heartbeat(r);
-  }
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override { return inner_.Heartbeat(r); }
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
     return inner_.CompleteMany(r);
   }
   Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
   void WakeAll() override { inner_.WakeAll(); }
 
- private:
+ protected:
   Backend& inner_;
+};
+
+// Can be told to fail heartbeats: a worker cut off from its engine.
+class CutOffBackend final : public ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::atomic<bool> fail_heartbeats{false};
+  std::atomic<int> heartbeats{0};
+
+  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override {
+    ++heartbeats;
+    if (fail_heartbeats) return Status::Unavailable("test: the engine is unreachable");
+    return inner_.Heartbeat(r);
+  }
 };
 
 }  // namespace jobwarden::testing

@@ -16,13 +16,14 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Req;
 using testing::WaitUntil;
+using testing::ForwardingBackend;
 using testing::WorkerBundle;
 
 // Holds the first CompleteMany until the test opens it, and records the size
 // of every CompleteMany.
-class HeldCompleteBackend final : public Backend {
+class HeldCompleteBackend final : public ForwardingBackend {
  public:
-  explicit HeldCompleteBackend(Backend& inner) : inner_(inner) {}
+  using ForwardingBackend::ForwardingBackend;
   std::atomic<bool> open{false};
   std::atomic<bool> first_waiting{false};
 
@@ -30,10 +31,6 @@ class HeldCompleteBackend final : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     return sizes_;
   }
-  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
-  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
-  Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override { return inner_.Fetch(r, wait); }
-  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override { return inner_.Heartbeat(r); }
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -43,11 +40,8 @@ class HeldCompleteBackend final : public Backend {
     WaitUntil([&] { return open.load(); }, 10'000ms);
     return inner_.CompleteMany(r);
   }
-  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
-  void WakeAll() override { inner_.WakeAll(); }
 
  private:
-  Backend& inner_;
   std::mutex mu_;
   std::vector<std::size_t> sizes_;  // GUARDED_BY(mu_)
 };

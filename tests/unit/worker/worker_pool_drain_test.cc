@@ -13,14 +13,14 @@
 namespace jobwarden {
 namespace {
 
+using testing::ForwardingBackend;
 using testing::kPatience;
 using testing::WorkerBundle;
 
-// Forwards to another backend; Fetch leases at once, then holds its answer
-// until released: the window in which the drain begins.
-class HeldFetchBackend final : public Backend {
+// Fetch leases at once, then holds its answer until released: the window in which the drain begins.
+class HeldFetchBackend final : public ForwardingBackend {
  public:
-  explicit HeldFetchBackend(Backend& inner) : inner_(inner) {}
+  using ForwardingBackend::ForwardingBackend;
 
   // Waits until a fetch has leased at least one job and is holding its answer.
   bool WaitHolding() {
@@ -35,8 +35,6 @@ class HeldFetchBackend final : public Backend {
     cv_.notify_all();
   }
 
-  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
-  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
   Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override {
     Result<std::vector<Job>> jobs = inner_.Fetch(r, wait);
     if (!jobs.ok() || jobs->empty()) return jobs;
@@ -46,15 +44,8 @@ class HeldFetchBackend final : public Backend {
     cv_.wait(lock, [&] { return released_; });
     return jobs;
   }
-  Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override { return inner_.Heartbeat(r); }
-  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
-    return inner_.CompleteMany(r);
-  }
-  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
-  void WakeAll() override { inner_.WakeAll(); }
 
  private:
-  Backend& inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool holding_ = false;   // GUARDED_BY(mu_)

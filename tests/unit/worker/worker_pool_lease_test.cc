@@ -17,18 +17,17 @@ namespace jobwarden {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ForwardingBackend;
 using testing::Req;
 using testing::WorkerBundle;
 
 // A long poll that finds its job at the very end: the first Fetch sleeps 95%
 // of the wait it was given, then leases. Later fetches are forwarded as they are.
-class LateLeaseBackend final : public Backend {
+class LateLeaseBackend final : public ForwardingBackend {
  public:
-  explicit LateLeaseBackend(Backend& inner) : inner_(inner) {}
+  using ForwardingBackend::ForwardingBackend;
   std::atomic<int> heartbeats{0};
 
-  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
-  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
   Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override {
     if (!first_done_.exchange(true)) {
       std::this_thread::sleep_for(wait * 95 / 100);
@@ -40,14 +39,8 @@ class LateLeaseBackend final : public Backend {
     ++heartbeats;
     return inner_.Heartbeat(r);
   }
-  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
-    return inner_.CompleteMany(r);
-  }
-  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
-  void WakeAll() override { inner_.WakeAll(); }
 
  private:
-  Backend& inner_;
   std::atomic<bool> first_done_{false};
 };
 
@@ -87,23 +80,14 @@ TEST(WorkerPoolLeaseTest, JobFoundLateInALongPollIsRenewedNotSelfFenced) {
 // fetch_wait says, so a job found at its end still has most of its lease.
 TEST(WorkerPoolLeaseTest, FetchWaitIsCappedByTheLeaseTtl) {
   WorkerBundle b;
-  struct WaitRecorder final : public Backend {
-    explicit WaitRecorder(Backend& b) : inner(b) {}
-    Backend& inner;
+  struct WaitRecorder final : public ForwardingBackend {
+    using ForwardingBackend::ForwardingBackend;
     std::atomic<std::int64_t> max_wait_ms{0};
-    Result<std::string> Register(const WorkerRecord& w) override { return inner.Register(w); }
-    Status Deregister(const std::string& id) override { return inner.Deregister(id); }
     Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
       if (ms > max_wait_ms) max_wait_ms = ms;
-      return inner.Fetch(r, wait);
+      return inner_.Fetch(r, wait);
     }
-    Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override { return inner.Heartbeat(r); }
-    Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
-      return inner.CompleteMany(r);
-    }
-    Status Fail(const FailRequest& r) override { return inner.Fail(r); }
-    void WakeAll() override { inner.WakeAll(); }
   } backend(*b.backend);
   WorkerOptions options = WorkerBundle::Options(1);
   options.fetch_wait = 5s;
@@ -118,12 +102,9 @@ TEST(WorkerPoolLeaseTest, FetchWaitIsCappedByTheLeaseTtl) {
 
 // Hides cancel answers from heartbeats, so only an out-of-band notice (the
 // remote backend's session stream) can stop a job.
-class NoCancelAnswersBackend final : public Backend {
+class NoCancelAnswersBackend final : public ForwardingBackend {
  public:
-  explicit NoCancelAnswersBackend(Backend& inner) : inner_(inner) {}
-  Result<std::string> Register(const WorkerRecord& w) override { return inner_.Register(w); }
-  Status Deregister(const std::string& id) override { return inner_.Deregister(id); }
-  Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override { return inner_.Fetch(r, wait); }
+  using ForwardingBackend::ForwardingBackend;
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override {
     auto answers = inner_.Heartbeat(r);
     if (answers.ok()) {
@@ -133,14 +114,6 @@ class NoCancelAnswersBackend final : public Backend {
     }
     return answers;
   }
-  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
-    return inner_.CompleteMany(r);
-  }
-  Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
-  void WakeAll() override { inner_.WakeAll(); }
-
- private:
-  Backend& inner_;
 };
 
 // What the running handler exposes to the test: its lease and stop token.
