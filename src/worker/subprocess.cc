@@ -4,8 +4,10 @@
 #include <linux/close_range.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -158,10 +160,8 @@ Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
   return Status::Ok();
 }
 
-void SetNonBlocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
+// Our end of a fresh pipe has no other status flag, so one F_SETFL will do.
+void SetNonBlocking(int fd) { ::fcntl(fd, F_SETFL, O_NONBLOCK); }
 
 // A SIGPIPE raised by a write to a closed stdin pipe stays pending on the
 // supervisor thread (which blocks it); take it so it never piles up.
@@ -208,15 +208,12 @@ Result<std::string> ResolveExecutable(const std::string& name, const std::vector
   return Status::InvalidArgument("command not found: " + name);
 }
 
-// What the child reports on its error pipe when it cannot exec.
-struct ChildError {
-  int stage = 0;
-  int err = 0;
-};
-enum ChildStage : int { kStageSetup = 1, kStageChdir = 2, kStageExec = 3 };
+// Where the child stopped when it could not exec.
+enum ChildStage : int { kStageNone = 0, kStageSetup = 1, kStageChdir = 2, kStageExec = 3 };
 
-// Everything the child needs, prepared before fork: after fork in a
-// multithreaded process only async-signal-safe calls are allowed.
+// Everything the child needs, prepared before clone(): the child shares this
+// process's memory and runs on a borrowed stack, so it may only make
+// async-signal-safe calls on data built beforehand (no allocation, no locks).
 struct ChildPlan {
   const char* exe = nullptr;
   char* const* argv = nullptr;
@@ -225,19 +222,27 @@ struct ChildPlan {
   int in_fd = -1;
   int out_fd = -1;
   int ctl_fd = -1;
-  int err_fd = -1;
   pid_t parent = 0;
   int max_fd = 1024;
+  // Written by the child when it cannot exec, just before it _exit()s; read by
+  // the parent once clone() returns (CLONE_VFORK: by then the child has either
+  // exec'd or exited, and shares our memory). Replaces a CLOEXEC error pipe.
+  volatile int fail_stage = kStageNone;
+  volatile int fail_errno = 0;
 };
 
-[[noreturn]] void ChildFail(const ChildPlan& p, int stage, int err) {
-  const ChildError e{stage, err};
-  [[maybe_unused]] ssize_t n = ::write(p.err_fd, &e, sizeof e);
+[[noreturn]] void ChildFail(ChildPlan& p, int stage, int err) {
+  p.fail_errno = err;
+  p.fail_stage = stage;
   ::_exit(127);
 }
 
-[[noreturn]] void RunChild(const ChildPlan& p) {
-  // Default dispositions: an ignored SIGPIPE or SIGTERM must not leak into the handler.
+// Runs in the child, between clone() and execve(). Never returns.
+int RunChild(void* arg) {
+  ChildPlan& p = *static_cast<ChildPlan*>(arg);
+  // Default dispositions: an ignored SIGPIPE or SIGTERM must not leak into the
+  // handler, and no handler of the worker may run here (signals stay blocked
+  // until just before execve, which resets caught signals itself).
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -251,12 +256,10 @@ struct ChildPlan {
   if (::dup2(p.in_fd, 0) < 0 || ::dup2(p.out_fd, 1) < 0 || ::dup2(p.out_fd, 2) < 0 || ::dup2(p.ctl_fd, 3) < 0) {
     ChildFail(p, kStageSetup, errno);
   }
-  // Nothing above fd 3 reaches the handler. The error pipe stays open until
-  // exec succeeds; its close is how the parent learns that it did.
+  // Nothing above fd 3 reaches the handler (marked close-on-exec: one call,
+  // and the descriptor table is this child's own copy).
   if (::close_range(4, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = 4; fd < p.max_fd; ++fd) {
-      if (fd != p.err_fd) ::close(fd);
-    }
+    for (int fd = 4; fd < p.max_fd; ++fd) ::close(fd);
   }
   if (p.cwd != nullptr && ::chdir(p.cwd) != 0) ChildFail(p, kStageChdir, errno);
   sigset_t none;
@@ -266,16 +269,40 @@ struct ChildPlan {
   ChildFail(p, kStageExec, errno);
 }
 
-Status ExecError(const ChildError& e, const CommandSpec& spec, const std::string& exe) {
-  const std::string what = ErrnoText(e.err);
-  switch (e.stage) {
+// The child's stack: clone(CLONE_VM) must not run the child on the calling
+// thread's stack, which it would overwrite while the thread is suspended.
+// Reused by every spawn (one at a time, on the supervisor thread: CLONE_VFORK
+// returns only when the child no longer uses it).
+class ChildStack {
+ public:
+  static constexpr std::size_t kSize = 256 * 1024;  // the child needs a few KiB; sanitizers more
+  ChildStack() {
+    void* p = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+                     -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : p;
+  }
+  ~ChildStack() {
+    if (base_ != nullptr) ::munmap(base_, kSize);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  bool ok() const { return base_ != nullptr; }
+  void* top() const { return static_cast<char*>(base_) + kSize; }  // stacks grow down; mmap keeps 16-byte alignment
+
+ private:
+  void* base_ = nullptr;
+};
+
+Status ExecError(int stage, int err, const CommandSpec& spec, const std::string& exe) {
+  const std::string what = ErrnoText(err);
+  switch (stage) {
     case kStageChdir:
       return Status::InvalidArgument("cannot change to the handler's directory '" + spec.cwd.value_or("") +
                                      "': " + what);
     case kStageExec:
-      if (e.err == ENOENT) return Status::InvalidArgument("command not found: " + exe);
-      if (e.err == EACCES) return Status::InvalidArgument("permission denied: " + exe + " (is it executable?)");
-      if (e.err == ENOEXEC) return Status::InvalidArgument(exe + ": not an executable (a script without #!?)");
+      if (err == ENOENT) return Status::InvalidArgument("command not found: " + exe);
+      if (err == EACCES) return Status::InvalidArgument("permission denied: " + exe + " (is it executable?)");
+      if (err == ENOEXEC) return Status::InvalidArgument(exe + ": not an executable (a script without #!?)");
       return Status::Unavailable("cannot run " + exe + ": " + what);
     default:
       return Status::Unavailable("cannot set up the handler process for " + exe + ": " + what);
@@ -779,6 +806,7 @@ class SupervisorImpl final : public SubprocessSupervisor {
 
   Result<std::shared_ptr<Attempt>> Spawn(const CommandSpec& spec, ControlCallback on_control) {
     if (spec.argv.empty()) return Status::InvalidArgument("command: no program given");
+    if (!child_stack_.ok()) return Status::Unavailable("cannot map a stack for handler processes");
     JW_ASSIGN_OR_RETURN(std::string exe, ResolveExecutable(spec.argv[0], spec.env));
     const std::uint64_t serial = ++next_serial_;
     char salt[17];
@@ -799,11 +827,10 @@ class SupervisorImpl final : public SubprocessSupervisor {
     for (const std::string& s : env) envp.push_back(const_cast<char*>(s.c_str()));
     envp.push_back(nullptr);
 
-    UniqueFd in_r, in_w, out_r, out_w, ctl_r, ctl_w, err_r, err_w;
+    UniqueFd in_r, in_w, out_r, out_w, ctl_r, ctl_w;
     JW_RETURN_IF_ERROR(MakePipe(in_r, in_w));
     JW_RETURN_IF_ERROR(MakePipe(out_r, out_w));
     JW_RETURN_IF_ERROR(MakePipe(ctl_r, ctl_w));
-    JW_RETURN_IF_ERROR(MakePipe(err_r, err_w));
     SetNonBlocking(in_w.get());
     SetNonBlocking(out_r.get());
     SetNonBlocking(ctl_r.get());
@@ -824,48 +851,57 @@ class SupervisorImpl final : public SubprocessSupervisor {
     plan.in_fd = in_r.get();
     plan.out_fd = out_w.get();
     plan.ctl_fd = ctl_w.get();
-    plan.err_fd = err_w.get();
     plan.parent = self_;
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
       plan.max_fd = static_cast<int>(std::min<rlim_t>(lim.rlim_cur, 65536));
     }
 
+    // vfork semantics: the child shares our memory until it execs, so no page
+    // table is copied (fork() of a large multithreaded worker cost ~1 ms per
+    // job, plus copy-on-write faults after it), and this thread sleeps until
+    // the child has exec'd or exited. It runs from this thread, so the
+    // parent-death signal is tied to the supervisor thread, as before.
     // No signal handler of this process may run in the child before exec.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    const pid_t pid = ::fork();
-    if (pid == 0) RunChild(plan);
-    const int fork_errno = errno;
+    int pidfd = -1;
+    pid_t pid = -1;
+    int clone_errno = 0;
+    while (true) {
+      const int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (clone_pidfd_ ? CLONE_PIDFD : 0);
+      pid = ::clone(&RunChild, child_stack_.top(), flags, &plan, &pidfd);
+      clone_errno = errno;
+      if (pid < 0 && clone_errno == EINVAL && clone_pidfd_) {
+        clone_pidfd_ = false;  // a kernel before 5.2: take the pidfd after the fact
+        continue;
+      }
+      break;
+    }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return Status::Unavailable("fork: " + ErrnoText(fork_errno));
-    ReapRouter::Get().Own(pid, waker_);
-    ::setpgid(pid, pid);  // the child does it too; whichever runs first (EACCES after exec is fine)
+    if (pid < 0) return Status::Unavailable("clone: " + ErrnoText(clone_errno));
+    UniqueFd leader_fd(clone_pidfd_ ? pidfd : -1);
     in_r.reset();
     out_w.reset();
     ctl_w.reset();
-    err_w.reset();
 
-    // The error pipe closes on exec (CLOEXEC): EOF means the handler runs.
-    ChildError ce;
-    std::size_t got = 0;
-    while (got < sizeof ce) {
-      const ssize_t n = ::read(err_r.get(), reinterpret_cast<char*>(&ce) + got, sizeof ce - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
+    if (plan.fail_stage != kStageNone) {
+      // The child has _exit()ed (or is about to): reap it here, so that no
+      // zombie is left and no status reaches the orphan path. Another
+      // supervisor's waitpid(-1) may have taken it first (ECHILD): fine.
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return ExecError(plan.fail_stage, plan.fail_errno, spec, exe);
     }
-    if (got == sizeof ce) {
-      ReapAll();  // the child has _exit()ed or is about to; a later pass reaps it otherwise
-      ReapRouter::Get().Disown(pid);
-      return ExecError(ce, spec, exe);
-    }
+    ReapRouter::Get().Own(pid, waker_);
+    ::setpgid(pid, pid);  // the child did it already; harmless (EACCES after exec)
 
     auto a = std::make_shared<Attempt>(pid, mark_entry, spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name,
                                        waker_, std::move(on_control), spec.output_tail_bytes,
                                        std::max<std::size_t>(spec.max_control_line, 1), serial);
-    a->pidfd_.reset(PidfdOpen(pid));
+    a->pidfd_ = leader_fd ? std::move(leader_fd) : UniqueFd(PidfdOpen(pid));
     if (a->pidfd_) Watch(a->pidfd_.get(), serial, kPidfd, EPOLLIN);
     a->out_ = std::move(out_r);
     a->ctl_ = std::move(ctl_r);
@@ -887,6 +923,8 @@ class SupervisorImpl final : public SubprocessSupervisor {
   const bool have_pidfd_;
   const pid_t self_;
   std::uint64_t mark_salt_ = 0;
+  ChildStack child_stack_;     // supervisor thread only: the stack every spawned child starts on
+  bool clone_pidfd_ = true;    // supervisor thread only: clone() hands back a pidfd (CLONE_PIDFD)
 
   std::mutex mu_;
   bool stopping_ = false;                               // GUARDED_BY(mu_)

@@ -9,6 +9,11 @@
 //   grandchildren are re-parented to it and must be reaped by someone: the
 //   supervisor reaps every child (waitpid(-1)) and routes exit statuses by pid.
 // - One epoll loop over pidfds and pipes costs no thread per job.
+// - Handlers are spawned with vfork semantics (clone(CLONE_VM | CLONE_VFORK)
+//   on a stack of their own): no page table of the (large, multithreaded)
+//   worker is copied, and the child makes only async-signal-safe calls on
+//   data built beforehand until it execs. An exec failure comes back with its
+//   errno through memory the child shares until then.
 //
 // An attempt's processes are found two ways when it must be stopped: its
 // process group (SIGTERM, then SIGKILL after the grace), and an environment

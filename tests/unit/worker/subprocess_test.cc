@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -446,6 +447,52 @@ TEST_F(SubprocessTest, DestroyingTheSupervisorKillsWhatRuns) {
   EXPECT_TRUE(info.killed_by_us);
   EXPECT_FALSE(ProcessAlive(pid));
   p->Terminate(1s);  // harmless once the supervisor is gone
+}
+
+// The handler is spawned with vfork semantics (clone(CLONE_VM | CLONE_VFORK))
+// and must still die with its worker: PR_SET_PDEATHSIG is set in the child,
+// and a worker killed with SIGKILL takes its handler with it.
+TEST(SubprocessDeathTest, HandlerDiesWithItsWorkerKilledByNine) {
+  TempDir dir;
+  const std::string pid_file = dir.File("handler.pid");
+  const pid_t worker = ::fork();  // no supervisor thread runs in this test: fork is safe
+  ASSERT_GE(worker, 0);
+  if (worker == 0) {
+    auto sup = SubprocessSupervisor::Create();
+    if (!sup.ok()) ::_exit(2);
+    auto p = (*sup)->Start(Sh("echo $$ > " + pid_file + ".tmp && mv " + pid_file + ".tmp " + pid_file +
+                              "; exec sleep 1000"),
+                           nullptr);
+    if (!p.ok()) ::_exit(3);
+    while (true) ::pause();
+  }
+  const pid_t handler = ReadPid(pid_file);
+  ASSERT_GT(handler, 0);
+  EXPECT_TRUE(ProcessAlive(handler));
+  ASSERT_EQ(::kill(worker, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(worker, &status, 0), worker);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the worker exited early: " << status;
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, 5000ms)) << "handler " << handler << " outlived its worker";
+  ::waitpid(handler, nullptr, WNOHANG);  // re-parented to this process (a subreaper since an earlier test): reap it
+}
+
+// An exec failure is found in the clone()d child and reported with its errno,
+// not as exit code 127: here a program that exists but is no executable format.
+TEST_F(SubprocessTest, ExecFormatErrorIsAClearError) {
+  const std::string bogus = dir_.File("bogus");
+  std::ofstream(bogus) << "\x7f" << "not an ELF and no #!\n";
+  ::chmod(bogus.c_str(), 0755);
+  CommandSpec spec;
+  spec.argv = {bogus};
+  auto r = supervisor_->Start(spec, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not an executable"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(WaitUntil(NoZombieChildren, 5000ms));
+  // The supervisor is not hurt by it.
+  auto ok = Start(Sh("exit 4"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(WaitBounded(*ok).exit_code, 4);
 }
 
 }  // namespace
