@@ -59,20 +59,23 @@ void AppendPids(const std::string& text, std::vector<pid_t>& out) {
   }
 }
 
+// Whether this kernel has /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN),
+// asked once: the walk then reads each file without probing it first.
+bool HaveChildrenFiles() {
+  static const bool have = ::access(("/proc/self/task/" + std::to_string(::gettid()) + "/children").c_str(), R_OK) == 0;
+  return have;
+}
+
 // Children of `pid` through /proc/PID/task/*/children; false when the kernel
-// has no such file (CONFIG_PROC_CHILDREN off).
+// has no such file.
 bool ChildrenOf(pid_t pid, std::vector<pid_t>& out) {
+  if (!HaveChildrenFiles()) return false;
   const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
-  bool any_task = false;
-  bool have_file = false;
+  // A task that is gone has no children: its file cannot be read, and is skipped.
   ForEachNumericEntry(task_dir, [&](pid_t tid) {
-    any_task = true;
-    const std::string path = task_dir + "/" + std::to_string(tid) + "/children";
-    if (::access(path.c_str(), R_OK) != 0) return;
-    have_file = true;
-    AppendPids(ReadProcFile(path, 1 << 20), out);
+    AppendPids(ReadProcFile(task_dir + "/" + std::to_string(tid) + "/children", 1 << 20), out);
   });
-  return have_file || !any_task;  // a process that is gone has no children either way
+  return true;
 }
 
 // Parent of every process, from /proc/*/stat (field 4, after the command in parentheses).
@@ -110,7 +113,7 @@ bool PidfdSignal(int pidfd, int sig) {
 #endif
 }
 
-std::vector<pid_t> ProcessDescendants(pid_t root) {
+std::vector<pid_t> ProcessDescendants(pid_t root, const std::function<bool(pid_t)>& prune) {
   std::vector<pid_t> out;
   std::unordered_set<pid_t> seen{root};
   std::vector<pid_t> frontier{root};
@@ -124,7 +127,7 @@ std::vector<pid_t> ProcessDescendants(pid_t root) {
       break;
     }
     for (pid_t k : kids) {
-      if (!seen.insert(k).second) continue;
+      if (!seen.insert(k).second || (prune && prune(k))) continue;
       out.push_back(k);
       frontier.push_back(k);
     }
@@ -142,7 +145,7 @@ std::vector<pid_t> ProcessDescendants(pid_t root) {
     frontier.pop_back();
     auto [begin, end] = children.equal_range(pid);
     for (auto it = begin; it != end; ++it) {
-      if (!seen.insert(it->second).second) continue;
+      if (!seen.insert(it->second).second || (prune && prune(it->second))) continue;
       out.push_back(it->second);
       frontier.push_back(it->second);
     }
@@ -150,17 +153,23 @@ std::vector<pid_t> ProcessDescendants(pid_t root) {
   return out;
 }
 
-bool ProcessHasEnvEntry(pid_t pid, std::string_view entry) {
+int ProcessEnvEntryIndex(pid_t pid, const std::vector<std::string_view>& entries) {
+  if (entries.empty()) return -1;
   const std::string env = ReadProcFile("/proc/" + std::to_string(pid) + "/environ", kMaxEnvironBytes);
   std::size_t pos = 0;
   while (pos < env.size()) {
     std::size_t end = env.find('\0', pos);
     if (end == std::string::npos) end = env.size();
-    if (std::string_view(env).substr(pos, end - pos) == entry) return true;
+    const std::string_view e = std::string_view(env).substr(pos, end - pos);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (e == entries[i]) return static_cast<int>(i);
+    }
     pos = end + 1;
   }
-  return false;
+  return -1;
 }
+
+bool ProcessHasEnvEntry(pid_t pid, std::string_view entry) { return ProcessEnvEntryIndex(pid, {entry}) == 0; }
 
 bool SignalProcessIf(pid_t pid, int sig, bool (*still_ours)(pid_t, std::string_view), std::string_view arg) {
   const int pidfd = PidfdOpen(pid);

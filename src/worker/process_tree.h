@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,11 +22,18 @@ namespace jobwarden {
 // Every live descendant of `root` (not `root` itself), found through
 // /proc/PID/task/TID/children, or by a scan of /proc/*/stat where that file
 // does not exist. Best effort: processes may come and go during the walk.
-std::vector<pid_t> ProcessDescendants(pid_t root);
+// A descendant for which `prune` returns true is left out with its whole
+// subtree (the walk does not read it): callers prune what they know is not
+// theirs, since every /proc read costs.
+std::vector<pid_t> ProcessDescendants(pid_t root, const std::function<bool(pid_t)>& prune = {});
 
 // Whether /proc/PID/environ holds the entry `entry` ("NAME=VALUE") exactly.
 // False when the process is gone or its environment cannot be read.
 bool ProcessHasEnvEntry(pid_t pid, std::string_view entry);
+
+// The index in `entries` of the first one that /proc/PID/environ holds
+// exactly, reading the environment once; -1 when none (or it cannot be read).
+int ProcessEnvEntryIndex(pid_t pid, const std::vector<std::string_view>& entries);
 
 // Signals `pid`, through a pidfd that is taken before `still_ours` is
 // checked, so the check and the signal see the same process. `still_ours`

@@ -118,6 +118,11 @@ class ReapRouter {
     owner->Wake();
     return true;
   }
+  // Whether `pid` is the live leader of some supervisor's attempt (not yet reaped).
+  bool Owns(pid_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return owners_.count(pid) != 0 && statuses_.count(pid) == 0;
+  }
   std::optional<int> Take(pid_t pid) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = statuses_.find(pid);
@@ -143,6 +148,26 @@ void ReapAll() {
     if (pid <= 0) return;  // none exited (0) or no children (ECHILD)
     if (!ReapRouter::Get().Route(pid, status)) spdlog::debug("subprocess supervisor: reaped orphan pid {}", pid);
   }
+}
+
+// Signals every descendant of this worker whose environment carries one of
+// `marks` (attempt markers); returns how many were hit, per mark. Live attempt
+// leaders are pruned with their subtrees: what runs under a leader belongs to
+// that leader's attempt (a process of another attempt is re-parented to the
+// worker, a child subreaper, never under someone else's leader), and pruning
+// saves the /proc reads of every other running attempt.
+std::vector<int> SignalMarked(int sig, const std::vector<std::string_view>& marks) {
+  std::vector<int> hits(marks.size(), 0);
+  if (marks.empty()) return hits;
+  for (pid_t p : ProcessDescendants(::getpid(), [](pid_t k) { return ReapRouter::Get().Owns(k); })) {
+    // The pidfd is taken before the check, so the check and the signal see the same process.
+    const int pidfd = PidfdOpen(p);
+    if (pidfd < 0 && errno == ESRCH) continue;
+    const int which = ProcessEnvEntryIndex(p, marks);
+    if (which >= 0 && (pidfd >= 0 ? PidfdSignal(pidfd, sig) : ::kill(p, sig) == 0)) ++hits[which];
+    if (pidfd >= 0) ::close(pidfd);
+  }
+  return hits;
 }
 
 Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
@@ -405,12 +430,7 @@ class Attempt final : public Subprocess {
       }
       for (pid_t p : ProcessDescendants(pid_)) SignalProcessIf(p, sig, nullptr, {});
     }
-    int marked = 0;
-    for (pid_t p : ProcessDescendants(::getpid())) {
-      if (p == pid_) continue;
-      if (SignalProcessIf(p, sig, &ProcessHasEnvEntry, mark_entry_)) ++marked;
-    }
-    return marked;
+    return SignalMarked(sig, {mark_entry_})[0];
   }
 
   const pid_t pid_;
@@ -608,36 +628,42 @@ class SupervisorImpl final : public SubprocessSupervisor {
 
   // Timers and endings, for every attempt.
   void Advance(TimePoint now) {
-    std::vector<std::shared_ptr<Attempt>> finished;
+    std::vector<Attempt*> exited;
     for (auto& [serial, ap] : attempts_) {
       Attempt& a = *ap;
-      if (!a.leftover_deadline_) {
-        if (auto st = ReapRouter::Get().Take(a.pid_)) {
-          OnLeaderExit(a, *st, now);
-        } else if (a.pidfd_ready_at_ && now - *a.pidfd_ready_at_ >= kStatusLostAfter) {
-          // Exited a while ago, yet no supervisor reaped it: other code in this
-          // process waited for it (see the header). Its status is lost; say so.
-          int status = 0;
-          const pid_t r = ::waitpid(a.pid_, &status, WNOHANG);
-          if (r == a.pid_) {
-            ReapRouter::Get().Take(a.pid_);
-            OnLeaderExit(a, status, now);
-          } else if (r < 0 && errno == ECHILD) {
-            spdlog::error("{}: its exit status was taken by other code in this process (waitpid); "
-                          "reporting exit code -1", a.name_);
-            ReapRouter::Get().Disown(a.pid_);
-            OnLeaderExit(a, -1, now);
-          }
-        } else {
-          std::lock_guard<std::mutex> lock(a.mu_);
-          if (a.kill_at_ && now >= *a.kill_at_) {
-            a.kill_at_.reset();
-            spdlog::warn("{}: still running after the grace; SIGKILL to all of its processes", a.name_);
-            a.SignalAllLocked(SIGKILL);
-          }
+      if (a.leftover_deadline_) continue;
+      if (auto st = ReapRouter::Get().Take(a.pid_)) {
+        OnLeaderExit(a, *st, now);
+        exited.push_back(&a);
+      } else if (a.pidfd_ready_at_ && now - *a.pidfd_ready_at_ >= kStatusLostAfter) {
+        // Exited a while ago, yet no supervisor reaped it: other code in this
+        // process waited for it (see the header). Its status is lost; say so.
+        int status = 0;
+        const pid_t r = ::waitpid(a.pid_, &status, WNOHANG);
+        if (r == a.pid_) {
+          ReapRouter::Get().Take(a.pid_);
+          OnLeaderExit(a, status, now);
+          exited.push_back(&a);
+        } else if (r < 0 && errno == ECHILD) {
+          spdlog::error("{}: its exit status was taken by other code in this process (waitpid); "
+                        "reporting exit code -1", a.name_);
+          ReapRouter::Get().Disown(a.pid_);
+          OnLeaderExit(a, -1, now);
+          exited.push_back(&a);
+        }
+      } else {
+        std::lock_guard<std::mutex> lock(a.mu_);
+        if (a.kill_at_ && now >= *a.kill_at_) {
+          a.kill_at_.reset();
+          spdlog::warn("{}: still running after the grace; SIGKILL to all of its processes", a.name_);
+          a.SignalAllLocked(SIGKILL);
         }
       }
-      if (a.leftover_deadline_ && LeftoversGone(a, now)) finished.push_back(ap);
+    }
+    KillMarkedLeftovers(exited);
+    std::vector<std::shared_ptr<Attempt>> finished;
+    for (auto& [serial, ap] : attempts_) {
+      if (ap->leftover_deadline_ && LeftoversGone(*ap, now)) finished.push_back(ap);
     }
     for (auto& a : finished) Finish(*a);
   }
@@ -646,17 +672,30 @@ class SupervisorImpl final : public SubprocessSupervisor {
     a.wait_status_ = status;
     a.leftover_deadline_ = now + kLeftoverBound;
     Unwatch(a.in_);
-    int marked;
-    {
-      std::lock_guard<std::mutex> lock(a.mu_);
-      a.leader_exited_ = true;
-      a.kill_at_.reset();
-      Unwatch(a.pidfd_);
-      // Nothing outlives its attempt: whatever the leader left is killed now.
-      marked = a.SignalAllLocked(SIGKILL);
+    std::lock_guard<std::mutex> lock(a.mu_);
+    a.leader_exited_ = true;
+    a.kill_at_.reset();
+    Unwatch(a.pidfd_);
+    // Nothing outlives its attempt: whatever the leader left in its group is
+    // killed now, and what left the group in KillMarkedLeftovers.
+    ::killpg(a.pid_, SIGKILL);
+  }
+
+  // Kills every process that carries the marker of an attempt whose leader
+  // just exited (a setsid() grandchild, say). One walk of /proc serves every
+  // leader that exited in this pass: under load several end together, and the
+  // walk is most of what a leader's exit costs this thread.
+  void KillMarkedLeftovers(const std::vector<Attempt*>& exited) {
+    if (exited.empty()) return;
+    std::vector<std::string_view> marks;
+    marks.reserve(exited.size());
+    for (Attempt* a : exited) marks.push_back(a->mark_entry_);
+    const std::vector<int> hits = SignalMarked(SIGKILL, marks);
+    for (std::size_t i = 0; i < exited.size(); ++i) {
+      Attempt& a = *exited[i];
+      a.recheck_marked_ = hits[i] > 0;
+      if (hits[i] > 0) spdlog::info("{}: killed {} process(es) it left running outside its group", a.name_, hits[i]);
     }
-    a.recheck_marked_ = marked > 0;
-    if (marked > 0) spdlog::info("{}: killed {} process(es) it left running outside its group", a.name_, marked);
   }
 
   // True when the attempt is over: pipes drained and its processes gone (or
