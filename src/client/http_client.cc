@@ -143,16 +143,28 @@ void HttpClient::AbortInFlight() {
   for (Connection* c : busy_) c->http.stop();
 }
 
+namespace {
+
+std::string BodyText(const nlohmann::json& body) {
+  return body.is_null() ? std::string() : body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 HttpAnswer HttpClient::Send(const std::string& method, const std::string& path, const nlohmann::json& body,
                             Duration extra_wait) {
+  return SendText(method, path, BodyText(body), extra_wait);
+}
+
+HttpAnswer HttpClient::SendText(const std::string& method, const std::string& path, const std::string& text,
+                                Duration extra_wait) {
   std::unique_ptr<Connection> c = Acquire();
   const auto [rs, ru] = SecUsec(options_.read_timeout + extra_wait);
   c->http.set_read_timeout(rs, ru);
-  const std::string text = body.is_null() ? std::string() : body.dump(-1, ' ', false,
-                                                                      nlohmann::json::error_handler_t::replace);
+  static const std::string kEmptyObject = "{}";
   httplib::Result r = method == "GET"      ? c->http.Get(path)
                       : method == "DELETE" ? c->http.Delete(path)
-                                           : c->http.Post(path, text.empty() ? std::string("{}") : text,
+                                           : c->http.Post(path, text.empty() ? kEmptyObject : text,
                                                           "application/json");
   HttpAnswer a;
   if (!r) {
@@ -171,7 +183,14 @@ HttpAnswer HttpClient::Send(const std::string& method, const std::string& path, 
 
 Result<nlohmann::json> HttpClient::Call(const std::string& method, const std::string& path,
                                         const nlohmann::json& body, const std::string& what, Duration extra_wait) {
-  HttpAnswer a = Send(method, path, body, extra_wait);
+  return CallText(method, path, BodyText(body), what, extra_wait);
+}
+
+Result<nlohmann::json> HttpClient::CallText(const std::string& method, const std::string& path,
+                                            const std::string& body_text, const std::string& what,
+                                            Duration extra_wait) {
+  HttpAnswer a = SendText(method, path, body_text, extra_wait);
+  if (a.status >= 200 && a.status < 300) return std::move(a.body);
   const std::string fallback = a.status == 0 ? what + ": server " + options_.server.Url() + " unreachable (" +
                                                    a.error + ")"
                                              : what + ": HTTP " + std::to_string(a.status);
@@ -184,11 +203,18 @@ Result<nlohmann::json> HttpClient::CallWithRetry(const std::string& method, cons
                                                  const nlohmann::json& body, const std::string& what,
                                                  Duration budget, const std::function<bool()>& cancelled,
                                                  Duration extra_wait) {
+  return CallTextWithRetry(method, path, BodyText(body), what, budget, cancelled, extra_wait);
+}
+
+Result<nlohmann::json> HttpClient::CallTextWithRetry(const std::string& method, const std::string& path,
+                                                     const std::string& body_text, const std::string& what,
+                                                     Duration budget, const std::function<bool()>& cancelled,
+                                                     Duration extra_wait) {
   thread_local std::mt19937 rng{std::random_device{}()};
   const auto give_up = std::chrono::steady_clock::now() + budget;
   Duration backoff = std::chrono::milliseconds(50);
   while (true) {
-    Result<nlohmann::json> r = Call(method, path, body, what, extra_wait);
+    Result<nlohmann::json> r = CallText(method, path, body_text, what, extra_wait);
     if (r.ok() || r.status().code() != StatusCode::kUnavailable) return r;
     if (cancelled && cancelled()) return r;
     std::uniform_int_distribution<std::int64_t> jitter(backoff.count() / 2, backoff.count() * 3 / 2);

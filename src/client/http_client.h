@@ -83,6 +83,17 @@ class HttpClient {
                                        const std::string& what, Duration budget,
                                        const std::function<bool()>& cancelled = {}, Duration extra_wait = Duration(0));
 
+  // The same three with a body already serialized as JSON text (the worker
+  // protocol's hot paths build their bodies without a JSON tree).
+  HttpAnswer SendText(const std::string& method, const std::string& path, const std::string& body_text,
+                      Duration extra_wait = Duration(0));
+  Result<nlohmann::json> CallText(const std::string& method, const std::string& path, const std::string& body_text,
+                                  const std::string& what, Duration extra_wait = Duration(0));
+  Result<nlohmann::json> CallTextWithRetry(const std::string& method, const std::string& path,
+                                           const std::string& body_text, const std::string& what, Duration budget,
+                                           const std::function<bool()>& cancelled = {},
+                                           Duration extra_wait = Duration(0));
+
   // Aborts every exchange in flight (their answers are kUnavailable): for a
   // shutdown that must not wait out a long-poll.
   void AbortInFlight();

@@ -227,30 +227,52 @@ Result<std::vector<HeartbeatResult>> RemoteBackend::Heartbeat(const HeartbeatReq
 Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<CompleteRequest>& requests) {
   std::vector<Status> out(requests.size());
   std::vector<std::size_t> sent;
-  nlohmann::json items = nlohmann::json::array();
+  sent.reserve(requests.size());
+  // {"jobs": [{"id", "token", "result"?, "checkpoint"?, "progress"?}, ...]}, written straight to text.
+  std::string body;
+  body.reserve(16 + requests.size() * 48);
+  body += "{\"jobs\":[";
+  std::string item;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const CompleteRequest& r = requests[i];
-    nlohmann::json item = {{"id", FormatJobId(r.id)}, {"token", r.token}};
+    item.clear();
+    item += "{\"id\":\"";
+    item += FormatJobId(r.id);
+    item += "\",\"token\":";
+    item += std::to_string(r.token);
     Status s = Status::Ok();
-    if (r.result) {
-      auto v = JsonValue("result", *r.result);
-      if (v.ok()) {
-        item["result"] = std::move(v).value();
-      } else {
-        s = v.status();
+    if (r.result || r.checkpoint || r.progress) {
+      nlohmann::json extra = nlohmann::json::object();
+      if (r.result) {
+        auto v = JsonValue("result", *r.result);
+        if (v.ok()) {
+          extra["result"] = std::move(v).value();
+        } else {
+          s = v.status();
+        }
+      }
+      if (s.ok()) s = AddOptionals(extra, r.checkpoint, r.progress);
+      if (s.ok()) {
+        for (auto it = extra.begin(); it != extra.end(); ++it) {
+          item += ",\"";
+          item += it.key();
+          item += "\":";
+          item += it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
       }
     }
-    if (s.ok()) s = AddOptionals(item, r.checkpoint, r.progress);
     if (!s.ok()) {
       out[i] = s;
       continue;
     }
+    item += '}';
+    if (!sent.empty()) body += ',';
+    body += item;
     sent.push_back(i);
-    items.push_back(std::move(item));
   }
+  body += "]}";
   if (sent.empty()) return out;
-  auto answer = http_.CallWithRetry("POST", "/v1/worker/complete", {{"jobs", items}}, "complete jobs",
-                                    options_.settle_retry);
+  auto answer = http_.CallTextWithRetry("POST", "/v1/worker/complete", body, "complete jobs", options_.settle_retry);
   if (!answer.ok()) return answer.status();
   if (!answer->is_object() || !answer->contains("jobs") || !(*answer)["jobs"].is_array() ||
       (*answer)["jobs"].size() != sent.size()) {
@@ -261,7 +283,10 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
     const int status = a.is_object() && a.contains("status") && a["status"].is_number_integer() ? a["status"].get<int>()
                                                                                                  : 500;
     const CompleteRequest& r = requests[sent[k]];
-    out[sent[k]] = StatusFromHttp(status, a, "complete job " + FormatJobId(r.id) + ": HTTP " + std::to_string(status));
+    out[sent[k]] = status >= 200 && status < 300
+                       ? Status::Ok()
+                       : StatusFromHttp(status, a, "complete job " + FormatJobId(r.id) + ": HTTP " +
+                                                       std::to_string(status));
     if (out[sent[k]].code() != StatusCode::kUnavailable) Settled({r.id, r.token});
   }
   return out;

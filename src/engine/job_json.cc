@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cmath>
+
 namespace jobwarden {
 
 namespace {
@@ -18,7 +21,218 @@ nlohmann::json StringOrNull(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
 }
 
+template <typename I>
+void AppendInt(std::string& out, I v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void AppendBool(std::string& out, bool b) { out += b ? "true" : "false"; }
+
+// JSON text the store holds, as JsonOrNull/ParseStoredJson + dump write it.
+void AppendStoredJson(std::string& out, const std::string& text) {
+  // The common values are already in dump's form; skip the parse for them.
+  if (text == "{}" || text == "null" || text == "[]") {
+    out += text;
+    return;
+  }
+  out += ParseStoredJson(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void AppendStoredJsonOrNull(std::string& out, const std::optional<std::string>& text) {
+  if (text) {
+    AppendStoredJson(out, *text);
+  } else {
+    out += "null";
+  }
+}
+
+void AppendStringOrNull(std::string& out, const std::optional<std::string>& s) {
+  if (s) {
+    AppendJsonString(out, *s);
+  } else {
+    out += "null";
+  }
+}
+
+// `"name":` (names are plain ASCII, no escapes).
+void Key(std::string& out, std::string_view name) {
+  out += '"';
+  out += name;
+  out += "\":";
+}
+
 }  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (!plain) {
+    // Escapes, UTF-8 (and its replacement when invalid): nlohmann's own rules.
+    out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+void AppendJsonSeconds(std::string& out, Duration d) {
+  const std::int64_t ms = d.count();
+  // Whole seconds print as nlohmann prints an integral double ("30.0").
+  if (ms % 1000 == 0 && ms > -1'000'000'000'000 && ms < 1'000'000'000'000) {
+    AppendInt(out, ms / 1000);
+    out += ".0";
+    return;
+  }
+  out += nlohmann::json(ToSeconds(d)).dump();
+}
+
+void AppendJsonTimeOrNull(std::string& out, const std::optional<Timestamp>& t) {
+  if (t) {
+    AppendJsonString(out, FormatRfc3339(*t));
+  } else {
+    out += "null";
+  }
+}
+
+void AppendJobJson(std::string& out, const Job& job, std::string_view lease) {
+  const bool running = job.state == JobState::kRunning;
+  // Keys in nlohmann's (std::map) order, as dump writes them.
+  out += '{';
+  Key(out, "args");
+  AppendStoredJson(out, job.args);
+  out += ',';
+  Key(out, "attempt");
+  AppendInt(out, job.attempt);
+  out += ',';
+  Key(out, "batch_id");
+  AppendStringOrNull(out, job.batch_id);
+  out += ',';
+  Key(out, "cancel_reason");
+  if (job.cancel_requested && job.cancel_reason != CancelReason::kNone) {
+    AppendJsonString(out, ToString(job.cancel_reason));
+  } else {
+    out += "null";
+  }
+  out += ',';
+  Key(out, "cancel_requested");
+  AppendBool(out, job.cancel_requested);
+  out += ',';
+  Key(out, "checkpoint");
+  AppendStoredJsonOrNull(out, job.checkpoint);
+  out += ',';
+  Key(out, "created_at");
+  AppendJsonString(out, FormatRfc3339(job.created_at));
+  out += ',';
+  Key(out, "deadline_at");
+  AppendJsonTimeOrNull(out, job.deadline_at);
+  out += ',';
+  Key(out, "errors");
+  out += '[';
+  for (std::size_t i = 0; i < job.errors.size(); ++i) {
+    if (i > 0) out += ',';
+    out += ErrorEntryToJson(job.errors[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  out += "],";
+  Key(out, "finished_at");
+  AppendJsonTimeOrNull(out, job.finished_at);
+  out += ',';
+  Key(out, "heartbeat_at");
+  AppendJsonTimeOrNull(out, job.heartbeat_at);
+  out += ',';
+  Key(out, "id");
+  out += '"';
+  AppendInt(out, job.id);
+  out += "\",";
+  Key(out, "kind");
+  AppendJsonString(out, job.kind);
+  out += ',';
+  if (!lease.empty()) {
+    Key(out, "lease");
+    out += lease;
+    out += ',';
+  }
+  Key(out, "lease_expires_at");
+  if (running) {
+    AppendJsonTimeOrNull(out, job.lease_expires_at);
+  } else {
+    out += "null";
+  }
+  out += ',';
+  Key(out, "max_attempts");
+  AppendInt(out, job.max_attempts);
+  out += ',';
+  Key(out, "priority");
+  AppendInt(out, job.priority);
+  out += ',';
+  Key(out, "progress");
+  out += '{';
+  Key(out, "done");
+  AppendInt(out, job.progress.done);
+  out += ',';
+  Key(out, "message");
+  AppendJsonString(out, job.progress.message);
+  out += ',';
+  Key(out, "total");
+  if (job.progress.total) {
+    AppendInt(out, *job.progress.total);
+  } else {
+    out += "null";
+  }
+  out += ',';
+  Key(out, "updated_at");
+  AppendJsonTimeOrNull(out, job.progress.updated_at);
+  out += "},";
+  Key(out, "queue");
+  AppendJsonString(out, job.queue);
+  out += ',';
+  Key(out, "resource_key");
+  AppendStringOrNull(out, job.resource_key);
+  out += ',';
+  Key(out, "result");
+  AppendStoredJsonOrNull(out, job.result);
+  out += ',';
+  Key(out, "run_at");
+  AppendJsonString(out, FormatRfc3339(job.run_at));
+  out += ',';
+  Key(out, "stall_timeout_s");
+  if (job.stall_timeout) {
+    AppendJsonSeconds(out, *job.stall_timeout);
+  } else {
+    out += "null";
+  }
+  out += ',';
+  Key(out, "started_at");
+  AppendJsonTimeOrNull(out, job.started_at);
+  out += ',';
+  Key(out, "state");
+  AppendJsonString(out, ToString(job.state));
+  out += ',';
+  Key(out, "tags");
+  out += '[';
+  for (std::size_t i = 0; i < job.tags.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, job.tags[i]);
+  }
+  out += "],";
+  Key(out, "timeout_s");
+  AppendJsonSeconds(out, job.timeout);
+  out += ',';
+  Key(out, "unique_key");
+  AppendStringOrNull(out, job.unique_key);
+  out += ',';
+  Key(out, "worker_id");
+  AppendStringOrNull(out, job.worker_id);
+  out += '}';
+}
 
 nlohmann::json ParseStoredJson(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -30,6 +30,12 @@ void ReplyJson(HttpResponse& res, int status, const nlohmann::json& body) {
   res.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void ReplyJsonText(HttpResponse& res, int status, std::string body) {
+  res.status = status;
+  res.content_type = "application/json";
+  res.body = std::move(body);
+}
+
 void ReplyStatus(HttpResponse& res, const Status& status) {
   const HttpError e = ToHttpError(status);
   ReplyJson(res, e.status, ErrorJson(e.code, status.message()));

@@ -26,6 +26,8 @@ HttpError ToHttpError(const Status& status);
 nlohmann::json ErrorJson(std::string_view code, const std::string& message);
 
 void ReplyJson(HttpResponse& res, int status, const nlohmann::json& body);
+// A body already serialized as JSON text (the worker protocol's hot paths).
+void ReplyJsonText(HttpResponse& res, int status, std::string body);
 void ReplyStatus(HttpResponse& res, const Status& status);
 // Errors the HTTP layer decides itself (401, 403, 405, 413, 415, 503 while draining).
 void ReplyError(HttpResponse& res, int http_status, std::string_view code, const std::string& message);

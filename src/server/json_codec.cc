@@ -28,7 +28,7 @@ Status JsonFields::OnlyKnown(std::initializer_list<std::string_view> known) cons
 }
 
 const nlohmann::json* JsonFields::Find(std::string_view name) const {
-  auto it = object_.find(std::string(name));
+  auto it = object_.find(name);
   if (it == object_.end() || it->is_null()) return nullptr;
   return &*it;
 }

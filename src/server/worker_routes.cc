@@ -73,14 +73,19 @@ void Deregister(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   ReplyJson(res, 200, {{"worker_id", *id}, {"stopped", true}});
 }
 
-nlohmann::json LeasedJobJson(const Job& j) {
-  nlohmann::json out = JobToJson(j);
-  out["lease"] = {{"token", j.lease_token},
-                  {"expires_at", j.lease_expires_at ? nlohmann::json(FormatRfc3339(*j.lease_expires_at))
-                                                    : nlohmann::json(nullptr)},
-                  {"ttl_s", ToSeconds(j.lease_ttl)},
-                  {"grace_s", ToSeconds(j.grace)}};
-  return out;
+// A leased job: the job JSON plus its "lease", written straight to text.
+void AppendLeasedJob(std::string& out, std::string& lease, const Job& j) {
+  lease.clear();
+  lease += "{\"expires_at\":";
+  AppendJsonTimeOrNull(lease, j.lease_expires_at);
+  lease += ",\"grace_s\":";
+  AppendJsonSeconds(lease, j.grace);
+  lease += ",\"token\":";
+  lease += std::to_string(j.lease_token);
+  lease += ",\"ttl_s\":";
+  AppendJsonSeconds(lease, j.lease_ttl);
+  lease += '}';
+  AppendJobJson(out, j, lease);
 }
 
 void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
@@ -111,9 +116,16 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto wait = std::min<Duration>(Duration(wait_ms->value_or(0)), ctx.config.max_wait);
 
   auto reply = [&](const std::vector<Job>& jobs) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const Job& j : jobs) list.push_back(LeasedJobJson(j));
-    ReplyJson(res, 200, {{"jobs", std::move(list)}});
+    std::string body;
+    body.reserve(64 + jobs.size() * 900);
+    std::string lease;
+    body += "{\"jobs\":[";
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (i > 0) body += ',';
+      AppendLeasedJob(body, lease, jobs[i]);
+    }
+    body += "]}";
+    ReplyJsonText(res, 200, std::move(body));
   };
   auto jobs = ctx.engine.Fetch(request);
   if (!jobs.ok()) return ReplyStatus(res, jobs.status());
@@ -182,23 +194,32 @@ void Heartbeat(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   auto results = ctx.engine.Heartbeat(request);
   if (!results.ok()) return ReplyStatus(res, results.status());
   const Timestamp now = ctx.engine.clock().Now();
-  nlohmann::json out = nlohmann::json::array();
+  // {"jobs": [{"answer", "cancel_reason", "id", "lease_expires_at"}, ...]}, written straight to text.
+  std::string body;
+  body.reserve(16 + results->size() * 110);
+  body += "{\"jobs\":[";
   for (std::size_t i = 0; i < results->size(); ++i) {
     const HeartbeatResult& h = (*results)[i];
-    nlohmann::json cancel_reason = nullptr;
+    if (i > 0) body += ',';
+    body += "{\"answer\":";
+    AppendJsonString(body, ToString(h.answer));
+    body += ",\"cancel_reason\":";
     if (h.answer == HeartbeatAnswer::kCancel && h.cancel_reason != CancelReason::kNone) {
-      cancel_reason = std::string(ToString(h.cancel_reason));
+      AppendJsonString(body, ToString(h.cancel_reason));
+    } else {
+      body += "null";
     }
-    out.push_back({{"id", FormatJobId(h.id)},
-                   {"answer", std::string(ToString(h.answer))},
-                   {"lease_expires_at", h.lease_expires_at ? nlohmann::json(FormatRfc3339(*h.lease_expires_at))
-                                                           : nlohmann::json(nullptr)},
-                   {"cancel_reason", std::move(cancel_reason)}});
+    body += ",\"id\":\"";
+    body += FormatJobId(h.id);
+    body += "\",\"lease_expires_at\":";
+    AppendJsonTimeOrNull(body, h.lease_expires_at);
+    body += '}';
     if (h.answer != HeartbeatAnswer::kLost && i < request.jobs.size() && request.jobs[i].progress) {
       ctx.events.PublishProgress(h.id, *request.jobs[i].progress, now);
     }
   }
-  ReplyJson(res, 200, {{"jobs", std::move(out)}});
+  body += "]}";
+  ReplyJsonText(res, 200, std::move(body));
 }
 
 // One settle item: {id, token, result | error, checkpoint?, progress?}.
@@ -308,9 +329,22 @@ void Settle(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool fai
     if (!outcomes.front().ok()) return ReplyStatus(res, outcomes.front());
     return ReplyJson(res, 200, ItemOutcome(items.front().id, outcomes.front()));
   }
-  nlohmann::json list = nlohmann::json::array();
-  for (std::size_t i = 0; i < items.size(); ++i) list.push_back(ItemOutcome(items[i].id, outcomes[i]));
-  ReplyJson(res, 200, {{"jobs", std::move(list)}});
+  // One outcome per job; the usual one ({"id", "status": 200}) written straight to text.
+  std::string body;
+  body.reserve(16 + items.size() * 40);
+  body += "{\"jobs\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) body += ',';
+    if (outcomes[i].ok()) {
+      body += "{\"id\":\"";
+      body += FormatJobId(items[i].id);
+      body += "\",\"status\":200}";
+    } else {
+      body += ItemOutcome(items[i].id, outcomes[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  }
+  body += "]}";
+  ReplyJsonText(res, 200, std::move(body));
 }
 
 }  // namespace

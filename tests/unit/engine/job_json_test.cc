@@ -135,5 +135,46 @@ TEST(JobJsonTest, ProgressFromJsonValidatesEachField) {
   }
 }
 
+// AppendJobJson is the fetch answer's encoder: it must write exactly what the
+// tree's dump writes, for every field and the awkward values.
+TEST(JobJsonTest, AppendJobJsonWritesWhatTheTreeDumps) {
+  auto dump = [](const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+  std::vector<Job> jobs;
+  jobs.push_back(FullJob());
+  jobs.push_back(Job{});
+  Job odd = FullJob();
+  odd.kind = "k\"\\\n\x01\xc3\xa9\xff";  // escapes, UTF-8 and invalid UTF-8
+  odd.tags = {"a", "b\tc", ""};
+  odd.timeout = std::chrono::milliseconds(1);
+  odd.stall_timeout = std::chrono::milliseconds(123'456'789'012);
+  odd.args = "[1, 2.5, \"x\"]";
+  odd.result = "{bad";
+  odd.checkpoint = "null";
+  odd.cancel_requested = true;
+  odd.cancel_reason = CancelReason::kStalled;
+  odd.progress.total = std::nullopt;
+  jobs.push_back(odd);
+  Job done = FullJob();
+  done.state = JobState::kSucceeded;
+  done.result = "{}";
+  done.timeout = std::chrono::milliseconds(0);
+  jobs.push_back(done);
+  for (const Job& j : jobs) {
+    std::string text;
+    AppendJobJson(text, j);
+    EXPECT_EQ(text, dump(JobToJson(j)));
+    nlohmann::json with_lease = JobToJson(j);
+    with_lease["lease"] = {{"token", 7}};
+    text.clear();
+    AppendJobJson(text, j, R"({"token":7})");
+    EXPECT_EQ(text, dump(with_lease));
+  }
+  for (const std::int64_t ms : {0LL, 1LL, 999LL, 1000LL, 30'000LL, 1'500LL, 86'400'000LL, 999'999'999'000LL}) {
+    std::string text;
+    AppendJsonSeconds(text, Duration(ms));
+    EXPECT_EQ(text, nlohmann::json(ToSeconds(Duration(ms))).dump()) << ms;
+  }
+}
+
 }  // namespace
 }  // namespace jobwarden
