@@ -96,9 +96,16 @@ class ReapRouter {
     static ReapRouter* router = new ReapRouter();  // never destroyed: reaping may go on at exit
     return *router;
   }
-  void Own(pid_t pid, std::shared_ptr<Waker> owner) {
+  // Runs `spawn` (which starts a child and returns its pid, or -1) with the
+  // router locked, and owns the child before any waitpid(-1) of another
+  // supervisor in this process can route its exit: a handler that exits at
+  // once never has its status taken for an orphan's.
+  template <typename Spawn>
+  pid_t SpawnOwned(Spawn&& spawn, const std::shared_ptr<Waker>& owner) {
     std::lock_guard<std::mutex> lock(mu_);
-    owners_[pid] = std::move(owner);
+    const pid_t pid = spawn();
+    if (pid > 0) owners_[pid] = owner;
+    return pid;
   }
   void Disown(pid_t pid) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -906,18 +913,21 @@ class SupervisorImpl final : public SubprocessSupervisor {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
-    pid_t pid = -1;
     int clone_errno = 0;
-    while (true) {
-      const int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (clone_pidfd_ ? CLONE_PIDFD : 0);
-      pid = ::clone(&RunChild, child_stack_.top(), flags, &plan, &pidfd);
-      clone_errno = errno;
-      if (pid < 0 && clone_errno == EINVAL && clone_pidfd_) {
-        clone_pidfd_ = false;  // a kernel before 5.2: take the pidfd after the fact
-        continue;
-      }
-      break;
-    }
+    const pid_t pid = ReapRouter::Get().SpawnOwned(
+        [&] {
+          while (true) {
+            const int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (clone_pidfd_ ? CLONE_PIDFD : 0);
+            const pid_t child = ::clone(&RunChild, child_stack_.top(), flags, &plan, &pidfd);
+            clone_errno = errno;
+            if (child < 0 && clone_errno == EINVAL && clone_pidfd_) {
+              clone_pidfd_ = false;  // a kernel before 5.2: take the pidfd after the fact
+              continue;
+            }
+            return child;
+          }
+        },
+        waker_);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) return Status::Unavailable("clone: " + ErrnoText(clone_errno));
     UniqueFd leader_fd(clone_pidfd_ ? pidfd : -1);
@@ -932,9 +942,9 @@ class SupervisorImpl final : public SubprocessSupervisor {
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      ReapRouter::Get().Disown(pid);
       return ExecError(plan.fail_stage, plan.fail_errno, spec, exe);
     }
-    ReapRouter::Get().Own(pid, waker_);
     ::setpgid(pid, pid);  // the child did it already; harmless (EACCES after exec)
 
     auto a = std::make_shared<Attempt>(pid, mark_entry, spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name,
