@@ -63,6 +63,42 @@ void Key(std::string& out, std::string_view name) {
   out += "\":";
 }
 
+// Writes one object's fields in the order given, which must be sorted; the
+// extra fields (sorted too) are slotted in at their sorted places.
+class ObjectWriter {
+ public:
+  ObjectWriter(std::string& out, std::initializer_list<JsonField> extra)
+      : out_(out), next_(extra.begin()), end_(extra.end()) {
+    out_ += '{';
+  }
+  // Starts the field `name`: the comma, the extra fields before it, `"name":`.
+  void Field(std::string_view name) {
+    while (next_ != end_ && next_->name < name) WriteExtra();
+    Separate();
+    Key(out_, name);
+  }
+  void End() {
+    while (next_ != end_) WriteExtra();
+    out_ += '}';
+  }
+
+ private:
+  void Separate() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  void WriteExtra() {
+    Separate();
+    Key(out_, next_->name);
+    out_ += next_->json;
+    ++next_;
+  }
+  std::string& out_;
+  const JsonField* next_;
+  const JsonField* end_;
+  bool first_ = true;
+};
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
@@ -103,77 +139,58 @@ void AppendJsonTimeOrNull(std::string& out, const std::optional<Timestamp>& t) {
   }
 }
 
-void AppendJobJson(std::string& out, const Job& job, std::string_view lease) {
+void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonField> extra) {
   const bool running = job.state == JobState::kRunning;
   // Keys in nlohmann's (std::map) order, as dump writes them.
-  out += '{';
-  Key(out, "args");
+  ObjectWriter w(out, extra);
+  w.Field("args");
   AppendStoredJson(out, job.args);
-  out += ',';
-  Key(out, "attempt");
+  w.Field("attempt");
   AppendInt(out, job.attempt);
-  out += ',';
-  Key(out, "batch_id");
+  w.Field("batch_id");
   AppendStringOrNull(out, job.batch_id);
-  out += ',';
-  Key(out, "cancel_reason");
+  w.Field("cancel_reason");
   if (job.cancel_requested && job.cancel_reason != CancelReason::kNone) {
     AppendJsonString(out, ToString(job.cancel_reason));
   } else {
     out += "null";
   }
-  out += ',';
-  Key(out, "cancel_requested");
+  w.Field("cancel_requested");
   AppendBool(out, job.cancel_requested);
-  out += ',';
-  Key(out, "checkpoint");
+  w.Field("checkpoint");
   AppendStoredJsonOrNull(out, job.checkpoint);
-  out += ',';
-  Key(out, "created_at");
+  w.Field("created_at");
   AppendJsonString(out, FormatRfc3339(job.created_at));
-  out += ',';
-  Key(out, "deadline_at");
+  w.Field("deadline_at");
   AppendJsonTimeOrNull(out, job.deadline_at);
-  out += ',';
-  Key(out, "errors");
+  w.Field("errors");
   out += '[';
   for (std::size_t i = 0; i < job.errors.size(); ++i) {
     if (i > 0) out += ',';
     out += ErrorEntryToJson(job.errors[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
-  out += "],";
-  Key(out, "finished_at");
+  out += ']';
+  w.Field("finished_at");
   AppendJsonTimeOrNull(out, job.finished_at);
-  out += ',';
-  Key(out, "heartbeat_at");
+  w.Field("heartbeat_at");
   AppendJsonTimeOrNull(out, job.heartbeat_at);
-  out += ',';
-  Key(out, "id");
+  w.Field("id");
   out += '"';
   AppendInt(out, job.id);
-  out += "\",";
-  Key(out, "kind");
+  out += '"';
+  w.Field("kind");
   AppendJsonString(out, job.kind);
-  out += ',';
-  if (!lease.empty()) {
-    Key(out, "lease");
-    out += lease;
-    out += ',';
-  }
-  Key(out, "lease_expires_at");
+  w.Field("lease_expires_at");
   if (running) {
     AppendJsonTimeOrNull(out, job.lease_expires_at);
   } else {
     out += "null";
   }
-  out += ',';
-  Key(out, "max_attempts");
+  w.Field("max_attempts");
   AppendInt(out, job.max_attempts);
-  out += ',';
-  Key(out, "priority");
+  w.Field("priority");
   AppendInt(out, job.priority);
-  out += ',';
-  Key(out, "progress");
+  w.Field("progress");
   out += '{';
   Key(out, "done");
   AppendInt(out, job.progress.done);
@@ -190,48 +207,39 @@ void AppendJobJson(std::string& out, const Job& job, std::string_view lease) {
   out += ',';
   Key(out, "updated_at");
   AppendJsonTimeOrNull(out, job.progress.updated_at);
-  out += "},";
-  Key(out, "queue");
+  out += '}';
+  w.Field("queue");
   AppendJsonString(out, job.queue);
-  out += ',';
-  Key(out, "resource_key");
+  w.Field("resource_key");
   AppendStringOrNull(out, job.resource_key);
-  out += ',';
-  Key(out, "result");
+  w.Field("result");
   AppendStoredJsonOrNull(out, job.result);
-  out += ',';
-  Key(out, "run_at");
+  w.Field("run_at");
   AppendJsonString(out, FormatRfc3339(job.run_at));
-  out += ',';
-  Key(out, "stall_timeout_s");
+  w.Field("stall_timeout_s");
   if (job.stall_timeout) {
     AppendJsonSeconds(out, *job.stall_timeout);
   } else {
     out += "null";
   }
-  out += ',';
-  Key(out, "started_at");
+  w.Field("started_at");
   AppendJsonTimeOrNull(out, job.started_at);
-  out += ',';
-  Key(out, "state");
+  w.Field("state");
   AppendJsonString(out, ToString(job.state));
-  out += ',';
-  Key(out, "tags");
+  w.Field("tags");
   out += '[';
   for (std::size_t i = 0; i < job.tags.size(); ++i) {
     if (i > 0) out += ',';
     AppendJsonString(out, job.tags[i]);
   }
-  out += "],";
-  Key(out, "timeout_s");
+  out += ']';
+  w.Field("timeout_s");
   AppendJsonSeconds(out, job.timeout);
-  out += ',';
-  Key(out, "unique_key");
+  w.Field("unique_key");
   AppendStringOrNull(out, job.unique_key);
-  out += ',';
-  Key(out, "worker_id");
+  w.Field("worker_id");
   AppendStringOrNull(out, job.worker_id);
-  out += '}';
+  w.End();
 }
 
 nlohmann::json ParseStoredJson(const std::string& text) {

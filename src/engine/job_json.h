@@ -9,6 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,12 +21,19 @@ namespace jobwarden {
 
 nlohmann::json JobToJson(const Job& job);
 
+// A field added to the job JSON: its name and its value as JSON text.
+struct JsonField {
+  std::string_view name;
+  std::string_view json;
+};
+
 // Appends JobToJson(job) as compact text, byte for byte what
 // JobToJson(job).dump(-1, ' ', false, error_handler_t::replace) writes (same
 // keys in the same sorted order, same numbers, same escapes), without
-// building the tree: the fetch answer's hot path. `lease`, when not empty, is
-// a JSON value added as the field "lease" (in its sorted place).
-void AppendJobJson(std::string& out, const Job& job, std::string_view lease = {});
+// building the tree: the hot paths (fetch answer, enqueue answer). `extra`
+// fields (sorted by name, none of the job's own) go in at their sorted places,
+// as assigning them to the tree would put them.
+void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonField> extra = {});
 
 // JSON text helpers shared by the hot-path encoders (worker routes): each
 // writes exactly what nlohmann's dump (error_handler_t::replace) writes.

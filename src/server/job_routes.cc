@@ -26,9 +26,10 @@ void Enqueue(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (!request.ok()) return ReplyStatus(res, request.status());
   auto result = ctx.engine.Enqueue(*request);
   if (!result.ok()) return ReplyStatus(res, result.status());
-  nlohmann::json j = JobToJson(result->job);
-  j["deduplicated"] = result->deduplicated;
-  ReplyJson(res, result->deduplicated ? 200 : 201, j);
+  std::string body;
+  body.reserve(1024);
+  AppendJobJson(body, result->job, {{"deduplicated", result->deduplicated ? "true" : "false"}});
+  ReplyJsonText(res, result->deduplicated ? 200 : 201, std::move(body));
 }
 
 void EnqueueBulk(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {

@@ -85,7 +85,7 @@ void AppendLeasedJob(std::string& out, std::string& lease, const Job& j) {
   lease += ",\"ttl_s\":";
   AppendJsonSeconds(lease, j.lease_ttl);
   lease += '}';
-  AppendJobJson(out, j, lease);
+  AppendJobJson(out, j, {{"lease", lease}});
 }
 
 void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {

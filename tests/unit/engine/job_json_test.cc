@@ -166,8 +166,14 @@ TEST(JobJsonTest, AppendJobJsonWritesWhatTheTreeDumps) {
     nlohmann::json with_lease = JobToJson(j);
     with_lease["lease"] = {{"token", 7}};
     text.clear();
-    AppendJobJson(text, j, R"({"token":7})");
+    AppendJobJson(text, j, {{"lease", R"({"token":7})"}});
     EXPECT_EQ(text, dump(with_lease));
+    nlohmann::json with_two = JobToJson(j);
+    with_two["deduplicated"] = true;
+    with_two["zz"] = nullptr;
+    text.clear();
+    AppendJobJson(text, j, {{"deduplicated", "true"}, {"zz", "null"}});
+    EXPECT_EQ(text, dump(with_two));
   }
   for (const std::int64_t ms : {0LL, 1LL, 999LL, 1000LL, 30'000LL, 1'500LL, 86'400'000LL, 999'999'999'000LL}) {
     std::string text;
