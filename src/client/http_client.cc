@@ -157,7 +157,7 @@ HttpAnswer HttpClient::Send(const std::string& method, const std::string& path, 
 }
 
 HttpAnswer HttpClient::SendText(const std::string& method, const std::string& path, const std::string& text,
-                                Duration extra_wait) {
+                                Duration extra_wait, bool keep_text) {
   std::unique_ptr<Connection> c = Acquire();
   const auto [rs, ru] = SecUsec(options_.read_timeout + extra_wait);
   c->http.set_read_timeout(rs, ru);
@@ -175,6 +175,11 @@ HttpAnswer HttpClient::SendText(const std::string& method, const std::string& pa
     return a;
   }
   a.status = r->status;
+  if (keep_text && a.status >= 200 && a.status < 300) {
+    a.text = std::move(r->body);
+    Release(std::move(c));
+    return a;
+  }
   a.body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (a.body.is_discarded()) a.body = nullptr;
   Release(std::move(c));
@@ -186,17 +191,44 @@ Result<nlohmann::json> HttpClient::Call(const std::string& method, const std::st
   return CallText(method, path, BodyText(body), what, extra_wait);
 }
 
-Result<nlohmann::json> HttpClient::CallText(const std::string& method, const std::string& path,
-                                            const std::string& body_text, const std::string& what,
-                                            Duration extra_wait) {
-  HttpAnswer a = SendText(method, path, body_text, extra_wait);
-  if (a.status >= 200 && a.status < 300) return std::move(a.body);
+Result<HttpAnswer> HttpClient::Exchange(const std::string& method, const std::string& path,
+                                        const std::string& body_text, const std::string& what, Duration extra_wait,
+                                        bool keep_text) {
+  HttpAnswer a = SendText(method, path, body_text, extra_wait, keep_text);
+  if (a.status >= 200 && a.status < 300) return a;
   const std::string fallback = a.status == 0 ? what + ": server " + options_.server.Url() + " unreachable (" +
                                                    a.error + ")"
                                              : what + ": HTTP " + std::to_string(a.status);
   Status s = StatusFromHttp(a.status, a.body, fallback);
   if (!s.ok()) return s;
+  return a;
+}
+
+Result<nlohmann::json> HttpClient::CallText(const std::string& method, const std::string& path,
+                                            const std::string& body_text, const std::string& what,
+                                            Duration extra_wait) {
+  JW_ASSIGN_OR_RETURN(HttpAnswer a, Exchange(method, path, body_text, what, extra_wait, /*keep_text=*/false));
   return std::move(a.body);
+}
+
+template <typename T, typename Take>
+Result<T> HttpClient::RetryLoop(const std::string& method, const std::string& path, const std::string& body_text,
+                                const std::string& what, Duration budget, const std::function<bool()>& cancelled,
+                                Duration extra_wait, bool keep_text, Take take) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const auto give_up = std::chrono::steady_clock::now() + budget;
+  Duration backoff = std::chrono::milliseconds(50);
+  while (true) {
+    Result<HttpAnswer> r = Exchange(method, path, body_text, what, extra_wait, keep_text);
+    if (r.ok()) return take(*r);
+    if (r.status().code() != StatusCode::kUnavailable) return r.status();
+    if (cancelled && cancelled()) return r.status();
+    std::uniform_int_distribution<std::int64_t> jitter(backoff.count() / 2, backoff.count() * 3 / 2);
+    const Duration pause(jitter(rng));
+    if (std::chrono::steady_clock::now() + pause >= give_up) return r.status();
+    std::this_thread::sleep_for(pause);
+    backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(1));
+  }
 }
 
 Result<nlohmann::json> HttpClient::CallWithRetry(const std::string& method, const std::string& path,
@@ -210,19 +242,16 @@ Result<nlohmann::json> HttpClient::CallTextWithRetry(const std::string& method, 
                                                      const std::string& body_text, const std::string& what,
                                                      Duration budget, const std::function<bool()>& cancelled,
                                                      Duration extra_wait) {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  const auto give_up = std::chrono::steady_clock::now() + budget;
-  Duration backoff = std::chrono::milliseconds(50);
-  while (true) {
-    Result<nlohmann::json> r = CallText(method, path, body_text, what, extra_wait);
-    if (r.ok() || r.status().code() != StatusCode::kUnavailable) return r;
-    if (cancelled && cancelled()) return r;
-    std::uniform_int_distribution<std::int64_t> jitter(backoff.count() / 2, backoff.count() * 3 / 2);
-    const Duration pause(jitter(rng));
-    if (std::chrono::steady_clock::now() + pause >= give_up) return r;
-    std::this_thread::sleep_for(pause);
-    backoff = std::min<Duration>(backoff * 2, std::chrono::seconds(1));
-  }
+  return RetryLoop<nlohmann::json>(method, path, body_text, what, budget, cancelled, extra_wait, false,
+                                   [](HttpAnswer& a) { return std::move(a.body); });
+}
+
+Result<std::string> HttpClient::CallTextWithRetryRaw(const std::string& method, const std::string& path,
+                                                     const std::string& body_text, const std::string& what,
+                                                     Duration budget, const std::function<bool()>& cancelled,
+                                                     Duration extra_wait) {
+  return RetryLoop<std::string>(method, path, body_text, what, budget, cancelled, extra_wait, true,
+                                [](HttpAnswer& a) { return std::move(a.text); });
 }
 
 }  // namespace jobwarden::client

@@ -53,7 +53,8 @@ struct HttpClientOptions {
 // One HTTP answer: status 0 when there was none.
 struct HttpAnswer {
   int status = 0;
-  nlohmann::json body;  // null when the body is not JSON
+  nlohmann::json body;  // null when the body is not JSON (or kept as text)
+  std::string text;     // the 2xx body's text, when asked to keep it unparsed
   std::string error;    // why there was no answer
 };
 
@@ -85,11 +86,18 @@ class HttpClient {
 
   // The same three with a body already serialized as JSON text (the worker
   // protocol's hot paths build their bodies without a JSON tree).
+  // `keep_text`: a 2xx answer's body is left unparsed, in HttpAnswer::text.
   HttpAnswer SendText(const std::string& method, const std::string& path, const std::string& body_text,
-                      Duration extra_wait = Duration(0));
+                      Duration extra_wait = Duration(0), bool keep_text = false);
   Result<nlohmann::json> CallText(const std::string& method, const std::string& path, const std::string& body_text,
                                   const std::string& what, Duration extra_wait = Duration(0));
   Result<nlohmann::json> CallTextWithRetry(const std::string& method, const std::string& path,
+                                           const std::string& body_text, const std::string& what, Duration budget,
+                                           const std::function<bool()>& cancelled = {},
+                                           Duration extra_wait = Duration(0));
+  // CallTextWithRetry, the 2xx answer's body given back as text, unparsed
+  // (for a caller with its own decoder; it must still be JSON).
+  Result<std::string> CallTextWithRetryRaw(const std::string& method, const std::string& path,
                                            const std::string& body_text, const std::string& what, Duration budget,
                                            const std::function<bool()>& cancelled = {},
                                            Duration extra_wait = Duration(0));
@@ -102,6 +110,13 @@ class HttpClient {
   struct Connection;
   std::unique_ptr<Connection> Acquire();
   void Release(std::unique_ptr<Connection> c);
+  // One exchange: the answer (body as text when `keep_text` and 2xx), or a Status.
+  Result<HttpAnswer> Exchange(const std::string& method, const std::string& path, const std::string& body_text,
+                              const std::string& what, Duration extra_wait, bool keep_text);
+  template <typename T, typename Take>
+  Result<T> RetryLoop(const std::string& method, const std::string& path, const std::string& body_text,
+                      const std::string& what, Duration budget, const std::function<bool()>& cancelled,
+                      Duration extra_wait, bool keep_text, Take take);
 
   const HttpClientOptions options_;
   std::mutex mu_;

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cstdint>
+
 #include "engine/job_json.h"
 
 namespace jobwarden::client {
@@ -233,6 +236,473 @@ Result<QueueInfo> QueueInfoFromJson(const nlohmann::json& j) {
     }
   }
   return q;
+}
+
+namespace {
+
+// A cursor over JSON text for the fast path. Every method returns false on
+// anything it does not handle; the caller then gives up (nullopt).
+class FastReader {
+ public:
+  explicit FastReader(std::string_view text) : s_(text) {}
+
+  bool AtEnd() {
+    SkipWs();
+    return i_ == s_.size();
+  }
+  bool Eat(char c) {
+    SkipWs();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  bool Peek(char c) {
+    SkipWs();
+    return i_ < s_.size() && s_[i_] == c;
+  }
+  bool EatLiteral(std::string_view lit) {
+    SkipWs();
+    if (s_.substr(i_, lit.size()) != lit) return false;
+    i_ += lit.size();
+    return true;
+  }
+  // A string without escapes or bytes outside printable ASCII.
+  bool PlainString(std::string_view& out) {
+    if (!Eat('"')) return false;
+    const std::size_t start = i_;
+    while (i_ < s_.size()) {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        out = s_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c == '\\' || c < 0x20 || c >= 0x80) return false;
+      ++i_;
+    }
+    return false;
+  }
+  // A number's text (JSON's grammar); `integer` when it has no fraction or exponent.
+  bool Number(std::string_view& out, bool& integer) {
+    SkipWs();
+    const std::size_t start = i_;
+    integer = true;
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    if (i_ < s_.size() && s_[i_] == '0') {
+      ++i_;
+    } else if (Digits() == 0) {
+      return false;
+    }
+    if (i_ < s_.size() && s_[i_] == '.') {
+      integer = false;
+      ++i_;
+      if (Digits() == 0) return false;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      integer = false;
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (Digits() == 0) return false;
+    }
+    out = s_.substr(start, i_ - start);
+    return true;
+  }
+  // Skips any value, giving its text.
+  bool Value(std::string_view& out) {
+    SkipWs();
+    const std::size_t start = i_;
+    if (!SkipValue(0)) return false;
+    out = s_.substr(start, i_ - start);
+    return true;
+  }
+
+ private:
+  std::size_t Digits() {
+    const std::size_t start = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    return i_ - start;
+  }
+  void SkipWs() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+  }
+  bool SkipValue(int depth) {
+    if (depth > 64) return false;
+    SkipWs();
+    if (i_ >= s_.size()) return false;
+    const char c = s_[i_];
+    std::string_view unused;
+    bool integer = false;
+    if (c == '"') return PlainString(unused);
+    if (c == 't') return EatLiteral("true");
+    if (c == 'f') return EatLiteral("false");
+    if (c == 'n') return EatLiteral("null");
+    if (c == '{' || c == '[') {
+      const bool object = c == '{';
+      ++i_;
+      if (Eat(object ? '}' : ']')) return true;
+      do {
+        if (object && !(PlainString(unused) && Eat(':'))) return false;
+        if (!SkipValue(depth + 1)) return false;
+      } while (Eat(','));
+      return Eat(object ? '}' : ']');
+    }
+    return Number(unused, integer);
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+// One scalar value read by the fast path.
+struct FastValue {
+  enum Kind { kNull, kString, kInt, kFloat, kBool, kOther } kind = kNull;
+  std::string_view text;  // the string's contents, the number's or other value's text
+  std::int64_t i = 0;
+  bool b = false;
+};
+
+bool ReadFastValue(FastReader& r, FastValue& v) {
+  if (r.Peek('"')) {
+    v.kind = FastValue::kString;
+    return r.PlainString(v.text);
+  }
+  if (r.EatLiteral("null")) {
+    v.kind = FastValue::kNull;
+    return true;
+  }
+  if (r.Peek('{') || r.Peek('[')) {
+    v.kind = FastValue::kOther;
+    return r.Value(v.text);
+  }
+  bool integer = false;
+  if (!r.Number(v.text, integer)) return false;
+  if (!integer) {
+    v.kind = FastValue::kFloat;
+    return true;
+  }
+  v.kind = FastValue::kInt;
+  const auto [ptr, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), v.i);
+  return ec == std::errc() && ptr == v.text.data() + v.text.size();
+}
+
+bool FastBool(FastReader& r, FastValue& v) {
+  if (r.EatLiteral("true")) {
+    v.kind = FastValue::kBool;
+    v.b = true;
+    return true;
+  }
+  if (r.EatLiteral("false")) {
+    v.kind = FastValue::kBool;
+    v.b = false;
+    return true;
+  }
+  return ReadFastValue(r, v);
+}
+
+bool FastTime(const FastValue& v, std::optional<Timestamp>& out) {
+  if (v.kind == FastValue::kNull) return true;
+  if (v.kind != FastValue::kString) return false;
+  auto t = ParseRfc3339(v.text);
+  if (!t.ok()) return false;
+  out = *t;
+  return true;
+}
+
+bool FastSeconds(const FastValue& v, std::optional<Duration>& out) {
+  if (v.kind == FastValue::kNull) return true;
+  double d = 0;
+  if (v.kind == FastValue::kInt) {
+    d = static_cast<double>(v.i);
+  } else if (v.kind == FastValue::kFloat) {
+    const auto [ptr, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), d);
+    if (ec != std::errc() || ptr != v.text.data() + v.text.size()) return false;
+  } else {
+    return false;
+  }
+  auto s = FromSeconds(d);
+  if (!s.ok()) return false;
+  out = *s;
+  return true;
+}
+
+template <typename I>
+bool FastInt(const FastValue& v, I& out) {
+  if (v.kind == FastValue::kNull) return true;
+  if (v.kind != FastValue::kInt) return false;
+  out = static_cast<I>(v.i);
+  return true;
+}
+
+bool FastStr(const FastValue& v, std::string& out) {
+  if (v.kind == FastValue::kNull) return true;
+  if (v.kind != FastValue::kString) return false;
+  out.assign(v.text);
+  return true;
+}
+
+bool FastOptStr(const FastValue& v, std::optional<std::string>& out) {
+  if (v.kind == FastValue::kNull) return true;
+  if (v.kind != FastValue::kString) return false;
+  out.emplace(v.text);
+  return true;
+}
+
+// A JSON-valued field kept as text, as Reader::Text keeps it (its dump).
+bool FastText(FastReader& r, std::optional<std::string>& out) {
+  std::string_view text;
+  if (!r.Value(text)) return false;
+  if (text == "null") return true;
+  if (text == "{}" || text == "[]") {
+    out.emplace(text);
+    return true;
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return false;
+  out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return true;
+}
+
+// {"done", "message", "total", "updated_at"}, as ProgressFromJson and the
+// updated_at read of JobFromJson take it.
+bool FastProgress(FastReader& r, Progress& p) {
+  if (r.EatLiteral("null")) return true;
+  if (!r.Eat('{')) return false;
+  Progress out;
+  bool have_done = false;
+  unsigned seen = 0;
+  if (!r.Eat('}')) {
+    do {
+      std::string_view key;
+      FastValue v;
+      if (!r.PlainString(key) || !r.Eat(':') || !FastBool(r, v)) return false;
+      unsigned bit = 0;
+      if (key == "done") {
+        if (v.kind != FastValue::kInt || v.i < 0) return false;
+        out.done = v.i;
+        have_done = true;
+        bit = 1;
+      } else if (key == "total") {
+        if (v.kind == FastValue::kInt && v.i >= 0) {
+          out.total = v.i;
+        } else if (v.kind != FastValue::kNull) {
+          return false;
+        }
+        bit = 2;
+      } else if (key == "message") {
+        if (!FastStr(v, out.message)) return false;
+        bit = 4;
+      } else if (key == "updated_at") {
+        if (!FastTime(v, out.updated_at)) return false;
+        bit = 8;
+      } else {
+        return false;
+      }
+      if ((seen & bit) != 0) return false;
+      seen |= bit;
+    } while (r.Eat(','));
+    if (!r.Eat('}')) return false;
+  }
+  if (!have_done) return false;
+  p = std::move(out);
+  return true;
+}
+
+bool FastLease(FastReader& r, Job& job) {
+  if (r.EatLiteral("null")) return true;
+  if (!r.Eat('{')) return false;
+  if (r.Eat('}')) return true;
+  std::optional<Timestamp> expires;
+  std::optional<Duration> ttl, grace;
+  unsigned seen = 0;
+  do {
+    std::string_view key;
+    FastValue v;
+    if (!r.PlainString(key) || !r.Eat(':') || !FastBool(r, v)) return false;
+    unsigned bit = 0;
+    if (key == "token") {
+      if (!FastInt(v, job.lease_token)) return false;
+      bit = 1;
+    } else if (key == "expires_at") {
+      if (!FastTime(v, expires)) return false;
+      bit = 2;
+    } else if (key == "ttl_s") {
+      if (!FastSeconds(v, ttl)) return false;
+      bit = 4;
+    } else if (key == "grace_s") {
+      if (!FastSeconds(v, grace)) return false;
+      bit = 8;
+    } else {
+      continue;  // unknown lease fields are ignored, as Reader ignores them
+    }
+    if ((seen & bit) != 0) return false;
+    seen |= bit;
+  } while (r.Eat(','));
+  if (!r.Eat('}')) return false;
+  if (expires) job.lease_expires_at = expires;
+  if (ttl) job.lease_ttl = *ttl;
+  if (grace) job.grace = *grace;
+  return true;
+}
+
+// The job JSON's fields (and "lease"): their index, or -1.
+int KnownJobField(std::string_view key) {
+  static constexpr std::string_view kFields[] = {
+      "args",         "attempt",    "batch_id",        "cancel_reason", "cancel_requested", "checkpoint",
+      "created_at",   "deadline_at", "errors",         "finished_at",   "heartbeat_at",     "id",
+      "kind",         "lease",      "lease_expires_at", "max_attempts", "priority",         "progress",
+      "queue",        "resource_key", "result",        "run_at",        "stall_timeout_s",  "started_at",
+      "state",        "tags",       "timeout_s",       "unique_key",    "worker_id"};
+  for (std::size_t i = 0; i < std::size(kFields); ++i) {
+    if (kFields[i] == key) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool FastJob(FastReader& r, Job& job) {
+  if (!r.Eat('{')) return false;
+  bool have_id = false, have_state = false, have_lease = false;
+  std::uint64_t seen = 0;
+  std::optional<Timestamp> lease_expires_field;
+  if (!r.Eat('}')) {
+    do {
+      std::string_view key;
+      if (!r.PlainString(key) || !r.Eat(':')) return false;
+      // A repeated field: the slow path decides (its tree keeps the last).
+      if (const int k = KnownJobField(key); k >= 0) {
+        if ((seen & (std::uint64_t{1} << k)) != 0) return false;
+        seen |= std::uint64_t{1} << k;
+      }
+      bool ok = true;
+      if (key == "args") {
+        std::optional<std::string> args;
+        ok = FastText(r, args);
+        if (args) job.args = std::move(*args);
+      } else if (key == "checkpoint") {
+        ok = FastText(r, job.checkpoint);
+      } else if (key == "result") {
+        ok = FastText(r, job.result);
+      } else if (key == "progress") {
+        ok = FastProgress(r, job.progress);
+      } else if (key == "lease") {
+        have_lease = true;
+        ok = FastLease(r, job);
+      } else if (key == "errors") {
+        ok = r.EatLiteral("null") || (r.Eat('[') && r.Eat(']'));
+      } else if (key == "tags") {
+        if (!r.EatLiteral("null")) {
+          if (!r.Eat('[')) return false;
+          if (!r.Eat(']')) {
+            do {
+              std::string_view tag;
+              if (!r.PlainString(tag)) return false;
+              job.tags.emplace_back(tag);
+            } while (r.Eat(','));
+            ok = r.Eat(']');
+          }
+        }
+      } else {
+        FastValue v;
+        if (!FastBool(r, v)) return false;
+        if (key == "id") {
+          if (v.kind != FastValue::kString) return false;
+          auto id = ParseJobId(v.text);
+          if (!id.ok()) return false;
+          job.id = *id;
+          have_id = true;
+        } else if (key == "kind") {
+          ok = FastStr(v, job.kind);
+        } else if (key == "queue") {
+          ok = FastStr(v, job.queue);
+        } else if (key == "priority") {
+          ok = FastInt(v, job.priority);
+        } else if (key == "state") {
+          if (v.kind != FastValue::kString) return false;
+          auto st = ParseJobState(v.text);
+          if (!st) return false;
+          job.state = *st;
+          have_state = true;
+        } else if (key == "attempt") {
+          ok = FastInt(v, job.attempt);
+        } else if (key == "max_attempts") {
+          ok = FastInt(v, job.max_attempts);
+        } else if (key == "timeout_s") {
+          std::optional<Duration> t;
+          ok = FastSeconds(v, t);
+          if (t) job.timeout = *t;
+        } else if (key == "stall_timeout_s") {
+          ok = FastSeconds(v, job.stall_timeout);
+        } else if (key == "deadline_at") {
+          ok = FastTime(v, job.deadline_at);
+        } else if (key == "run_at" || key == "created_at") {
+          std::optional<Timestamp> t;
+          ok = FastTime(v, t);
+          if (t) (key == "run_at" ? job.run_at : job.created_at) = *t;
+        } else if (key == "started_at") {
+          ok = FastTime(v, job.started_at);
+        } else if (key == "finished_at") {
+          ok = FastTime(v, job.finished_at);
+        } else if (key == "heartbeat_at") {
+          ok = FastTime(v, job.heartbeat_at);
+        } else if (key == "lease_expires_at") {
+          ok = FastTime(v, lease_expires_field);
+        } else if (key == "worker_id") {
+          ok = FastOptStr(v, job.worker_id);
+        } else if (key == "cancel_requested") {
+          if (v.kind == FastValue::kBool) {
+            job.cancel_requested = v.b;
+          } else {
+            ok = v.kind == FastValue::kNull;
+          }
+        } else if (key == "cancel_reason") {
+          if (v.kind == FastValue::kString) {
+            auto cr = ParseCancelReason(v.text);
+            if (!cr) return false;
+            job.cancel_reason = *cr;
+          } else {
+            ok = v.kind == FastValue::kNull;
+          }
+        } else if (key == "unique_key") {
+          ok = FastOptStr(v, job.unique_key);
+        } else if (key == "resource_key") {
+          ok = FastOptStr(v, job.resource_key);
+        } else if (key == "batch_id") {
+          ok = FastOptStr(v, job.batch_id);
+        }
+        // Other fields are ignored, as JobFromJson ignores them.
+      }
+      if (!ok) return false;
+    } while (r.Eat(','));
+    if (!r.Eat('}')) return false;
+  }
+  // JobFromJson refuses a job without a valid id or state.
+  if (!have_id || !have_state) return false;
+  // The lease's expiry (read last by JobFromJson) wins over the field.
+  const std::optional<Timestamp> lease_expires = job.lease_expires_at;
+  job.lease_expires_at = lease_expires_field;
+  if (have_lease && lease_expires) job.lease_expires_at = lease_expires;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<Job>> JobsFromFetchAnswerText(std::string_view text) {
+  FastReader r(text);
+  if (!r.Eat('{')) return std::nullopt;
+  std::string_view key;
+  if (!r.PlainString(key) || key != "jobs" || !r.Eat(':') || !r.Eat('[')) return std::nullopt;
+  std::vector<Job> jobs;
+  if (!r.Eat(']')) {
+    do {
+      Job job;
+      if (!FastJob(r, job)) return std::nullopt;
+      jobs.push_back(std::move(job));
+    } while (r.Eat(','));
+    if (!r.Eat(']')) return std::nullopt;
+  }
+  if (!r.Eat('}') || !r.AtEnd()) return std::nullopt;
+  return jobs;
 }
 
 }  // namespace jobwarden::client

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/job.h"
@@ -22,6 +24,13 @@ namespace jobwarden::client {
 // expiry, TTL and grace.
 Result<Job> JobFromJson(const nlohmann::json& j);
 Result<std::vector<Job>> JobsFromJson(const nlohmann::json& array);
+
+// The fetch answer {"jobs": [...]} decoded straight from its text, without a
+// JSON tree: the worker's hot path. Handles what the server writes (compact,
+// no escapes, no errors history); anything else (escapes, non-ASCII, an
+// unexpected shape or value) gives nullopt, and the caller decodes the text
+// with nlohmann and JobsFromJson, which give the same jobs or the error.
+std::optional<std::vector<Job>> JobsFromFetchAnswerText(std::string_view text);
 
 // POST /v1/jobs body.
 nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);

@@ -76,6 +76,59 @@ TEST(ClientJobCodecTest, ReadsTheLeaseOfAFetchAnswerAndRefusesWrongTypes) {
   EXPECT_NE(bad.status().message().find("job.attempt"), std::string::npos) << bad.status().ToString();
 }
 
+// The worker's fast decoder of the fetch answer must give what the tree
+// decoder gives, and hand anything it does not take to it (nullopt).
+TEST(ClientJobCodecTest, FetchAnswerTextDecodesAsTheTreeDoes) {
+  auto answer_of = [](const std::vector<Job>& jobs) {
+    std::string text = R"({"jobs":[)";
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      if (i > 0) text += ',';
+      AppendJobJson(text, jobs[i],
+                    {{"lease", R"({"expires_at":"2026-01-01T00:00:13.000Z","grace_s":2.5,"token":99,"ttl_s":10.0})"}});
+    }
+    return text + "]}";
+  };
+  auto same = [](const std::string& text) {
+    auto fast = JobsFromFetchAnswerText(text);
+    auto slow = JobsFromJson(json::parse(text)["jobs"]);
+    ASSERT_TRUE(slow.ok()) << slow.status().ToString();
+    ASSERT_TRUE(fast.has_value()) << text;
+    ASSERT_EQ(fast->size(), slow->size());
+    for (std::size_t i = 0; i < fast->size(); ++i) {
+      EXPECT_EQ(JobToJson((*fast)[i]), JobToJson((*slow)[i]));
+      EXPECT_EQ((*fast)[i].lease_token, (*slow)[i].lease_token);
+      EXPECT_EQ((*fast)[i].lease_ttl, (*slow)[i].lease_ttl);
+      EXPECT_EQ((*fast)[i].grace, (*slow)[i].grace);
+      EXPECT_EQ((*fast)[i].lease_expires_at, (*slow)[i].lease_expires_at);
+    }
+  };
+  Job rich = RichJob();
+  rich.errors.clear();
+  rich.result = R"({"n":[1,2.5,"x"]})";
+  Job plain;
+  plain.id = 7;
+  plain.kind = "noop";
+  plain.state = JobState::kRunning;
+  same(answer_of({}));
+  same(answer_of({plain}));
+  same(answer_of({rich, plain, rich}));
+  same(json::parse(answer_of({rich, plain})).dump(2));  // whitespace
+  same(R"({"jobs":[{"id":"3","state":"running","extra":{"a":[1,{"b":null}]},"lease":null}]})");
+
+  // Handed to the tree decoder: escapes, an errors history, a repeated field,
+  // a wrong type, not JSON, another shape.
+  Job escaped = plain;
+  escaped.kind = "a\"b";
+  EXPECT_FALSE(JobsFromFetchAnswerText(answer_of({escaped})).has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(answer_of({RichJob()})).has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","id":"4"}]})").has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","attempt":"two"}]})").has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","attempt":01}]})").has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[]}x)").has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[],"more":1})").has_value());
+  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3"}]})").has_value());
+}
+
 TEST(ClientStatusFromHttpTest, ErrorCodesAndStatusesMapOnce) {
   auto err = [](const std::string& code) { return json{{"error", {{"code", code}, {"message", "m"}}}}; };
   EXPECT_TRUE(StatusFromHttp(200, json(), "x").ok());
