@@ -100,6 +100,23 @@ Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
 }
 
 Status Engine::DeregisterWorker(const std::string& worker_id) {
+  if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+  auto taken = TakeBackJobsOf(worker_id, [&](const Job& j) {
+    Failure f;
+    // The lease time is also heartbeat_at and the stall clock's start; a
+    // heartbeat listing the job or a progress report moves them.
+    const bool never_seen = j.started_at && j.heartbeat_at == j.started_at &&
+                            !(j.progress.updated_at && *j.progress.updated_at >= *j.started_at);
+    f.error_class = never_seen ? ErrorClass::kInterrupted : ErrorClass::kWorkerLost;
+    f.message = never_seen ? "worker " + worker_id +
+                                 " stopped before its fetch answer reached it (leased, never run); handed back"
+                           : "worker " + worker_id + " stopped without settling it";
+    return f;
+  });
+  if (!taken.ok()) return taken.status().WithContext("deregister worker " + worker_id);
+  if (!taken->empty()) {
+    spdlog::warn("worker {}: stopped with {} job(s) still leased to it; taken back", worker_id, taken->size());
+  }
   return store_.WorkerSetStopped(worker_id, clock_.Now());
 }
 
@@ -140,6 +157,18 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
 Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
                                                   const std::string& message) {
   if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken, TakeBackJobsOf(worker_id, [&](const Job&) {
+                        Failure f;
+                        f.error_class = error_class;
+                        f.message = message;
+                        return f;
+                      }));
+  if (!taken.empty()) spdlog::warn("worker {}: took back {} running job(s): {}", worker_id, taken.size(), message);
+  return taken;
+}
+
+Result<std::vector<JobId>> Engine::TakeBackJobsOf(const std::string& worker_id,
+                                                  const std::function<Failure(const Job&)>& why) {
   std::vector<JobId> taken;
   const Timestamp now = clock_.Now();
   JobListParams lp;
@@ -151,9 +180,7 @@ Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, 
     std::vector<JobChange> changes;
     std::vector<Job> before;
     for (const Job& j : page) {
-      Failure f;
-      f.error_class = error_class;
-      f.message = message;
+      const Failure f = why(j);
       std::lock_guard<std::mutex> lock(rng_mu_);
       auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
       if (!planned.ok()) continue;
@@ -170,7 +197,6 @@ Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, 
     if (page.size() < static_cast<std::size_t>(lp.limit)) break;
     lp.after_id = page.back().id;
   }
-  if (!taken.empty()) spdlog::warn("worker {}: took back {} running job(s): {}", worker_id, taken.size(), message);
   return taken;
 }
 

@@ -193,7 +193,12 @@ class Engine {
 
   // Registers a worker; assigns `id` when empty ("host-pid-xxxx"). Returns the id.
   Result<std::string> RegisterWorker(WorkerRecord worker);
-  // A clean exit: the worker is marked stopped (its jobs were already handed back).
+  // A clean exit: the worker has settled every job it ran, and is marked
+  // stopped. A job still leased to it is one whose fetch answer never reached
+  // it (the drain cut the long-poll short after the lease was granted): if
+  // the worker never showed that it held the job (no heartbeat, no progress
+  // since the lease), it comes back `interrupted` (never run: no attempt
+  // spent), else as `worker_lost`.
   Status DeregisterWorker(const std::string& worker_id);
   Result<std::vector<WorkerRecord>> Workers(bool include_stopped = false);
   // Takes back every job `worker_id` holds, as a failure of `error_class`
@@ -240,6 +245,10 @@ class Engine {
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
   Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
+  // Takes back every running job leased to `worker_id`, each with the failure
+  // `why` gives it (guarded: a job settled meanwhile is left alone).
+  Result<std::vector<JobId>> TakeBackJobsOf(const std::string& worker_id,
+                                            const std::function<Failure(const Job&)>& why);
   // DESIGN timing rules: a job leased to the worker but absent from its
   // heartbeat is taken back as worker_lost (see the definition for the
   // one-heartbeat tolerance).

@@ -368,6 +368,38 @@ TEST_F(WorkerRegistryTest, DeregisteredWorkerIsNoLongerListed) {
   EXPECT_TRUE(live->empty());
 }
 
+// A worker deregisters once it settled all it ran; a job still leased to it
+// is a fetch answer that never reached it (the drain cut the long-poll short).
+TEST_F(WorkerRegistryTest, DeregisterHandsBackAJobTheWorkerNeverSawAsInterrupted) {
+  Register("w1");
+  const Job queued = Enqueue();
+  FetchOne({"default"}, "w1");
+  clock().Advance(milliseconds(20));
+  ASSERT_OK(engine().DeregisterWorker("w1"));
+  const Job got = Get(queued.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  EXPECT_EQ(got.attempt, 0) << "never run: no attempt spent";
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kInterrupted);
+  EXPECT_NE(got.errors[0].message.find("never run"), std::string::npos) << got.errors[0].message;
+}
+
+// A job the worker did show it held (a heartbeat listed it) but never settled:
+// the worker failed it, so it comes back as worker_lost, an attempt spent.
+TEST_F(WorkerRegistryTest, DeregisterTakesBackAJobTheWorkerHeldButNeverSettledAsWorkerLost) {
+  Register("w1");
+  const Job queued = Enqueue();
+  const Job j = FetchOne({"default"}, "w1");
+  clock().Advance(seconds(1));
+  Beat(j, std::nullopt, std::nullopt, "w1");
+  ASSERT_OK(engine().DeregisterWorker("w1"));
+  const Job got = Get(queued.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  EXPECT_EQ(got.attempt, 1);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kWorkerLost);
+}
+
 TEST_F(WorkerRegistryTest, HeartbeatTouchesTheWorker) {
   Register("w1");
   Enqueue();
