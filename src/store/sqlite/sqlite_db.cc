@@ -94,6 +94,8 @@ sqlite3_stmt* Connection::Statement(std::string_view name) const {
   return it == statements_.end() ? nullptr : it->second;
 }
 
+bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 std::int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
 std::int64_t Connection::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 

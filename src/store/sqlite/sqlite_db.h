@@ -40,6 +40,10 @@ class Connection {
   sqlite3_stmt* Statement(std::string_view name) const;  // nullptr when unknown
   sqlite3* raw() const { return db_; }
   std::int64_t Changes() const;
+  // False once SQLite left the transaction, also when it rolled the whole
+  // transaction back on its own after an error (SQLITE_FULL, SQLITE_IOERR,
+  // SQLITE_NOMEM).
+  bool InTransaction() const;
   std::int64_t LastInsertRowid() const;
 
  private:

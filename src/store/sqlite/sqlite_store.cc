@@ -377,6 +377,18 @@ class Writer {
       }
       p->result = p->op(*conn_);
       if (isolate) {
+        if (!p->result.ok() && !conn_->InTransaction()) {
+          // SQLite rolled the whole transaction back (a full disk, an I/O
+          // error): the ops before this one are undone too, and the rest
+          // would run outside any transaction. None of them succeeded.
+          const Status undone = Status::Unavailable(
+              "the write transaction was rolled back by SQLite after an error in another operation of it: " +
+              p->result.message());
+          for (Pending* q : batch) {
+            if (q->result.ok()) q->result = undone;
+          }
+          return;
+        }
         if (!p->result.ok()) {
           Status rb = conn_->ExecCached("ROLLBACK TO op", "rollback to savepoint");
           if (!rb.ok()) spdlog::error("sqlite: {}", rb.ToString());
