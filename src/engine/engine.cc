@@ -49,6 +49,16 @@ Result<std::optional<std::string>> NormalizeOptionalJson(const std::optional<std
   return std::optional<std::string>(std::move(compact));
 }
 
+// For TakeBackJobsOf: the same failure for every job taken back.
+std::function<Failure(const Job&)> SameFailure(ErrorClass error_class, std::string message) {
+  return [error_class, message = std::move(message)](const Job&) {
+    Failure f;
+    f.error_class = error_class;
+    f.message = message;
+    return f;
+  };
+}
+
 }  // namespace
 
 std::string_view ToString(JobDiagnosis::Verdict v) {
@@ -101,7 +111,8 @@ Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
 
 Status Engine::DeregisterWorker(const std::string& worker_id) {
   if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
-  auto taken = TakeBackJobsOf(worker_id, [&](const Job& j) {
+  const Timestamp now = clock_.Now();
+  auto taken = TakeBackJobsOf(worker_id, now, [&](const Job& j) {
     Failure f;
     // The lease time is also heartbeat_at and the stall clock's start; a
     // heartbeat listing the job or a progress report moves them.
@@ -117,7 +128,7 @@ Status Engine::DeregisterWorker(const std::string& worker_id) {
   if (!taken->empty()) {
     spdlog::warn("worker {}: stopped with {} job(s) still leased to it; taken back", worker_id, taken->size());
   }
-  return store_.WorkerSetStopped(worker_id, clock_.Now());
+  return store_.WorkerSetStopped(worker_id, now);
 }
 
 Result<std::vector<WorkerRecord>> Engine::Workers(bool include_stopped) { return store_.WorkerList(include_stopped); }
@@ -128,28 +139,13 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
   for (const WorkerRecord& w : workers) {
     if (!options_.worker_gone(w)) continue;
     ++lost;
-    JobListParams lp;
-    lp.state = JobState::kRunning;
-    lp.worker_id = w.id;
-    lp.limit = kChunk;
-    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobList(lp));
-    std::vector<JobChange> changes;
-    std::vector<Job> before;
-    for (const Job& j : jobs) {
-      Failure f;
-      f.error_class = ErrorClass::kWorkerLost;
-      f.message = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host +
-                  ") is gone; its death was seen by the reaper";
-      std::lock_guard<std::mutex> lock(rng_mu_);
-      auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
-      if (!planned.ok()) continue;
-      changes.push_back(std::move(planned).value());
-      before.push_back(j);
-    }
-    JW_RETURN_IF_ERROR(ApplyAndEmit(std::move(changes), before, now, nullptr).status());
+    const std::string message = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host +
+                                ") is gone; its death was seen by the reaper";
+    JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
+                        TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost, message)));
     // Mark it stopped only once its jobs are back; a failure above retries next tick.
     JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
-    spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, before.size());
+    spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, taken.size());
   }
   return lost;
 }
@@ -157,20 +153,15 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
 Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
                                                   const std::string& message) {
   if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
-  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken, TakeBackJobsOf(worker_id, [&](const Job&) {
-                        Failure f;
-                        f.error_class = error_class;
-                        f.message = message;
-                        return f;
-                      }));
+  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
+                      TakeBackJobsOf(worker_id, clock_.Now(), SameFailure(error_class, message)));
   if (!taken.empty()) spdlog::warn("worker {}: took back {} running job(s): {}", worker_id, taken.size(), message);
   return taken;
 }
 
-Result<std::vector<JobId>> Engine::TakeBackJobsOf(const std::string& worker_id,
+Result<std::vector<JobId>> Engine::TakeBackJobsOf(const std::string& worker_id, Timestamp now,
                                                   const std::function<Failure(const Job&)>& why) {
   std::vector<JobId> taken;
-  const Timestamp now = clock_.Now();
   JobListParams lp;
   lp.state = JobState::kRunning;
   lp.worker_id = worker_id;

@@ -245,9 +245,10 @@ class Engine {
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
   Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
-  // Takes back every running job leased to `worker_id`, each with the failure
-  // `why` gives it (guarded: a job settled meanwhile is left alone).
-  Result<std::vector<JobId>> TakeBackJobsOf(const std::string& worker_id,
+  // Takes back every running job leased to `worker_id` at `now`, each with
+  // the failure `why` gives it (guarded: a job settled meanwhile is left
+  // alone). Returns the ids taken back.
+  Result<std::vector<JobId>> TakeBackJobsOf(const std::string& worker_id, Timestamp now,
                                             const std::function<Failure(const Job&)>& why);
   // DESIGN timing rules: a job leased to the worker but absent from its
   // heartbeat is taken back as worker_lost (see the definition for the

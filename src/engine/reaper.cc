@@ -11,19 +11,15 @@ Duration DefaultReaperTick(Duration lease_ttl) {
 }
 
 namespace {
-ReaperOptions TickOnly(Duration tick) {
-  ReaperOptions o;
-  o.tick = tick;
-  return o;
-}
-
+// Every tick is at least 10 ms.
 ReaperOptions WithTick(ReaperOptions o) {
   o.tick = std::max(o.tick, Duration(10));
   return o;
 }
 }  // namespace
 
-Reaper::Reaper(Engine& engine, Duration tick) : Reaper(engine, TickOnly(tick)) {}
+Reaper::Reaper(Engine& engine, Duration tick)
+    : Reaper(engine, ReaperOptions{.tick = tick, .server_start_grace = false, .on_pass = nullptr}) {}
 
 Reaper::Reaper(Engine& engine, ReaperOptions options) : engine_(engine), options_(WithTick(std::move(options))) {}
 
