@@ -274,6 +274,7 @@ void WorkerPool::FetchLoop() {
       batch.push_back(std::move(a));
     }
     bool accepted;
+    bool wake_slot = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       accepted = phase_ == Phase::kRunning;
@@ -282,6 +283,7 @@ void WorkerPool::FetchLoop() {
           active_.push_back(a);
           queue_.push_back(a);
         }
+        wake_slot = NeedSearcher();
       }
     }
     if (!accepted) {
@@ -297,19 +299,50 @@ void WorkerPool::FetchLoop() {
       }
       return;
     }
-    // One wake per job (a slot that is already awake takes more than one).
-    for (std::size_t i = 0; i < batch.size(); ++i) slot_cv_.notify_one();
+    // One wake-up for the whole batch: the slot it wakes wakes the next (Take).
+    if (wake_slot) slot_cv_.notify_one();
     if (renew_now) notifier_->Notify();  // the keeper sends a heartbeat for every held job now
   }
 }
 
+// Chain wake of slots (as Go's scheduler wakes "spinning" threads). Waking
+// one slot per fetched job costs a thread wake-up per job, and on a small
+// machine a wake-up across CPUs costs more than a short job: a slot that is
+// already awake usually takes several queued jobs before a woken one runs.
+// So a fetch wakes at most one idle slot, and a slot that takes a job wakes
+// the next one only if jobs are still queued and no other slot is on its way.
+// A slot that finishes a job takes the next queued job without sleeping.
+//
+// Invariant (under mu_): whenever jobs are queued and a slot is idle, a
+// wake-up is on its way (searching_ > 0), so a queued job never waits behind
+// a slow handler while a slot sleeps. It holds because a wake-up is sent only
+// while some slot is idle (idle_slots_ counts slots inside the wait, from
+// before they block until they have the lock again), every slot that comes
+// out of the wait takes the pending wake-up as its own and looks at the queue
+// in the same critical section, and jobs are added only by the fetcher, which
+// sends the wake-up when needed.
+bool WorkerPool::NeedSearcher() {
+  if (queue_.empty() || idle_slots_ == 0 || searching_ > 0) return false;
+  ++searching_;
+  return true;
+}
+
 std::shared_ptr<ActiveJob> WorkerPool::Take(std::size_t slot) {
   std::unique_lock<std::mutex> lock(mu_);
-  slot_cv_.wait(lock, [&] { return phase_ == Phase::kStopped || !queue_.empty(); });
+  while (queue_.empty() && phase_ != Phase::kStopped) {
+    ++idle_slots_;
+    slot_cv_.wait(lock);
+    --idle_slots_;
+    // Whichever slot comes out of the wait answers the wake-up (they are alike).
+    if (searching_ > 0) --searching_;
+  }
   if (queue_.empty()) return nullptr;
   auto a = std::move(queue_.front());
   queue_.pop_front();
   slot_job_[slot] = a;
+  const bool wake_next = NeedSearcher();
+  lock.unlock();
+  if (wake_next) slot_cv_.notify_one();
   return a;
 }
 

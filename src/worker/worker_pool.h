@@ -167,6 +167,9 @@ class WorkerPool {
   void Finish(const std::shared_ptr<ActiveJob>& a);
   std::shared_ptr<ActiveJob> FindHeld(JobId id, std::int64_t token) const;
   std::shared_ptr<ActiveJob> Take(std::size_t slot);  // blocks; nullptr when stopping
+  // Whether to wake an idle slot for the queued jobs (see Take); counts the
+  // wake-up as sent. REQUIRES: mu_ held
+  bool NeedSearcher();
   void Shutdown();
 
   Backend& backend_;
@@ -184,6 +187,8 @@ class WorkerPool {
   std::condition_variable slot_cv_;   // slots wait for fetched jobs
   Phase phase_ = Phase::kRunning;                         // GUARDED_BY(mu_)
   std::deque<std::shared_ptr<ActiveJob>> queue_;          // GUARDED_BY(mu_): fetched, not started
+  int idle_slots_ = 0;  // GUARDED_BY(mu_): slot threads waiting in slot_cv_ for a job
+  int searching_ = 0;   // GUARDED_BY(mu_): wake-ups sent to idle slots and not yet answered (0 or 1)
   std::vector<PendingComplete> completions_;              // GUARDED_BY(mu_): successes not yet sent
   int awaiting_complete_ = 0;  // GUARDED_BY(mu_): held jobs whose run succeeded (slot free), not yet settled
   std::condition_variable completer_cv_;
