@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "store/sqlite/sqlite_store.h"
@@ -551,6 +552,44 @@ TEST_P(StoreContractTest, JobDeleteManyFiltersByQueueAndAge) {
   auto left = store_->JobList({.limit = 100});
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->size(), 2u);
+}
+
+// The retention path (terminal states and an age): by finished_at, not created_at, so a job that
+// waited long but finished recently is kept; waiting jobs are never touched; oldest first.
+TEST_P(StoreContractTest, JobDeleteManyOfTerminalStatesGoesByFinishTimeOldestFirst) {
+  const JobId old_finished = Insert(Job("a"), kT0);
+  const JobId late_finished = Insert(Job("a"), kT0);
+  const JobId other_queue = Insert(Job("b"), kT0);
+  const JobId waiting = Insert(Job("a"), kT0);
+  auto leased = Fetch({"a", "b"}, 3);
+  ASSERT_EQ(leased.size(), 3u);
+  const std::map<JobId, Timestamp> finish = {
+      {old_finished, kT0 + hours(1)}, {late_finished, kT0 + hours(5)}, {other_queue, kT0 + minutes(30)}};
+  for (const auto& j : leased) {
+    auto done = store_->JobCompleteMany({{{j.id, j.lease_token, "null", {}, {}}}, finish.at(j.id)});
+    ASSERT_TRUE(done.ok() && done->front().ok());
+  }
+  ASSERT_EQ(Get(old_finished).finished_at, kT0 + hours(1));
+  const std::vector<JobState> terminal = {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
+  const auto remaining = [&] {
+    std::set<JobId> ids;
+    auto all = store_->JobList({.limit = 100});
+    EXPECT_TRUE(all.ok()) << all.status().ToString();
+    if (all.ok()) {
+      for (const auto& j : *all) ids.insert(j.id);
+    }
+    return ids;
+  };
+  // Every job was created at kT0, but only two finished before kT0 + 2 h; the limit takes the oldest.
+  auto n = store_->JobDeleteMany({.states = terminal, .before = kT0 + hours(2), .limit = 1});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(remaining(), (std::set<JobId>{old_finished, late_finished, waiting}));
+  n = store_->JobDeleteMany({.states = terminal, .queue = "a", .before = kT0 + hours(2), .limit = 100});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);
+  // late_finished finished after the cut-off; waiting is not terminal.
+  EXPECT_EQ(remaining(), (std::set<JobId>{late_finished, waiting}));
 }
 
 // --- list ---

@@ -34,7 +34,7 @@ struct Migration {
   int version;
   std::string_view sql;
 };
-constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init}};
+constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init}, {2, sqlite_sql::k_002_scheduled_due}};
 
 const std::vector<std::pair<std::string, std::string>>& Statements() {
   static const auto* statements = [] {
@@ -888,10 +888,13 @@ class SqliteStore final : public Store {
       }
     }
     states.erase(std::remove(states.begin(), states.end(), JobState::kRunning), states.end());
+    // Terminal jobs older than a time (retention): by finished_at, visiting only what goes.
+    const bool finished_before =
+        p.before && std::all_of(states.begin(), states.end(), [](JobState st) { return IsTerminal(st); });
     std::int64_t n = 0;
     Status s = writer_.Submit(
         [&](Connection& conn) -> Status {
-          Query q(conn, "JobDeleteMany");
+          Query q(conn, finished_before ? "JobPurgeFinished" : "JobDeleteMany");
           q.Bind(1, StatesJson(states)).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit);
           JW_RETURN_IF_ERROR(q.Run());
           n = conn.Changes();
@@ -1160,6 +1163,25 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
     store->readers().Add(std::move(conn));
   }
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::vector<std::string>> ExplainSqliteStatement(const std::string& path, const std::string& name) {
+  const std::string context = "explain statement '" + name + "' on '" + path + "'";
+  const auto& statements = Statements();
+  auto it = std::find_if(statements.begin(), statements.end(), [&](const auto& st) { return st.first == name; });
+  if (it == statements.end()) return Status::NotFound("no statement named '" + name + "' in queries.sql");
+  auto conn = Connection::Open(path, /*read_only=*/true, std::chrono::seconds(5));
+  if (!conn.ok()) return conn.status().WithContext(context);
+  JW_RETURN_IF_ERROR((*conn)->Prepare("explain", "EXPLAIN QUERY PLAN " + it->second).WithContext(context));
+  Query q(**conn, "explain");
+  std::vector<std::string> plan;
+  while (true) {
+    Result<bool> row = q.Step();
+    if (!row.ok()) return row.status().WithContext(context);
+    if (!*row) break;
+    plan.push_back(q.Text(3));  // id, parent, notused, detail
+  }
+  return plan;
 }
 
 }  // namespace jobwarden

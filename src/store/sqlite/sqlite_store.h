@@ -2,9 +2,10 @@
 //
 // - WAL mode; durability `process` = synchronous=NORMAL (survives any process
 //   crash), `power` = synchronous=FULL (survives power loss).
-// - One writer thread per Store groups the writes of many threads into one
-//   transaction (group commit): a caller returns only once its change is
-//   committed, and many callers share one commit (and one fsync in `power`).
+// - Group commit: the writes of concurrent callers run in one transaction,
+//   led by the caller at the head of the queue on its own thread; a caller
+//   returns only once its change is committed, and many callers share one
+//   commit (and one fsync in `power`).
 // - Reads use a small pool of read connections (WAL readers never block the writer).
 // - Several processes may open the same file: write transactions start with
 //   BEGIN IMMEDIATE under a busy timeout and are retried, so a busy database
@@ -14,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "store/store.h"
 
@@ -29,5 +31,12 @@ struct SqliteStoreOptions {
 
 // Opens (creating if needed) and migrates the database.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+// The plan SQLite chooses for the statement of sql/queries.sql called `name`
+// on the database at `path` (EXPLAIN QUERY PLAN: one line per step, e.g.
+// "SEARCH jobs USING INDEX jobs_finished (finished_at<?)"). Tests pin with it
+// the plans of the queries that run on every reaper tick, which must never
+// visit every waiting or finished job.
+Result<std::vector<std::string>> ExplainSqliteStatement(const std::string& path, const std::string& name);
 
 }  // namespace jobwarden

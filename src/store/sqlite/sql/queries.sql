@@ -29,8 +29,11 @@ WHERE id IN (SELECT id FROM jobs
              ORDER BY run_at LIMIT ?3);
 
 -- name: JobPromoteScheduled
+-- The reaper's, once per tick. INDEXED BY (here and below): without statistics SQLite picks
+-- jobs_state_queue (state = ?) and sorts, visiting every waiting job on every tick (a million
+-- queued jobs kept an idle server's core half busy); the plans are pinned by query_plan_test.
 UPDATE jobs SET state = 'available'
-WHERE id IN (SELECT id FROM jobs
+WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_scheduled_due
              WHERE state = 'scheduled' AND run_at <= ?1
                AND (deadline_at IS NULL OR deadline_at > ?1)
              ORDER BY run_at LIMIT ?2);
@@ -118,6 +121,17 @@ WHERE id IN (SELECT id FROM jobs
                AND (?3 IS NULL OR COALESCE(finished_at, created_at) < ?3)
              LIMIT ?4);
 
+-- name: JobPurgeFinished
+-- JobDeleteMany for terminal states older than a time (the reaper's retention, once per tick):
+-- by finished_at, oldest first, so it visits only the jobs it deletes. Terminal jobs always have
+-- finished_at (lifecycle.cc), so this deletes what JobDeleteMany would.
+-- ?1 = JSON array of terminal states, ?2 = queue or NULL, ?3 = before (ms), ?4 = limit
+DELETE FROM jobs
+WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
+             WHERE finished_at < ?3 AND state IN (SELECT value FROM json_each(?1))
+               AND (?2 IS NULL OR queue = ?2)
+             LIMIT ?4);
+
 -- name: JobGet
 SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1;
 
@@ -146,7 +160,7 @@ WHERE state = ?5 AND queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?
 ORDER BY id LIMIT ?4;
 
 -- name: JobListDeadlinePassed
-SELECT {JOB_COLUMNS} FROM jobs
+SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_waiting_deadline
 WHERE deadline_at IS NOT NULL AND deadline_at <= ?1 AND state IN ('scheduled', 'available')
 ORDER BY deadline_at LIMIT ?2;
 

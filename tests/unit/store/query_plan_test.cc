@@ -1,0 +1,59 @@
+// The plans of the SQLite statements that run on every reaper tick or on
+// every fetch. Without statistics SQLite may answer them through
+// jobs_state_queue and a sort, visiting every waiting or finished job each
+// time: with a million queued jobs that kept an idle server's core half busy
+// and held the write lock for the scan. Each must go through its own index.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "store/sqlite/sqlite_store.h"
+#include "testutil/temp_dir.h"
+
+namespace jobwarden::testing {
+namespace {
+
+std::string Joined(const std::vector<std::string>& plan) {
+  std::string out;
+  for (const auto& line : plan) out += line + "\n";
+  return out;
+}
+
+class QueryPlanTest : public ::testing::TestWithParam<std::pair<const char*, const char*>> {
+ protected:
+  void SetUp() override {
+    auto store = OpenSqliteStore({.path = dir_.File("plans.db")});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();  // creates and migrates the schema
+  }
+  TempDir dir_;
+};
+
+TEST_P(QueryPlanTest, UsesItsIndexAndNeitherScansNorSortsTheJobs) {
+  const auto [statement, index] = GetParam();
+  auto plan = ExplainSqliteStatement(dir_.File("plans.db"), statement);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const std::string text = Joined(*plan);
+  EXPECT_NE(text.find(std::string("USING INDEX ") + index + " ("), std::string::npos) << statement << ":\n" << text;
+  EXPECT_EQ(text.find("SCAN jobs"), std::string::npos) << statement << ":\n" << text;
+  EXPECT_EQ(text.find("TEMP B-TREE"), std::string::npos) << statement << ":\n" << text;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ReaperAndFetch, QueryPlanTest,
+    ::testing::Values(std::pair{"JobListDeadlinePassed", "jobs_waiting_deadline"},
+                      std::pair{"JobPromoteScheduled", "jobs_scheduled_due"},
+                      std::pair{"JobPurgeFinished", "jobs_finished"},
+                      std::pair{"JobFetchCandidates", "jobs_fetch"},
+                      std::pair{"JobHasDueScheduledInQueue", "jobs_scheduled"},
+                      std::pair{"JobPromoteScheduledInQueue", "jobs_scheduled"}),
+    [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) { return std::string(p.param.first); });
+
+TEST(QueryPlanLookupTest, UnknownStatementIsNotFound) {
+  TempDir dir;
+  ASSERT_TRUE(OpenSqliteStore({.path = dir.File("plans.db")}).ok());
+  EXPECT_EQ(ExplainSqliteStatement(dir.File("plans.db"), "NoSuchStatement").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace jobwarden::testing
