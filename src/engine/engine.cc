@@ -798,6 +798,8 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
     dp.before = now - options_.retention;
     dp.limit = kChunk;
     JW_ASSIGN_OR_RETURN(stats.purged, store_.JobDeleteMany(dp));
+    // And the registry: a worker stopped that long ago (restarts leave one row each) goes too.
+    JW_ASSIGN_OR_RETURN(stats.workers_purged, store_.WorkerPurgeStopped(now - options_.retention));
   }
   return stats;
 }

@@ -236,6 +236,8 @@ class Store {
   virtual Status WorkerSetStopped(const std::string& id, Timestamp now) = 0;
   // Workers not stopped (or all, with include_stopped), newest first.
   virtual Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) = 0;
+  // Deletes the workers stopped before `before`; returns how many.
+  virtual Result<std::int64_t> WorkerPurgeStopped(Timestamp before) = 0;
   // One worker, stopped or not; kNotFound when it never registered. The
   // default scans WorkerList(true); drivers override it with a keyed read.
   virtual Result<WorkerRecord> WorkerGet(const std::string& id);

@@ -1081,6 +1081,19 @@ class SqliteStore final : public Store {
     return s.WithContext("mark worker " + id + " stopped");
   }
 
+  Result<std::int64_t> WorkerPurgeStopped(Timestamp before) override {
+    std::int64_t n = 0;
+    Status s = writer_.Submit([&](Connection& conn) -> Status {
+      Query q(conn, "WorkerPurgeStopped");
+      q.Bind(1, before);
+      JW_RETURN_IF_ERROR(q.Run());
+      n = conn.Changes();
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("purge stopped workers");
+    return n;
+  }
+
   Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) override {
     auto conn = readers_.Acquire();
     std::vector<WorkerRecord> out;

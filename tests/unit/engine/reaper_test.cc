@@ -325,6 +325,35 @@ TEST_F(WorkerRegistryTest, RegisterAssignsAnIdAndListsTheWorker) {
   EXPECT_EQ(engine().RegisterWorker(w).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Every restart registers a new worker: stopped ones leave the registry after the retention,
+// counted from when they stopped, like terminal jobs; live ones never do.
+TEST_F(WorkerRegistryTest, StoppedWorkersArePurgedAfterRetention) {
+  const std::string early = Register("early");
+  const std::string late = Register("late");
+  const std::string live = Register("live");
+  ASSERT_OK(engine().DeregisterWorker(early));
+  clock().Advance(hours(24));
+  ASSERT_OK(engine().DeregisterWorker(late));
+  const auto ids = [&] {
+    std::set<std::string> out;
+    auto all = engine().Workers(/*include_stopped=*/true);
+    EXPECT_TRUE(all.ok()) << all.status().ToString();
+    if (all.ok()) {
+      for (const WorkerRecord& w : *all) out.insert(w.id);
+    }
+    return out;
+  };
+  clock().Advance(hours(24 * 6));  // `early` stopped exactly 7 days ago: kept
+  EXPECT_EQ(Reap().workers_purged, 0);
+  EXPECT_EQ(ids(), (std::set<std::string>{early, late, live}));
+  clock().Advance(milliseconds(1));
+  EXPECT_EQ(Reap().workers_purged, 1);
+  EXPECT_EQ(ids(), (std::set<std::string>{late, live}));
+  clock().Advance(hours(24 * 30));
+  EXPECT_EQ(Reap().workers_purged, 1);
+  EXPECT_EQ(ids(), (std::set<std::string>{live}));  // never seen stopped: never purged
+}
+
 TEST_F(WorkerRegistryTest, GoneWorkersJobsAreTakenBackAsWorkerLostAtTheNextTick) {
   Register("w1");
   Register("w2");

@@ -204,6 +204,11 @@ UPDATE workers SET busy = ?2, last_seen_at = ?3 WHERE id = ?1;
 -- name: WorkerSetStopped
 UPDATE workers SET stopped_at = ?2, busy = 0 WHERE id = ?1 AND stopped_at IS NULL;
 
+-- name: WorkerPurgeStopped
+-- Retention of the registry: workers stopped before ?1 (the reaper's, once per tick; the table
+-- holds the live workers and those stopped within the retention, so the scan stays small).
+DELETE FROM workers WHERE stopped_at IS NOT NULL AND stopped_at < ?1;
+
 -- name: WorkerList
 SELECT id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at, last_seen_at,
        stopped_at
