@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -28,6 +30,37 @@ using namespace std::chrono_literals;
 inline constexpr Duration kTestLeaseTtl = std::chrono::seconds(1);
 inline constexpr Duration kTestGrace = std::chrono::milliseconds(300);
 inline constexpr auto kPatience = std::chrono::seconds(30);  // bound of every wait
+
+// Handlers that must block (hung, or held until the test releases them) wait
+// here until the test opens it; `waiting()` says how many are blocked now.
+// Hung handlers block on it until the test ends, so no abandoned thread
+// outlives the test process's objects.
+class Gate {
+ public:
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++waiting_;
+    cv_.wait(lock, [&] { return open_; });
+    --waiting_;
+  }
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  int waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int waiting_ = 0;
+};
 
 // A job of `kind` (designated initializers of EnqueueRequest trip
 // -Wmissing-field-initializers under GCC 12).

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "testutil/process.h"
@@ -17,39 +15,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::CutOffBackend;
+using testing::Gate;
 using testing::kPatience;
 using testing::Req;
 using testing::WaitUntil;
 using testing::WorkerBundle;
-
-// Hung handlers block on this until the test ends, so no abandoned thread
-// outlives the test process's objects.
-class Gate {
- public:
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++waiting_;
-    cv_.wait(lock, [&] { return open_; });
-    --waiting_;
-  }
-  void Open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  int waiting() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return waiting_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int waiting_ = 0;
-};
 
 class WorkerPoolTest : public ::testing::Test {
  protected:

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
@@ -16,38 +14,11 @@ namespace jobwarden {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Gate;
 using testing::kPatience;
 using testing::Req;
 using testing::WaitUntil;
 using testing::WorkerBundle;
-
-// Blocking handlers wait here until the test opens it.
-class Latch {
- public:
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++waiting_;
-    cv_.wait(lock, [&] { return open_; });
-    --waiting_;
-  }
-  void Open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  int waiting() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return waiting_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int waiting_ = 0;
-};
 
 // One fetch leases every job at once (they are queued before the pool
 // starts), and only one slot is woken for the batch: the slots that take the
@@ -55,8 +26,8 @@ class Latch {
 TEST(WorkerPoolWakeTest, JobsOfOneFetchStartOnOtherSlotsWhileEarlierOnesBlock) {
   WorkerBundle b;
   WorkerPool pool(*b.backend, WorkerBundle::Options(4));
-  auto latch = std::make_shared<Latch>();
-  pool.Handle("block", [latch](JobContext&) { latch->Wait(); });
+  auto gate = std::make_shared<Gate>();
+  pool.Handle("block", [gate](JobContext&) { gate->Wait(); });
   pool.Handle("quick", [](JobContext&) {});
   std::vector<JobId> blocked;
   for (int i = 0; i < 3; ++i) blocked.push_back(b.Enqueue(Req("block")));  // leased first (lower ids)
@@ -64,11 +35,11 @@ TEST(WorkerPoolWakeTest, JobsOfOneFetchStartOnOtherSlotsWhileEarlierOnesBlock) {
   ASSERT_OK(pool.Start());
 
   // Three slots block at once, and the fourth job runs meanwhile.
-  EXPECT_TRUE(WaitUntil([&] { return latch->waiting() == 3; }, kPatience));
+  EXPECT_TRUE(WaitUntil([&] { return gate->waiting() == 3; }, kPatience));
   EXPECT_EQ(b.WaitTerminal(quick).state, JobState::kSucceeded);
-  EXPECT_EQ(latch->waiting(), 3);  // still blocked: the quick job did not wait for them
+  EXPECT_EQ(gate->waiting(), 3);  // still blocked: the quick job did not wait for them
 
-  latch->Open();
+  gate->Open();
   for (JobId id : blocked) EXPECT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded);
   pool.Drain();
   EXPECT_EQ(pool.Wait(), 0);
@@ -80,21 +51,21 @@ TEST(WorkerPoolWakeTest, JobsOfOneFetchStartOnOtherSlotsWhileEarlierOnesBlock) {
 TEST(WorkerPoolWakeTest, OneBlockedSlotDoesNotHoldBackLaterJobs) {
   WorkerBundle b;
   WorkerPool pool(*b.backend, WorkerBundle::Options(2));
-  auto latch = std::make_shared<Latch>();
+  auto gate = std::make_shared<Gate>();
   std::atomic<int> quick_runs{0};
-  pool.Handle("block", [latch](JobContext&) { latch->Wait(); });
+  pool.Handle("block", [gate](JobContext&) { gate->Wait(); });
   pool.Handle("quick", [&](JobContext&) { ++quick_runs; });
   ASSERT_OK(pool.Start());
   const JobId blocked = b.Enqueue(Req("block"));
-  ASSERT_TRUE(WaitUntil([&] { return latch->waiting() == 1; }, kPatience));
+  ASSERT_TRUE(WaitUntil([&] { return gate->waiting() == 1; }, kPatience));
   for (int i = 0; i < 5; ++i) {
     const JobId id = b.Enqueue(Req("quick"));
     EXPECT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded);
   }
   EXPECT_EQ(quick_runs.load(), 5);
-  EXPECT_EQ(latch->waiting(), 1);
+  EXPECT_EQ(gate->waiting(), 1);
 
-  latch->Open();
+  gate->Open();
   EXPECT_EQ(b.WaitTerminal(blocked).state, JobState::kSucceeded);
   pool.Drain();
   EXPECT_EQ(pool.Wait(), 0);
