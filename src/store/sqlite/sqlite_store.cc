@@ -862,18 +862,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) override {
-    std::int64_t n = 0;
-    Status s = writer_.Submit(
-        [&](Connection& conn) -> Status {
-          Query q(conn, "JobPromoteScheduled");
-          q.Bind(1, now).Bind(2, limit);
-          JW_RETURN_IF_ERROR(q.Run());
-          n = conn.Changes();
-          return Status::Ok();
-        },
-        limit);
-    if (!s.ok()) return s.WithContext("promote scheduled jobs");
-    return n;
+    return WriteCountingChanges(
+        "JobPromoteScheduled", [&](Query& q) { q.Bind(1, now).Bind(2, limit); }, limit, "promote scheduled jobs");
   }
 
   Status JobDelete(JobId id) override {
@@ -906,18 +896,11 @@ class SqliteStore final : public Store {
     // Terminal jobs older than a time (retention): by finished_at, visiting only what goes.
     const bool finished_before =
         p.before && std::all_of(states.begin(), states.end(), [](JobState st) { return IsTerminal(st); });
-    std::int64_t n = 0;
-    Status s = writer_.Submit(
-        [&](Connection& conn) -> Status {
-          Query q(conn, finished_before ? "JobPurgeFinished" : "JobDeleteMany");
-          q.Bind(1, StatesJson(states)).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit);
-          JW_RETURN_IF_ERROR(q.Run());
-          n = conn.Changes();
-          return Status::Ok();
-        },
-        p.limit);
-    if (!s.ok()) return s.WithContext("delete jobs");
-    return n;
+    const std::string states_json = StatesJson(states);
+    return WriteCountingChanges(
+        finished_before ? "JobPurgeFinished" : "JobDeleteMany",
+        [&](Query& q) { q.Bind(1, states_json).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit); }, p.limit,
+        "delete jobs");
   }
 
   Result<Job> JobGet(JobId id) override {
@@ -1082,16 +1065,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> WorkerPurgeStopped(Timestamp before) override {
-    std::int64_t n = 0;
-    Status s = writer_.Submit([&](Connection& conn) -> Status {
-      Query q(conn, "WorkerPurgeStopped");
-      q.Bind(1, before);
-      JW_RETURN_IF_ERROR(q.Run());
-      n = conn.Changes();
-      return Status::Ok();
-    });
-    if (!s.ok()) return s.WithContext("purge stopped workers");
-    return n;
+    return WriteCountingChanges(
+        "WorkerPurgeStopped", [&](Query& q) { q.Bind(1, before); }, 1, "purge stopped workers");
   }
 
   Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) override {
@@ -1133,6 +1108,25 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // One write statement in the group commit, bound by `bind`; returns the rows
+  // it changed. `weight` is its share of a batch (the rows it may touch).
+  template <typename BindFn>
+  Result<std::int64_t> WriteCountingChanges(std::string_view statement, BindFn bind, int weight,
+                                             std::string_view context) {
+    std::int64_t n = 0;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          Query q(conn, statement);
+          bind(q);
+          JW_RETURN_IF_ERROR(q.Run());
+          n = conn.Changes();
+          return Status::Ok();
+        },
+        weight);
+    if (!s.ok()) return s.WithContext(context);
+    return n;
+  }
+
   SqliteStoreOptions options_;
   ReaderPool readers_;
   Checkpointer checkpointer_;  // outlives the writer, whose commits signal it
