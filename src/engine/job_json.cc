@@ -30,6 +30,16 @@ void AppendInt(std::string& out, I v) {
 
 void AppendBool(std::string& out, bool b) { out += b ? "true" : "false"; }
 
+// `null` for an empty optional, else what `append` writes for its value.
+template <typename T, typename AppendValue>
+void AppendOrNull(std::string& out, const std::optional<T>& v, AppendValue append) {
+  if (v) {
+    append(out, *v);
+  } else {
+    out += "null";
+  }
+}
+
 // JSON text the store holds, as JsonOrNull/ParseStoredJson + dump write it.
 void AppendStoredJson(std::string& out, const std::string& text) {
   // The common values are already in dump's form; skip the parse for them.
@@ -41,19 +51,11 @@ void AppendStoredJson(std::string& out, const std::string& text) {
 }
 
 void AppendStoredJsonOrNull(std::string& out, const std::optional<std::string>& text) {
-  if (text) {
-    AppendStoredJson(out, *text);
-  } else {
-    out += "null";
-  }
+  AppendOrNull(out, text, AppendStoredJson);
 }
 
 void AppendStringOrNull(std::string& out, const std::optional<std::string>& s) {
-  if (s) {
-    AppendJsonString(out, *s);
-  } else {
-    out += "null";
-  }
+  AppendOrNull(out, s, AppendJsonString);
 }
 
 // `"name":` (names are plain ASCII, no escapes).
@@ -132,11 +134,7 @@ void AppendJsonSeconds(std::string& out, Duration d) {
 }
 
 void AppendJsonTimeOrNull(std::string& out, const std::optional<Timestamp>& t) {
-  if (t) {
-    AppendJsonString(out, FormatRfc3339(*t));
-  } else {
-    out += "null";
-  }
+  AppendOrNull(out, t, [](std::string& o, Timestamp v) { AppendJsonString(o, FormatRfc3339(v)); });
 }
 
 void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonField> extra) {
@@ -199,11 +197,7 @@ void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonF
   AppendJsonString(out, job.progress.message);
   out += ',';
   Key(out, "total");
-  if (job.progress.total) {
-    AppendInt(out, *job.progress.total);
-  } else {
-    out += "null";
-  }
+  AppendOrNull(out, job.progress.total, AppendInt<std::int64_t>);
   out += ',';
   Key(out, "updated_at");
   AppendJsonTimeOrNull(out, job.progress.updated_at);
@@ -217,11 +211,7 @@ void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonF
   w.Field("run_at");
   AppendJsonString(out, FormatRfc3339(job.run_at));
   w.Field("stall_timeout_s");
-  if (job.stall_timeout) {
-    AppendJsonSeconds(out, *job.stall_timeout);
-  } else {
-    out += "null";
-  }
+  AppendOrNull(out, job.stall_timeout, AppendJsonSeconds);
   w.Field("started_at");
   AppendJsonTimeOrNull(out, job.started_at);
   w.Field("state");
