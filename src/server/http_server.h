@@ -1,6 +1,7 @@
-// The HTTP seam: the little the API needs from an HTTP server, so that the
-// library behind it (cpp-httplib now, Boost.Beast when thousands of
-// connections are needed) can change without touching a route.
+// The HTTP seam: the little the API needs from an HTTP server, so that what
+// serves it (Boost.Beast's parser over our sockets, thread per connection;
+// Beast's asynchronous model when thousands of connections are needed) can
+// change without touching a route.
 //
 // The server calls one Handler for every request, on a thread of its own
 // (thread-per-connection): a handler may block, as long-polls do. A response
@@ -97,7 +98,8 @@ class HttpServer {
   virtual void Stop() = 0;
 };
 
-// cpp-httplib in its thread-per-connection model (httplib_server.cc).
-std::unique_ptr<HttpServer> MakeHttplibServer(HttpServerOptions options, HttpHandler handler, BodyLimit body_limit);
+// Boost.Beast's parser and serializer over our own sockets, thread per
+// connection (beast_server.cc).
+std::unique_ptr<HttpServer> MakeBeastServer(HttpServerOptions options, HttpHandler handler, BodyLimit body_limit);
 
 }  // namespace jobwarden::server

@@ -105,9 +105,9 @@ Status RunServer(const ServerRunOptions& o) {
   http_options.max_body_bytes = std::max(config.max_body_bytes, config.max_bulk_body_bytes);
   // Every capped waiter may hold a thread, and ordinary requests still need room.
   http_options.max_threads = config.max_long_polls + config.max_event_streams + config.max_sessions + 512;
-  // Idle keep-alive connections notice a shutdown only when this expires.
+  // Idle keep-alive connections close after this (and at once on shutdown).
   http_options.keep_alive_timeout = std::chrono::seconds(2);
-  auto http = MakeHttplibServer(
+  auto http = MakeBeastServer(
       http_options, [&api](const HttpRequest& req, HttpResponse& res) { api.Handle(req, res); },
       [&api](std::string_view method, std::string_view path) { return api.BodyLimit(method, path); });
   JW_ASSIGN_OR_RETURN(const int port, http->Listen(config.listen_host, config.listen_port));
