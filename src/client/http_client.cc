@@ -1,6 +1,7 @@
 #include "client/http_client.h"
 
-#include <httplib.h>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -8,15 +9,11 @@
 #include <random>
 #include <thread>
 
+#include "net/socket_stream.h"
+
 namespace jobwarden::client {
 
 namespace {
-
-template <typename D>
-std::pair<time_t, time_t> SecUsec(D d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return {static_cast<time_t>(us / 1'000'000), static_cast<time_t>(us % 1'000'000)};
-}
 
 StatusCode CodeFromName(const std::string& name) {
   if (name == "invalid_argument" || name == "payload_too_large") return StatusCode::kInvalidArgument;
@@ -102,18 +99,17 @@ std::string UrlEncode(std::string_view s) {
 }
 
 struct HttpClient::Connection {
-  explicit Connection(const HttpClientOptions& o) : http(o.server.host, o.server.port) {
-    http.set_keep_alive(true);
-    http.set_tcp_nodelay(true);
-    const auto [cs, cu] = SecUsec(o.connect_timeout);
-    http.set_connection_timeout(cs, cu);
-    http.set_write_timeout(5, 0);
-    if (!o.token.empty()) http.set_bearer_token_auth(o.token.c_str());
-  }
-  httplib::Client http;
+  std::unique_ptr<net::SocketStream> stream;  // null until connected; set under HttpClient::mu_
+  boost::beast::flat_buffer buffer;           // bytes read past the last answer (none, normally)
+  bool aborted = false;                       // GUARDED_BY(HttpClient::mu_)
 };
 
-HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {}
+HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
+  host_header_ = options_.server.host.find(':') != std::string::npos ? "[" + options_.server.host + "]"
+                                                                      : options_.server.host;
+  host_header_ += ":" + std::to_string(options_.server.port);
+  if (!options_.token.empty()) authorization_ = "Bearer " + options_.token;
+}
 
 HttpClient::~HttpClient() = default;
 
@@ -121,26 +117,78 @@ std::unique_ptr<HttpClient::Connection> HttpClient::Acquire() {
   std::unique_ptr<Connection> c;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!idle_.empty()) {
+    while (!idle_.empty() && !c) {
       c = std::move(idle_.back());
       idle_.pop_back();
+      // The server closes idle connections (keep-alive timeout, restart): never send on one it closed.
+      if (!c->stream->PeerOpen()) c.reset();
     }
   }
-  if (!c) c = std::make_unique<Connection>(options_);
+  if (!c) c = std::make_unique<Connection>();
   std::lock_guard<std::mutex> lock(mu_);
   busy_.push_back(c.get());
   return c;
 }
 
-void HttpClient::Release(std::unique_ptr<Connection> c) {
+void HttpClient::Release(std::unique_ptr<Connection> c, bool reusable) {
   std::lock_guard<std::mutex> lock(mu_);
   busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
-  if (idle_.size() < options_.max_idle) idle_.push_back(std::move(c));
+  if (reusable && !c->aborted && c->stream && idle_.size() < options_.max_idle) idle_.push_back(std::move(c));
 }
 
 void HttpClient::AbortInFlight() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (Connection* c : busy_) c->http.stop();
+  for (Connection* c : busy_) {
+    c->aborted = true;
+    if (c->stream) c->stream->Shutdown();
+  }
+}
+
+// One request and its answer on `c`, connecting first if it is new. The
+// request's header and body leave in one sendmsg, and the answer is read
+// with recv, polling only when nothing is waiting (net/socket_stream.h).
+bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,
+                           Duration read_timeout, HttpAnswer& a, std::string& body, bool& keep_alive) {
+  namespace http = boost::beast::http;
+  if (!c.stream) {
+    Result<int> fd = net::SocketStream::Connect(options_.server.host, options_.server.port, options_.connect_timeout);
+    if (!fd.ok()) {
+      a.error = fd.status().message();
+      return false;
+    }
+    auto stream = std::make_unique<net::SocketStream>(*fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (c.aborted) {
+      a.error = "aborted";
+      return false;
+    }
+    c.stream = std::move(stream);
+  }
+  http::request<http::string_body> req{http::string_to_verb(method), path, 11};
+  req.set(http::field::host, host_header_);
+  if (!authorization_.empty()) req.set(http::field::authorization, authorization_);
+  if (method != "GET" && method != "DELETE") {
+    req.set(http::field::content_type, "application/json");
+    req.body() = text.empty() ? "{}" : text;
+  }
+  req.prepare_payload();
+  boost::system::error_code ec;
+  c.stream->set_timeout(kWriteTimeout);
+  http::write(*c.stream, req, ec);
+  if (!ec) {
+    c.stream->set_timeout(read_timeout);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);  // the server's answers are bounded by what it was asked for
+    http::read(*c.stream, c.buffer, parser, ec);
+    if (!ec) {
+      a.status = static_cast<int>(parser.get().result_int());
+      keep_alive = parser.get().keep_alive();
+      body = std::move(parser.get().body());
+      return true;
+    }
+  }
+  a.error = ec == boost::asio::error::timed_out ? "timed out" : ec.message();
+  return false;
 }
 
 namespace {
@@ -159,30 +207,20 @@ HttpAnswer HttpClient::Send(const std::string& method, const std::string& path, 
 HttpAnswer HttpClient::SendText(const std::string& method, const std::string& path, const std::string& text,
                                 Duration extra_wait, bool keep_text) {
   std::unique_ptr<Connection> c = Acquire();
-  const auto [rs, ru] = SecUsec(options_.read_timeout + extra_wait);
-  c->http.set_read_timeout(rs, ru);
-  static const std::string kEmptyObject = "{}";
-  httplib::Result r = method == "GET"      ? c->http.Get(path)
-                      : method == "DELETE" ? c->http.Delete(path)
-                                           : c->http.Post(path, text.empty() ? kEmptyObject : text,
-                                                          "application/json");
   HttpAnswer a;
-  if (!r) {
-    a.error = httplib::to_string(r.error());
-    // A broken keep-alive socket is not worth keeping.
-    std::lock_guard<std::mutex> lock(mu_);
-    busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
+  std::string body;
+  bool keep_alive = false;
+  if (!Roundtrip(*c, method, path, text, options_.read_timeout + extra_wait, a, body, keep_alive)) {
+    Release(std::move(c), /*reusable=*/false);  // a broken keep-alive socket is not worth keeping
     return a;
   }
-  a.status = r->status;
+  Release(std::move(c), keep_alive);
   if (keep_text && a.status >= 200 && a.status < 300) {
-    a.text = std::move(r->body);
-    Release(std::move(c));
+    a.text = std::move(body);
     return a;
   }
-  a.body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  a.body = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (a.body.is_discarded()) a.body = nullptr;
-  Release(std::move(c));
   return a;
 }
 

@@ -7,7 +7,8 @@
 // long-poll fetch, a heartbeat, completes from many slots) never wait on one
 // another's socket; the pool grows as needed and keeps a few idle ones.
 //
-// Safe for concurrent use. cpp-httplib stays out of this header.
+// Safe for concurrent use. HTTP/1.1 framing is Boost.Beast's (net/socket_stream.h
+// says why not Asio's sockets); it stays out of this header.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -109,7 +110,11 @@ class HttpClient {
  private:
   struct Connection;
   std::unique_ptr<Connection> Acquire();
-  void Release(std::unique_ptr<Connection> c);
+  // Back to the idle pool when `reusable` (the answer kept the connection alive).
+  void Release(std::unique_ptr<Connection> c, bool reusable);
+  // Sends one request on `c` and reads its answer: false (a.error says why) when there was none.
+  bool Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,
+                 Duration read_timeout, HttpAnswer& a, std::string& body, bool& keep_alive);
   // One exchange: the answer (body as text when `keep_text` and 2xx), or a Status.
   Result<HttpAnswer> Exchange(const std::string& method, const std::string& path, const std::string& body_text,
                               const std::string& what, Duration extra_wait, bool keep_text);
@@ -118,7 +123,11 @@ class HttpClient {
                       const std::string& what, Duration budget, const std::function<bool()>& cancelled,
                       Duration extra_wait, bool keep_text, Take take);
 
+  static constexpr Duration kWriteTimeout = std::chrono::seconds(5);
+
   const HttpClientOptions options_;
+  std::string host_header_;    // "host:port", as the Host header wants it
+  std::string authorization_;  // "Bearer <token>", or empty
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
   std::vector<Connection*> busy_;                  // GUARDED_BY(mu_): in an exchange now

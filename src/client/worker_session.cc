@@ -1,22 +1,19 @@
 #include "client/worker_session.h"
 
-#include <httplib.h>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "net/socket_stream.h"
 
 namespace jobwarden::client {
 
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-template <typename D>
-std::pair<time_t, time_t> SecUsec(D d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return {static_cast<time_t>(us / 1'000'000), static_cast<time_t>(us % 1'000'000)};
-}
 
 }  // namespace
 
@@ -40,7 +37,7 @@ void WorkerSession::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    if (http_) http_->stop();
+    if (stream_ != nullptr) stream_->Shutdown();
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -78,59 +75,87 @@ void WorkerSession::OnEvent(const std::string& name, const std::string& data, bo
 }
 
 int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx) {
+  namespace http = boost::beast::http;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return 0;
-    http_ = std::make_unique<httplib::Client>(http_options_.server.host, http_options_.server.port);
-    http_->set_tcp_nodelay(true);
-    // Quick to notice a dead server: it ticks the stream every 100 ms, and a
-    // reopen must fit in half the grace.
-    const auto [cs, cu] = SecUsec(std::clamp<Duration>(grace_ / 4, std::chrono::milliseconds(100),
-                                                       std::chrono::seconds(1)));
-    http_->set_connection_timeout(cs, cu);
-    const auto [rs, ru] = SecUsec(std::clamp<Duration>(grace_ / 2, std::chrono::milliseconds(300),
-                                                       std::chrono::seconds(2)));
-    http_->set_read_timeout(rs, ru);
-    if (!http_options_.token.empty()) http_->set_bearer_token_auth(http_options_.token.c_str());
   }
-  int status = 0;
-  std::string buffer;
-  const std::string path = "/v1/worker/session?worker_id=" + UrlEncode(worker_id_);
-  auto result = http_->Get(
-      path,
-      [&](const httplib::Response& res) {
-        status = res.status;
-        return true;
-      },
-      [&](const char* data, std::size_t len) {
-        last_rx = SteadyClock::now();
-        buffer.append(data, len);
-        if (status != 200) return buffer.size() < 65536;  // an error body: keep it
-        std::size_t end;
-        while ((end = buffer.find("\n\n")) != std::string::npos) {
-          std::string name, payload;
-          std::size_t pos = 0;
-          while (pos < end) {
-            std::size_t nl = buffer.find('\n', pos);
-            if (nl == std::string::npos || nl > end) nl = end;
-            const std::string_view line(buffer.data() + pos, nl - pos);
-            if (line.starts_with("event: ")) name = std::string(line.substr(7));
-            if (line.starts_with("data: ")) payload += std::string(line.substr(6));
-            pos = nl + 1;
-          }
-          buffer.erase(0, end + 2);
-          if (!name.empty()) OnEvent(name, payload, shutdown_seen);
-        }
-        std::lock_guard<std::mutex> lock(mu_);
-        return !stop_;
-      });
+  // Quick to notice a dead server: it ticks the stream every 100 ms, and a
+  // reopen must fit in half the grace.
+  Result<int> fd = net::SocketStream::Connect(
+      http_options_.server.host, http_options_.server.port,
+      std::clamp<Duration>(grace_ / 4, std::chrono::milliseconds(100), std::chrono::seconds(1)));
+  if (!fd.ok()) return 0;
+  net::SocketStream stream(*fd);
+  stream.set_timeout(std::clamp<Duration>(grace_ / 2, std::chrono::milliseconds(300), std::chrono::seconds(2)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return 0;
+    stream_ = &stream;
+  }
+  struct Unpublish {
+    WorkerSession* self;
+    ~Unpublish() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->stream_ = nullptr;
+    }
+  } unpublish{this};
+
+  http::request<http::empty_body> req{http::verb::get, "/v1/worker/session?worker_id=" + UrlEncode(worker_id_), 11};
+  req.set(http::field::host, http_options_.server.host + ":" + std::to_string(http_options_.server.port));
+  if (!http_options_.token.empty()) req.set(http::field::authorization, "Bearer " + http_options_.token);
+  boost::system::error_code ec;
+  http::write(stream, req, ec);
+  if (ec) return 0;
+
+  // The events arrive as chunks of a never-ending answer; each complete
+  // "event: ...\ndata: ...\n\n" frame is handled as soon as it is in.
+  std::string pending;
+  auto on_chunk = [&](std::uint64_t, boost::beast::string_view data, boost::system::error_code&) {
+    last_rx = SteadyClock::now();
+    pending.append(data.data(), data.size());
+    std::size_t end;
+    while ((end = pending.find("\n\n")) != std::string::npos) {
+      std::string name, payload;
+      std::size_t pos = 0;
+      while (pos < end) {
+        std::size_t nl = pending.find('\n', pos);
+        if (nl == std::string::npos || nl > end) nl = end;
+        const std::string_view line(pending.data() + pos, nl - pos);
+        if (line.starts_with("event: ")) name = std::string(line.substr(7));
+        if (line.starts_with("data: ")) payload += std::string(line.substr(6));
+        pos = nl + 1;
+      }
+      pending.erase(0, end + 2);
+      if (!name.empty()) OnEvent(name, payload, shutdown_seen);
+    }
+    return data.size();
+  };
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(boost::none);
+  parser.on_chunk_body(on_chunk);
+  http::read_header(stream, buffer, parser, ec);
+  if (ec) return 0;
+  last_rx = SteadyClock::now();
+  const int status = static_cast<int>(parser.get().result_int());
+  if (status == 200) {
+    while (!parser.is_done()) {
+      http::read_some(stream, buffer, parser, ec);
+      if (ec) break;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+  } else {
+    stream.set_timeout(std::chrono::seconds(2));
+    http::read(stream, buffer, parser, ec);  // an error body: read it for the log
+  }
   connected_ = false;
-  if (status != 200 && status != 0) {
-    const nlohmann::json body = nlohmann::json::parse(buffer, nullptr, false);
+  if (status != 200) {
+    const nlohmann::json body = nlohmann::json::parse(parser.get().body(), nullptr, false);
     spdlog::warn("worker {}: session refused: {}", worker_id_,
                  StatusFromHttp(status, body, "HTTP " + std::to_string(status)).ToString());
   }
-  (void)result;
   return status;
 }
 

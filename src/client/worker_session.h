@@ -25,8 +25,8 @@
 #include "client/http_client.h"
 #include "core/job.h"
 
-namespace httplib {
-class Client;
+namespace jobwarden::net {
+class SocketStream;
 }
 
 namespace jobwarden::client {
@@ -68,7 +68,7 @@ class WorkerSession {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;                       // GUARDED_BY(mu_)
-  std::unique_ptr<httplib::Client> http_;   // GUARDED_BY(mu_) for stop(); used by the thread
+  net::SocketStream* stream_ = nullptr;     // GUARDED_BY(mu_): the open stream, for Stop() to shut down
   std::atomic<bool> connected_{false};
   std::atomic<std::int64_t> epoch_{0};
   std::atomic<std::int64_t> opens_{0};
