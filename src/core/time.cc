@@ -1,5 +1,6 @@
 #include "core/time.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -7,21 +8,34 @@
 
 namespace jobwarden {
 
+// On the job path (every timestamp of every job answer): civil-date
+// arithmetic and digits written in place, not gmtime_r (which takes glibc's
+// time-zone lock) and snprintf.
 std::string FormatRfc3339(Timestamp t) {
-  const std::int64_t ms = ToMillis(t);
-  std::int64_t secs = ms / 1000;
-  std::int64_t frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    secs -= 1;
+  using namespace std::chrono;
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd(day);
+  const int y = static_cast<int>(ymd.year());
+  const std::int64_t ms = (t - day).count();  // within the day: 0 .. 86,399,999
+  if (y < 0 || y > 9999) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()), static_cast<int>(ms / 3'600'000),
+                  static_cast<int>(ms / 60'000 % 60), static_cast<int>(ms / 1000 % 60), static_cast<int>(ms % 1000));
+    return buf;
   }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac));
-  return buf;
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](std::size_t at, std::size_t width, std::int64_t v) {
+    for (std::size_t i = at + width; i > at; --i, v /= 10) out[i - 1] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, y);
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, ms / 3'600'000);
+  put(14, 2, ms / 60'000 % 60);
+  put(17, 2, ms / 1000 % 60);
+  put(20, 3, ms % 1000);
+  return out;
 }
 
 namespace {

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 namespace jobwarden {
@@ -89,6 +91,22 @@ TEST(Rfc3339Test, FormatsUtcWithMilliseconds) {
   EXPECT_EQ(FormatRfc3339(FromMillis(1'767'225'600'123)), "2026-01-01T00:00:00.123Z");
   EXPECT_EQ(FormatRfc3339(FromMillis(951'782'400'000)), "2000-02-29T00:00:00.000Z");
   EXPECT_EQ(FormatRfc3339(FromMillis(-1)), "1969-12-31T23:59:59.999Z");
+}
+
+TEST(Rfc3339Test, AgreesWithTheCLibraryOverFourCenturies) {
+  // The formatter does its own civil-date arithmetic: every day from 1800 to
+  // 2200 (leap years, century rules) at a time of day that moves, against gmtime_r.
+  const std::int64_t kDay = 86'400'000;
+  for (std::int64_t ms = -5'364'662'400'000LL; ms < 7'258'118'400'000LL; ms += kDay + 3'723'457) {
+    const std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    const std::time_t tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char want[64];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms - secs * 1000));
+    ASSERT_EQ(FormatRfc3339(FromMillis(ms)), want) << ms;
+  }
 }
 
 TEST(Rfc3339Test, ParsesWhatItFormats) {
