@@ -102,6 +102,7 @@ struct HttpClient::Connection {
   std::unique_ptr<net::SocketStream> stream;  // null until connected; set under HttpClient::mu_
   boost::beast::flat_buffer buffer;           // bytes read past the last answer (none, normally)
   bool aborted = false;                       // GUARDED_BY(HttpClient::mu_)
+  std::chrono::steady_clock::time_point idle_since;  // GUARDED_BY(HttpClient::mu_) while idle
 };
 
 HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
@@ -115,25 +116,29 @@ HttpClient::~HttpClient() = default;
 
 std::unique_ptr<HttpClient::Connection> HttpClient::Acquire() {
   std::unique_ptr<Connection> c;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    while (!idle_.empty() && !c) {
-      c = std::move(idle_.back());
-      idle_.pop_back();
-      // The server closes idle connections (keep-alive timeout, restart): never send on one it closed.
-      if (!c->stream->PeerOpen()) c.reset();
-    }
+  std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  while (!idle_.empty() && !c) {
+    c = std::move(idle_.back());
+    idle_.pop_back();
+    // Never send on a connection the server may be closing: one idle for
+    // kIdleReuse (under the server's keep-alive timeout), or one with
+    // anything to read (a close, a reset, stray bytes).
+    if (now - c->idle_since > kIdleReuse || c->stream->WaitReadable(Duration(0), -1)) stale.push_back(std::move(c));
   }
   if (!c) c = std::make_unique<Connection>();
-  std::lock_guard<std::mutex> lock(mu_);
-  busy_.push_back(c.get());
+  busy_.push_back(c.get());  // in the same critical section: AbortInFlight sees every call from here on
   return c;
 }
 
 void HttpClient::Release(std::unique_ptr<Connection> c, bool reusable) {
   std::lock_guard<std::mutex> lock(mu_);
   busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
-  if (reusable && !c->aborted && c->stream && idle_.size() < options_.max_idle) idle_.push_back(std::move(c));
+  if (reusable && !c->aborted && c->stream && idle_.size() < options_.max_idle) {
+    c->idle_since = std::chrono::steady_clock::now();
+    idle_.push_back(std::move(c));
+  }
 }
 
 void HttpClient::AbortInFlight() {
@@ -175,18 +180,22 @@ bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::
   boost::system::error_code ec;
   c.stream->set_timeout(kWriteTimeout);
   http::write(*c.stream, req, ec);
-  if (!ec) {
-    c.stream->set_timeout(read_timeout);
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);  // the server's answers are bounded by what it was asked for
-    http::read(*c.stream, c.buffer, parser, ec);
-    if (!ec) {
-      a.status = static_cast<int>(parser.get().result_int());
-      keep_alive = parser.get().keep_alive();
-      body = std::move(parser.get().body());
-      return true;
-    }
+  // A server that refused the request early (413) may have answered and
+  // stopped reading while the body was still going out: its answer is worth
+  // reading even when the write failed.
+  const bool write_failed = static_cast<bool>(ec);
+  c.stream->set_timeout(write_failed ? std::chrono::seconds(1) : read_timeout);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxAnswerBytes);
+  boost::system::error_code read_ec;
+  http::read(*c.stream, c.buffer, parser, read_ec);
+  if (!read_ec) {
+    a.status = static_cast<int>(parser.get().result_int());
+    keep_alive = !write_failed && parser.keep_alive();
+    body = std::move(parser.get().body());
+    return true;
   }
+  if (!write_failed) ec = read_ec;
   a.error = ec == boost::asio::error::timed_out ? "timed out" : ec.message();
   return false;
 }

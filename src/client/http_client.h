@@ -124,6 +124,10 @@ class HttpClient {
                       Duration extra_wait, bool keep_text, Take take);
 
   static constexpr Duration kWriteTimeout = std::chrono::seconds(5);
+  // An idle connection is reused only this soon: the server closes its idle
+  // connections after 2 s, and a request sent as it closes would be lost.
+  static constexpr Duration kIdleReuse = std::chrono::seconds(1);
+  static constexpr std::uint64_t kMaxAnswerBytes = std::uint64_t{1} << 30;
 
   const HttpClientOptions options_;
   std::string host_header_;    // "host:port", as the Host header wants it

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -120,7 +121,7 @@ std::string SocketStream::PeerAddress() const {
 
 bool SocketStream::Await(short events, boost::system::error_code& ec) const {
   pollfd p{fd_, events, 0};
-  const int n = PollUntil(&p, 1, SteadyClock::now() + timeout_);
+  const int n = PollUntil(&p, 1, std::min(deadline_, SteadyClock::now() + timeout_));
   if (n > 0) return true;
   ec = n == 0 ? asio_error::timed_out : ErrnoCode(errno);
   return false;

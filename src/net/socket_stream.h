@@ -43,6 +43,11 @@ class SocketStream {
   // Applies to every later read and write: how long one of them may wait for
   // the peer before it fails with `timed_out`.
   void set_timeout(Duration timeout) { timeout_ = timeout; }
+  // A bound on the sum of those waits: no read or write waits past it (a
+  // peer that trickles a byte per timeout cannot hold a request open for
+  // ever). Until set, there is none.
+  void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+  void clear_deadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
 
   // Waits until a byte can be read, the peer closed, `timeout` passed, or
   // `stop_fd` (when >= 0) became readable. True when there is something to
@@ -103,6 +108,7 @@ class SocketStream {
 
   int fd_;
   Duration timeout_ = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace jobwarden::net

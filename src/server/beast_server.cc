@@ -155,15 +155,21 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Where a stream producer writes: one chunk per Write.
-class ChunkSink final : public StreamSink {
+// Where a stream producer writes: one chunk per Write (or the bytes as they
+// are, for an HTTP/1.0 client, whose body ends when the connection does).
+class BodySink final : public StreamSink {
  public:
-  explicit ChunkSink(SocketStream& stream) : stream_(stream) {}
+  BodySink(SocketStream& stream, bool chunked) : stream_(stream), chunked_(chunked) {}
   bool Write(std::string_view data) override {
     if (failed_) return false;
-    if (data.empty()) return true;
+    if (data.empty()) return true;  // an empty chunk would end the stream
     error_code ec;
-    boost::asio::write(stream_, http::make_chunk(boost::asio::const_buffer(data.data(), data.size())), ec);
+    const boost::asio::const_buffer bytes(data.data(), data.size());
+    if (chunked_) {
+      boost::asio::write(stream_, http::make_chunk(bytes), ec);
+    } else {
+      boost::asio::write(stream_, bytes, ec);
+    }
     if (ec) failed_ = true;
     return !failed_;
   }
@@ -171,6 +177,7 @@ class ChunkSink final : public StreamSink {
 
  private:
   SocketStream& stream_;
+  const bool chunked_;
   bool failed_ = false;
 };
 
@@ -281,10 +288,17 @@ class BeastServer final : public HttpServer {
     pending_.push_back(fd);
     if (idle_ >= pending_.size()) {
       work_cv_.notify_one();
-    } else if (workers_.size() < options_.max_threads) {
+    } else if (live_ < options_.max_threads) {
       workers_.emplace_back();
       auto it = std::prev(workers_.end());
-      it->thread = std::thread([this, it] { ThreadMain(it); });
+      try {
+        it->thread = std::thread([this, it] { ThreadMain(it); });
+        ++live_;
+      } catch (const std::system_error& e) {
+        // Out of threads: the connection waits in pending_ for a busy thread.
+        workers_.erase(it);
+        spdlog::warn("http: cannot start a connection thread ({}); the connection waits", e.what());
+      }
     } else if (!warned_full_) {
       warned_full_ = true;
       spdlog::warn("http: all {} connection threads are busy; new connections wait", options_.max_threads);
@@ -331,30 +345,41 @@ class BeastServer final : public HttpServer {
       const bool woke = work_cv_.wait_for(lock, options_.idle_thread_timeout,
                                           [&] { return !pending_.empty() || stopped_.load(); });
       --idle_;
-      if (!woke && workers_.size() > options_.min_threads) break;
+      if (!woke && live_ > options_.min_threads) break;
     }
+    --live_;
     warned_full_ = false;
     self->exited = true;
   }
 
+  // noexcept in effect: whatever a request throws past the handler's own
+  // catch (an allocation, a producer) ends its connection, not the process.
   void ServeConnection(int fd) {
     SocketStream stream(fd);
-    const std::string peer = stream.PeerAddress();
-    boost::beast::flat_buffer buffer;
-    for (std::size_t served = 0;; ++served) {
-      // Between requests: wait for the next one; a stop ends an idle connection at once.
-      if (buffer.size() == 0) {
-        const bool stopping = stopped_.load();
-        const Duration wait = stopping ? Duration(0) : options_.keep_alive_timeout;
-        if (!stream.WaitReadable(wait, stopping ? -1 : stop_fd_)) return;
+    try {
+      const std::string peer = stream.PeerAddress();
+      boost::beast::flat_buffer buffer;
+      for (std::size_t served = 0;; ++served) {
+        // Between requests: wait for the next one; a stop ends an idle connection at once.
+        if (buffer.size() == 0) {
+          const bool stopping = stopped_.load();
+          const Duration wait = stopping ? Duration(0) : options_.keep_alive_timeout;
+          if (!stream.WaitReadable(wait, stopping ? -1 : stop_fd_)) return;
+        }
+        if (!ServeOne(stream, buffer, peer, served + 1 < options_.keep_alive_max_requests)) return;
       }
-      stream.set_timeout(options_.read_timeout);
-      if (!ServeOne(stream, buffer, peer, served + 1 < options_.keep_alive_max_requests && !stopped_.load())) return;
+    } catch (const std::exception& e) {
+      spdlog::error("http: connection ended by an exception: {}", e.what());
     }
   }
 
   // Reads one request and answers it. False when the connection must close.
   bool ServeOne(SocketStream& stream, boost::beast::flat_buffer& buffer, const std::string& peer, bool keep_alive) {
+    // Each wait for the client is bounded by read_timeout, and the whole
+    // request by kRequestDeadline, so a client that trickles cannot hold a
+    // thread for long.
+    stream.set_timeout(options_.read_timeout);
+    stream.set_deadline(std::chrono::steady_clock::now() + kRequestDeadline);
     Parser parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(options_.max_body_bytes);
@@ -375,11 +400,17 @@ class BeastServer final : public HttpServer {
       r.headers[Lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
     }
     r.remote_addr = peer;
+    const unsigned version = head.version();
 
-    parser.get().body().cap = body_limit_ ? body_limit_(r.method, r.path) : options_.max_body_bytes;
+    const std::size_t cap = body_limit_ ? body_limit_(r.method, r.path) : options_.max_body_bytes;
+    parser.get().body().cap = cap;
     if (!parser.is_done()) {
-      if (boost::beast::iequals(head[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, head.version()};
+      // "Send it" only to a client that asked, speaks HTTP/1.1, and whose body is
+      // not already known to be too large (that one is read and dropped: 413).
+      const auto length = parser.content_length();
+      if (version >= 11 && boost::beast::iequals(head[http::field::expect], "100-continue") &&
+          !(length && *length > cap)) {
+        http::response<http::empty_body> cont{http::status::continue_, version};
         http::write(stream, cont, ec);
         if (ec) return false;
       }
@@ -390,7 +421,6 @@ class BeastServer final : public HttpServer {
     r.body = std::move(parser.get().body().data);
     r.body_too_large = parser.get().body().over;
     keep_alive = keep_alive && parser.get().keep_alive();
-    const unsigned version = parser.get().version();
 
     const bool head_only = r.method == "HEAD";
     if (head_only) r.method = "GET";
@@ -403,17 +433,20 @@ class BeastServer final : public HttpServer {
       out.status = 500;
       out.body = ErrorBody("internal", "internal error");
     }
+    // A stop that came while the handler ran (a long-poll) closes the connection after this answer.
+    keep_alive = keep_alive && !stopped_.load();
     stream.set_timeout(options_.write_timeout);
-    if (out.stream) return AnswerStream(stream, out, version, keep_alive);
-    if (head_only) out.body.clear();
-    return Answer(stream, out.status, std::move(out.body), out.content_type, out.headers, version, keep_alive);
+    stream.set_deadline(std::chrono::steady_clock::now() + kRequestDeadline);
+    if (out.stream) return AnswerStream(stream, out, version, keep_alive, head_only);
+    return Answer(stream, out.status, std::move(out.body), out.content_type, out.headers, version, keep_alive,
+                  head_only);
   }
 
-  // Over the largest limit of any route: answered without reading the rest
-  // of the body, so the connection closes.
+  // Over the largest limit of any route: answered without reading the body.
   static bool AnswerTooLarge(SocketStream& stream) {
     Answer(stream, 413, ErrorBody("payload_too_large", "body: over the server's largest body limit"),
            "application/json", {}, 11, false);
+    LingeringClose(stream);
     return false;
   }
 
@@ -423,38 +456,63 @@ class BeastServer final : public HttpServer {
     }
     Answer(stream, status, ErrorBody("invalid_argument", "bad request: " + ec.message()), "application/json", {},
            11, false);
+    LingeringClose(stream);
     return false;
+  }
+
+  // Closing with unread input makes the kernel send a reset, which can
+  // destroy the answer before the client has read it (the client is likely
+  // still sending its body). So: end our side, then read and drop what
+  // comes, until the client closes or kLinger passes.
+  static void LingeringClose(SocketStream& stream) {
+    ::shutdown(stream.fd(), SHUT_WR);
+    stream.set_timeout(kLinger);
+    stream.set_deadline(std::chrono::steady_clock::now() + kLinger);
+    char sink[16384];
+    error_code ec;
+    while (!ec) stream.read_some(boost::asio::buffer(sink), ec);
   }
 
   static bool Answer(SocketStream& stream, int status, std::string body, const std::string& content_type,
                      const std::vector<std::pair<std::string, std::string>>& headers, unsigned version,
-                     bool keep_alive) {
+                     bool keep_alive, bool head_only = false) {
     http::response<http::string_body> res{static_cast<http::status>(status), version};
     res.set(http::field::content_type, content_type);
     for (const auto& [k, v] : headers) res.insert(k, v);
     res.body() = std::move(body);
     res.keep_alive(keep_alive);
-    res.prepare_payload();
+    res.prepare_payload();  // Content-Length of the body, also for HEAD, which then sends no body
     error_code ec;
-    http::write(stream, res, ec);
+    if (head_only) {
+      http::response_serializer<http::string_body> sr{res};
+      http::write_header(stream, sr, ec);
+    } else {
+      http::write(stream, res, ec);
+    }
     return !ec && keep_alive;
   }
 
-  // A chunked answer fed by the producer until it ends, the peer goes, or the
-  // server stops (the application closes its streams before it stops us).
-  bool AnswerStream(SocketStream& stream, HttpResponse& out, unsigned version, bool keep_alive) {
+  // A streamed answer fed by the producer until it ends, the peer goes, or
+  // the server stops (the application closes its streams before it stops
+  // us). Chunked for HTTP/1.1; for HTTP/1.0 the close ends the body.
+  bool AnswerStream(SocketStream& stream, HttpResponse& out, unsigned version, bool keep_alive, bool head_only) {
+    const bool chunked = version >= 11;
+    keep_alive = keep_alive && chunked;
     http::response<http::empty_body> res{static_cast<http::status>(out.status), version};
     res.set(http::field::content_type, out.content_type);
     for (const auto& [k, v] : out.headers) res.insert(k, v);
-    res.chunked(true);
+    res.chunked(chunked);
     res.keep_alive(keep_alive);
     http::response_serializer<http::empty_body> sr{res};
     error_code ec;
     http::write_header(stream, sr, ec);
     bool peer_gone = static_cast<bool>(ec);
-    bool ended = false;
-    ChunkSink sink(stream);
-    while (!peer_gone && !stopped_.load()) {
+    bool ended = head_only;  // HEAD: the head alone, the producer never runs
+    // A stream lives as long as its client reads: each write is bounded by
+    // write_timeout, the whole by nothing.
+    stream.clear_deadline();
+    BodySink sink(stream, chunked);
+    while (!ended && !peer_gone && !stopped_.load()) {
       if (!stream.PeerOpen()) {
         peer_gone = true;
         break;
@@ -464,12 +522,9 @@ class BeastServer final : public HttpServer {
         peer_gone = true;
         break;
       }
-      if (!more) {
-        ended = true;
-        break;
-      }
+      if (!more) ended = true;
     }
-    if (!peer_gone) {
+    if (!peer_gone && chunked && !head_only) {
       boost::asio::write(stream, http::make_chunk_last(), ec);
       peer_gone = static_cast<bool>(ec);
     }
@@ -478,6 +533,8 @@ class BeastServer final : public HttpServer {
   }
 
   static constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+  static constexpr Duration kRequestDeadline = std::chrono::minutes(2);
+  static constexpr Duration kLinger = std::chrono::seconds(2);
 
   const HttpServerOptions options_;
   HttpHandler handler_;
@@ -488,8 +545,9 @@ class BeastServer final : public HttpServer {
 
   std::mutex mu_;
   std::condition_variable work_cv_;
-  std::list<Worker> workers_;  // GUARDED_BY(mu_)
+  std::list<Worker> workers_;  // GUARDED_BY(mu_): joined when exited, or by JoinAll
   std::deque<int> pending_;    // GUARDED_BY(mu_): accepted connections no thread has taken yet
+  std::size_t live_ = 0;       // GUARDED_BY(mu_): threads whose loop has not returned
   std::size_t idle_ = 0;       // GUARDED_BY(mu_)
   bool warned_full_ = false;   // GUARDED_BY(mu_)
 };

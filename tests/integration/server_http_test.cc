@@ -38,14 +38,15 @@ class RawConnection {
     return true;
   }
 
-  // One answer: its head (status line and fields) and, per Content-Length, its body.
-  // Empty head when the connection closed or nothing came within 10 s.
+  // One answer: its head (status line and fields) and, per Content-Length, its
+  // body (none for the answer to a HEAD request). Empty head when the
+  // connection closed or nothing came within 10 s.
   struct Answer {
     std::string head;
     std::string body;
     int status = 0;
   };
-  Answer Read() {
+  Answer Read(bool to_head = false) {
     Answer a;
     std::size_t end;
     while ((end = buffered_.find("\r\n\r\n")) == std::string::npos) {
@@ -54,12 +55,7 @@ class RawConnection {
     a.head = buffered_.substr(0, end + 4);
     buffered_.erase(0, end + 4);
     a.status = std::stoi(a.head.substr(9, 3));
-    std::size_t length = 0;
-    const std::string lower = Lower(a.head);
-    if (const auto at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
-      length = std::stoul(lower.substr(at + 17));
-    }
-    if (a.head.rfind("HEAD", 0) == 0) length = 0;
+    const std::size_t length = to_head ? 0 : ContentLength(a.head);
     while (buffered_.size() < length) {
       if (!Fill()) return a;
     }
@@ -74,6 +70,12 @@ class RawConnection {
       if (!Fill()) return closed_;
     }
     return false;
+  }
+
+  static std::size_t ContentLength(const std::string& head) {
+    const std::string lower = Lower(head);
+    const auto at = lower.find("\r\ncontent-length:");
+    return at == std::string::npos ? 0 : std::stoul(lower.substr(at + 17));
   }
 
   static std::string Lower(std::string s) {
@@ -171,16 +173,44 @@ TEST_F(ServerHttpTest, ABodyOverEveryLimitIsRefusedWithoutWaitingForIt) {
   EXPECT_EQ(server_.Get("/healthz").status, 200);
 }
 
-TEST_F(ServerHttpTest, HeadAnswersTheHeadWithoutTheBody) {
+TEST_F(ServerHttpTest, HeadAnswersTheHeadOfGetWithoutTheBody) {
   RawConnection c(server_.port());
   ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(Get("/healthz")));
+  RawConnection::Answer get = c.Read();
+  ASSERT_EQ(get.status, 200) << get.head;
+  ASSERT_FALSE(get.body.empty());
   ASSERT_TRUE(c.Send(Get("/healthz", "HEAD") + Get("/readyz")));
-  RawConnection::Answer head = c.Read();
+  RawConnection::Answer head = c.Read(/*to_head=*/true);
   ASSERT_EQ(head.status, 200) << head.head;
-  EXPECT_NE(RawConnection::Lower(head.head).find("content-length:"), std::string::npos) << head.head;
+  EXPECT_EQ(RawConnection::ContentLength(head.head), get.body.size()) << head.head;
   // Had a body followed the head, it would be read as the next answer's status line.
   RawConnection::Answer next = c.Read();
   EXPECT_EQ(next.status, 200) << next.head << next.body;
+}
+
+TEST_F(ServerHttpTest, ABodyOverTheRoutesLimitIsNotInvitedAndLeavesTheConnectionUsable) {
+  RawConnection c(server_.port());
+  ASSERT_TRUE(c.connected());
+  // 2 MiB to POST /v1/jobs (limit 1 MiB), asking whether to send it: the
+  // first answer must be the 413, not a "100 Continue".
+  const std::string body(2u << 20, 'x');
+  ASSERT_TRUE(c.Send(Post("/v1/jobs", body, "Expect: 100-continue\r\n")));
+  RawConnection::Answer a = c.Read();
+  ASSERT_EQ(a.status, 413) << a.head << a.body;
+  EXPECT_EQ(json::parse(a.body)["error"]["code"], "payload_too_large");
+  ASSERT_TRUE(c.Send(Get("/readyz")));
+  EXPECT_EQ(c.Read().status, 200);
+}
+
+TEST_F(ServerHttpTest, AnHttp10ClientGetsItsAnswerAndAClose) {
+  RawConnection c(server_.port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+  RawConnection::Answer a = c.Read();
+  ASSERT_EQ(a.status, 200) << a.head;
+  EXPECT_EQ(a.head.rfind("HTTP/1.0 200", 0), 0u) << a.head;
+  EXPECT_TRUE(c.ClosedByPeer());
 }
 
 TEST_F(ServerHttpTest, QueryValuesArePercentDecoded) {
