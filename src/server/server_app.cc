@@ -60,8 +60,18 @@ Status RunServer(const ServerRunOptions& o) {
   signal(SIGPIPE, SIG_IGN);
   struct RestoreMask {
     sigset_t mask;
-    ~RestoreMask() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
-  } restore{old_mask};
+    sigset_t stop;
+    ~RestoreMask() {
+      // A stop signal that came while stopping (the second SIGTERM of an
+      // impatient operator) is pending, and unblocked it would kill the
+      // process with its default action instead of letting it exit 0: the
+      // stop is done, so it is consumed here.
+      const timespec now{0, 0};
+      while (sigtimedwait(&stop, nullptr, &now) > 0) {
+      }
+      pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    }
+  } restore{old_mask, stop_signals};
 
   JW_ASSIGN_OR_RETURN(ServerConfig config, LoadServerConfig(o.config_path));
   if (o.listen) {
