@@ -342,7 +342,7 @@ Result<std::vector<EnqueueResult>> Engine::EnqueueMany(const std::vector<Enqueue
 // ---------------------------------------------------------------------------
 // Workers
 
-Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) {
+Result<JobFetchParams> Engine::FetchParams(const FetchRequest& request) const {
   if (request.max < 1 || request.max > options_.max_fetch) {
     return Status::InvalidArgument("max: must be 1-" + std::to_string(options_.max_fetch));
   }
@@ -365,11 +365,20 @@ Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) {
   }
   p.worker_id = request.worker_id.empty() ? "local" : request.worker_id;
   p.now = clock_.Now();
-  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobFetch(p));
+  return p;
+}
+
+void Engine::EmitFetched(const JobFetchParams& p, const std::vector<Job>& jobs) const {
   for (const Job& j : jobs) {
     Emit({j.id, j.kind, j.queue, JobState::kAvailable, JobState::kRunning, std::nullopt,
           "attempt " + std::to_string(j.attempt) + " by " + p.worker_id, p.now});
   }
+}
+
+Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) {
+  JW_ASSIGN_OR_RETURN(const JobFetchParams p, FetchParams(request));
+  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobFetch(p));
+  EmitFetched(p, jobs);
   return jobs;
 }
 
@@ -449,7 +458,7 @@ Status Engine::Complete(const CompleteRequest& request) {
   return results.front();
 }
 
-Result<std::vector<Status>> Engine::CompleteMany(const std::vector<CompleteRequest>& requests) {
+Result<JobCompleteParams> Engine::CompleteParams(const std::vector<CompleteRequest>& requests) const {
   JobCompleteParams p;
   p.now = clock_.Now();
   p.items.reserve(requests.size());
@@ -460,11 +469,31 @@ Result<std::vector<Status>> Engine::CompleteMany(const std::vector<CompleteReque
     JW_ASSIGN_OR_RETURN(item.checkpoint, NormalizeOptionalJson(r.checkpoint, "checkpoint"));
     p.items.push_back(std::move(item));
   }
-  JW_ASSIGN_OR_RETURN(std::vector<Status> results, store_.JobCompleteMany(p));
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (results[i].ok()) Emit({requests[i].id, "", "", JobState::kRunning, JobState::kSucceeded, std::nullopt, "", p.now});
+  return p;
+}
+
+void Engine::EmitCompleted(const JobCompleteParams& p, const std::vector<Status>& results) const {
+  for (std::size_t i = 0; i < results.size() && i < p.items.size(); ++i) {
+    if (results[i].ok()) Emit({p.items[i].id, "", "", JobState::kRunning, JobState::kSucceeded, std::nullopt, "", p.now});
   }
+}
+
+Result<std::vector<Status>> Engine::CompleteMany(const std::vector<CompleteRequest>& requests) {
+  JW_ASSIGN_OR_RETURN(const JobCompleteParams p, CompleteParams(requests));
+  JW_ASSIGN_OR_RETURN(std::vector<Status> results, store_.JobCompleteMany(p));
+  EmitCompleted(p, results);
   return results;
+}
+
+Result<CompleteAndFetchResult> Engine::CompleteManyAndFetch(const std::vector<CompleteRequest>& completions,
+                                                            const FetchRequest& fetch) {
+  JW_ASSIGN_OR_RETURN(const JobCompleteParams c, CompleteParams(completions));
+  JW_ASSIGN_OR_RETURN(JobFetchParams f, FetchParams(fetch));
+  f.now = c.now;
+  JW_ASSIGN_OR_RETURN(CompleteAndFetchResult out, store_.JobCompleteManyAndFetch(c, f));
+  EmitCompleted(c, out.completed);
+  EmitFetched(f, out.fetched);
+  return out;
 }
 
 Status Engine::Fail(const FailRequest& request) {

@@ -190,6 +190,11 @@ class Engine {
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request);
   Status Complete(const CompleteRequest& request);
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests);
+  // CompleteMany, then Fetch, in one store transaction: a worker settles its
+  // finished jobs and leases the next ones in one write. Invalid input in
+  // either part refuses the whole call, and nothing is written.
+  Result<CompleteAndFetchResult> CompleteManyAndFetch(const std::vector<CompleteRequest>& completions,
+                                                      const FetchRequest& fetch);
   Status Fail(const FailRequest& request);
 
   // Registers a worker; assigns `id` when empty ("host-pid-xxxx"). Returns the id.
@@ -238,6 +243,11 @@ class Engine {
 
  private:
   Result<NewJob> Prepare(const EnqueueRequest& r, Timestamp now) const;
+  // Validated store parameters of a fetch and of completes; the events they emit once written.
+  Result<JobFetchParams> FetchParams(const FetchRequest& request) const;
+  Result<JobCompleteParams> CompleteParams(const std::vector<CompleteRequest>& requests) const;
+  void EmitFetched(const JobFetchParams& p, const std::vector<Job>& jobs) const;
+  void EmitCompleted(const JobCompleteParams& p, const std::vector<Status>& results) const;
   const BackoffPolicy& BackoffFor(const std::string& kind) const;
   // Plans with `plan` from a fresh snapshot and applies under the guard;
   // re-reads and re-plans when the guard loses a race (bounded).

@@ -18,6 +18,14 @@ Result<WorkerRecord> Store::WorkerGet(const std::string& id) {
   return Status::NotFound("worker " + id + " is not registered");
 }
 
+Result<CompleteAndFetchResult> Store::JobCompleteManyAndFetch(const JobCompleteParams& complete,
+                                                              const JobFetchParams& fetch) {
+  CompleteAndFetchResult out;
+  JW_ASSIGN_OR_RETURN(out.completed, JobCompleteMany(complete));
+  JW_ASSIGN_OR_RETURN(out.fetched, JobFetch(fetch));
+  return out;
+}
+
 std::string_view ToString(HeartbeatAnswer a) {
   switch (a) {
     case HeartbeatAnswer::kContinue: return "continue";

@@ -128,6 +128,13 @@ struct JobCompleteParams {
   Timestamp now{};
 };
 
+// What JobCompleteManyAndFetch answers: per complete item, as JobCompleteMany;
+// the leased jobs, as JobFetch.
+struct CompleteAndFetchResult {
+  std::vector<Status> completed;
+  std::vector<Job> fetched;
+};
+
 struct JobApplyParams {
   std::vector<JobChange> changes;
   Timestamp now{};
@@ -207,6 +214,12 @@ class Store {
   virtual Result<std::vector<HeartbeatResult>> LeaseExtendMany(const LeaseExtendParams& p) = 0;
   // Per item: OK, kLeaseLost, or kNotFound.
   virtual Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) = 0;
+  // JobCompleteMany, then JobFetch, in one write transaction where the driver
+  // can (a worker's slots settle a batch and take the next). A refused
+  // complete (stale token) does not stop the others or the fetch. This
+  // default runs them as two.
+  virtual Result<CompleteAndFetchResult> JobCompleteManyAndFetch(const JobCompleteParams& complete,
+                                                                 const JobFetchParams& fetch);
   // Applies planned changes, each under its guard. Per change: OK, or
   // kConflict/kLeaseLost when the guard no longer matches (nothing written).
   virtual Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) = 0;

@@ -25,6 +25,19 @@ class Backend {
   virtual Result<std::vector<Job>> Fetch(const FetchRequest& request, Duration wait) = 0;
   virtual Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) = 0;
   virtual Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) = 0;
+  // CompleteMany, then a Fetch that does not wait, as one write. The pool
+  // uses it only where OneWriteCompleteAndFetch() says so: there, a settle and
+  // the next lease share a transaction and wait on the same writer anyway; in
+  // two calls, a slow complete would hold up fetching. The default makes the
+  // two calls.
+  virtual bool OneWriteCompleteAndFetch() const { return false; }
+  virtual Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& completions,
+                                                          const FetchRequest& fetch) {
+    CompleteAndFetchResult out;
+    JW_ASSIGN_OR_RETURN(out.completed, CompleteMany(completions));
+    JW_ASSIGN_OR_RETURN(out.fetched, Fetch(fetch, Duration(0)));
+    return out;
+  }
   virtual Status Fail(const FailRequest& request) = 0;
   // Shutdown: every waiting Fetch returns at once, and later ones return nothing.
   virtual void WakeAll() = 0;

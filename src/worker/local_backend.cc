@@ -49,6 +49,19 @@ Result<std::vector<Status>> LocalBackend::CompleteMany(const std::vector<Complet
   return engine_.CompleteMany(requests);
 }
 
+Result<CompleteAndFetchResult> LocalBackend::CompleteAndFetch(const std::vector<CompleteRequest>& completions,
+                                                              const FetchRequest& fetch) {
+  bool shut_down;
+  {
+    std::lock_guard<std::mutex> lock(wakeups_->mu);
+    shut_down = wakeups_->shut_down;
+  }
+  if (!shut_down) return engine_.CompleteManyAndFetch(completions, fetch);
+  CompleteAndFetchResult out;  // as Fetch after WakeAll: settle, lease nothing
+  JW_ASSIGN_OR_RETURN(out.completed, engine_.CompleteMany(completions));
+  return out;
+}
+
 Status LocalBackend::Fail(const FailRequest& request) { return engine_.Fail(request); }
 
 void LocalBackend::WakeAll() {

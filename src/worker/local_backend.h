@@ -28,6 +28,9 @@ class LocalBackend final : public Backend {
   Result<std::vector<Job>> Fetch(const FetchRequest& request, Duration wait) override;
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) override;
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) override;
+  bool OneWriteCompleteAndFetch() const override { return true; }
+  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& completions,
+                                                  const FetchRequest& fetch) override;
   Status Fail(const FailRequest& request) override;
   void WakeAll() override;
 

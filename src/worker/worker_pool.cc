@@ -132,7 +132,8 @@ Failure StoppedFailure(const Job& job, StopReason reason) {
   return f;
 }
 
-WorkerPool::WorkerPool(Backend& backend, WorkerOptions options) : backend_(backend), options_(std::move(options)) {}
+WorkerPool::WorkerPool(Backend& backend, WorkerOptions options)
+    : backend_(backend), options_(std::move(options)), combine_(backend.OneWriteCompleteAndFetch()) {}
 
 WorkerPool::~WorkerPool() {
   if (started_ && !joined_) {
@@ -215,8 +216,10 @@ void WorkerPool::FetchLoop() {
   Duration ttl = options_.lease_ttl;  // the smallest of the TTL asked and those granted
   while (true) {
     int free;
+    std::vector<PendingComplete> settle;  // successes sent with this fetch (see CompleterLoop)
     {
       std::unique_lock<std::mutex> lock(mu_);
+      fetcher_state_ = FetcherState::kWaiting;
       fetch_cv_.wait(lock, [&] { return phase_ != Phase::kRunning || BusySlots() < options_.concurrency; });
       // Under load, fetch for several slots at once (one engine transaction
       // for many jobs); the wait is short and bounded. An idle pool (every
@@ -226,8 +229,13 @@ void WorkerPool::FetchLoop() {
         fetch_cv_.wait_for(lock, kFetchGather,
                            [&] { return phase_ != Phase::kRunning || options_.concurrency - BusySlots() >= half; });
       }
-      if (phase_ != Phase::kRunning) return;
+      if (phase_ != Phase::kRunning) {
+        SetFetcherState(lock, FetcherState::kDone);
+        return;
+      }
       free = options_.concurrency - BusySlots();
+      if (combine_) settle.swap(completions_);
+      SetFetcherState(lock, settle.empty() ? FetcherState::kLong : FetcherState::kQuick);
     }
     FetchRequest req;
     req.queues = options_.queues;
@@ -238,7 +246,25 @@ void WorkerPool::FetchLoop() {
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
     const Duration wait = std::clamp<Duration>((ttl - options_.grace) / 3, Duration(0), options_.fetch_wait);
-    auto fetched = backend_.Fetch(req, wait);
+    Result<std::vector<Job>> fetched = std::vector<Job>{};
+    if (!settle.empty()) {
+      // The slots' successes and their next jobs in one call (one transaction
+      // in embedded mode). It does not wait: with nothing to lease, the next
+      // round is a plain fetch that may.
+      std::vector<CompleteRequest> requests;
+      requests.reserve(settle.size());
+      for (const auto& pc : settle) requests.push_back(pc.request);
+      auto both = backend_.CompleteAndFetch(requests, req);
+      if (!both.ok()) {
+        SendCompletions(std::move(settle), both.status());
+        continue;  // the fetch is retried plainly, with its own error handling
+      }
+      SendCompletions(std::move(settle), std::move(both->completed));
+      if (both->fetched.empty()) continue;
+      fetched = std::move(both->fetched);
+    } else {
+      fetched = backend_.Fetch(req, wait);
+    }
     if (fetched.ok() && fetched->empty() && SteadyClock::now() - sent < kMinFetchRound) {
       std::unique_lock<std::mutex> lock(mu_);
       fetch_cv_.wait_for(lock, 2 * kMinFetchRound, [&] { return phase_ != Phase::kRunning; });
@@ -297,6 +323,8 @@ void WorkerPool::FetchLoop() {
         f.message = "the worker is shutting down; handed back before it started";
         SendFail(a->job, std::move(f), std::nullopt, std::nullopt);
       }
+      std::unique_lock<std::mutex> lock(mu_);
+      SetFetcherState(lock, FetcherState::kDone);
       return;
     }
     // One wake-up for the whole batch: the slot it wakes wakes the next (Take).
@@ -477,17 +505,25 @@ void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::st
                failure.message);
 }
 
-// Successes are reported in batches: each CompleteMany carries every success
-// since the last one was sent (the engine commits them in one transaction and
-// answers per job). Nothing waits for a batch to fill: an idle pool's single
-// success is sent at once, and under load the next batch gathers while one
-// send is in flight.
+// Successes are reported in batches: each carries every success since the
+// last one was sent (the engine commits them in one transaction and answers
+// per job). Nothing waits for a batch to fill: an idle pool's single success
+// is sent at once, and under load the next batch gathers while one send is in
+// flight.
+//
+// Who sends them: a success frees a slot, so the fetcher is about to fetch
+// for it; where the backend settles and leases in one write (embedded mode),
+// the fetcher takes the waiting successes along (CompleteAndFetch). The completer
+// sends them itself whenever the fetcher will not take them soon: it is in a
+// fetch that may wait (long-poll), backing off, or gone (drain, stop).
 void WorkerPool::CompleterLoop() {
   while (true) {
     std::vector<PendingComplete> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      completer_cv_.wait(lock, [&] { return !completions_.empty() || phase_ == Phase::kStopped; });
+      completer_cv_.wait(lock, [&] {
+        return phase_ == Phase::kStopped || (!completions_.empty() && !FetcherTakesCompletions());
+      });
       if (completions_.empty()) return;
       batch.swap(completions_);
     }
@@ -495,12 +531,34 @@ void WorkerPool::CompleterLoop() {
   }
 }
 
-void WorkerPool::SendCompletions(std::vector<PendingComplete> batch) {
+bool WorkerPool::FetcherTakesCompletions() const {
+  return combine_ && phase_ == Phase::kRunning &&
+         (fetcher_state_ == FetcherState::kWaiting || fetcher_state_ == FetcherState::kQuick);
+}
+
+void WorkerPool::SetFetcherState(std::unique_lock<std::mutex>& lock, FetcherState state) {
+  fetcher_state_ = state;
+  if (state == FetcherState::kLong || state == FetcherState::kDone) {
+    // Successes that wait for the fetcher would now wait behind a long-poll.
+    if (!completions_.empty()) {
+      lock.unlock();
+      completer_cv_.notify_one();
+      lock.lock();
+    }
+  }
+}
+
+void WorkerPool::SendCompletions(std::vector<PendingComplete> batch, std::optional<Result<std::vector<Status>>> sent) {
   for (int i = 0; !batch.empty(); ++i) {
-    std::vector<CompleteRequest> requests;
-    requests.reserve(batch.size());
-    for (const auto& p : batch) requests.push_back(p.request);
-    auto answers = backend_.CompleteMany(requests);
+    Result<std::vector<Status>> answers = std::vector<Status>{};
+    if (i == 0 && sent) {
+      answers = std::move(*sent);
+    } else {
+      std::vector<CompleteRequest> requests;
+      requests.reserve(batch.size());
+      for (const auto& p : batch) requests.push_back(p.request);
+      answers = backend_.CompleteMany(requests);
+    }
     if (answers.ok() && answers->size() != batch.size()) {
       answers = Status::Internal("complete: " + std::to_string(answers->size()) + " answers for " +
                                  std::to_string(batch.size()) + " jobs");
@@ -572,6 +630,7 @@ void WorkerPool::NotifyAll() {
   cv_.notify_all();
   fetch_cv_.notify_all();
   slot_cv_.notify_all();
+  completer_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------

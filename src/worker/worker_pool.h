@@ -153,8 +153,16 @@ class WorkerPool {
   void SendFail(const Job& job, Failure failure, std::optional<std::string> checkpoint,
                 std::optional<Progress> progress);
   void CompleterLoop();
-  // One CompleteMany for the batch (the unavailable ones retried with backoff).
-  void SendCompletions(std::vector<PendingComplete> batch);
+  // Settles the batch: `sent` is the answer to its first send when the caller
+  // made it (CompleteAndFetch), else one CompleteMany; the unavailable ones
+  // are sent again with backoff.
+  void SendCompletions(std::vector<PendingComplete> batch,
+                       std::optional<Result<std::vector<Status>>> sent = std::nullopt);
+  // Whether the fetcher will send the waiting successes soon. REQUIRES: mu_ held
+  bool FetcherTakesCompletions() const;
+  // REQUIRES: mu_ held by `lock` (released briefly to wake the completer).
+  enum class FetcherState;
+  void SetFetcherState(std::unique_lock<std::mutex>& lock, FetcherState state);
   void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
   int BusySlots() const;  // REQUIRES: mu_ held
   // Whether a freed slot may end a wait of the fetcher. REQUIRES: mu_ held
@@ -192,6 +200,15 @@ class WorkerPool {
   std::vector<PendingComplete> completions_;              // GUARDED_BY(mu_): successes not yet sent
   int awaiting_complete_ = 0;  // GUARDED_BY(mu_): held jobs whose run succeeded (slot free), not yet settled
   std::condition_variable completer_cv_;
+  // What the fetcher is doing, for the completer (CompleterLoop).
+  enum class FetcherState {
+    kWaiting,  // for free slots: about to fetch, and it takes the waiting successes along
+    kQuick,    // in a CompleteAndFetch, which does not wait
+    kLong,     // in a fetch that may long-poll, or backing off
+    kDone,     // returned (drain, stop)
+  };
+  FetcherState fetcher_state_ = FetcherState::kWaiting;  // GUARDED_BY(mu_)
+  const bool combine_;  // the fetcher sends successes with its fetch (Backend::OneWriteCompleteAndFetch)
   std::vector<std::shared_ptr<ActiveJob>> active_;        // GUARDED_BY(mu_): held leases (queued or running)
   std::vector<std::thread> slots_;                        // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<ActiveJob>> slot_job_;      // GUARDED_BY(mu_): the job each slot runs

@@ -373,6 +373,49 @@ TEST_P(StoreContractTest, JobCompleteManyIsIdempotentForTheSameTokenAndFencedOth
   EXPECT_EQ(same.finished_at, t1);
 }
 
+// A worker settles its batch and leases the next in one call: each complete
+// answered as JobCompleteMany answers it (a stale token refused, nothing
+// changed), and the fetch leases as JobFetch, never a job just completed.
+TEST_P(StoreContractTest, JobCompleteManyAndFetchSettlesThenLeasesAndFencesStaleTokens) {
+  for (int i = 0; i < 5; ++i) Insert(Job());
+  auto first = Fetch({"default"}, 2);
+  ASSERT_EQ(first.size(), 2u);
+  const Timestamp t1 = kT0 + seconds(1);
+  JobCompleteParams complete;
+  complete.now = t1;
+  complete.items.push_back({first[0].id, first[0].lease_token, R"({"ok":1})", R"({"at":3})", {}});
+  complete.items.push_back({first[1].id, first[1].lease_token + 1, R"({"zombie":1})", {}, {}});
+  auto r = store_->JobCompleteManyAndFetch(complete, {{"default"}, 2, t1, kTtl, seconds(5), "w1"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->completed.size(), 2u);
+  EXPECT_TRUE(r->completed[0].ok());
+  EXPECT_EQ(r->completed[1].code(), StatusCode::kLeaseLost);
+  ASSERT_EQ(r->fetched.size(), 2u);
+  for (const jobwarden::Job& j : r->fetched) {
+    EXPECT_NE(j.id, first[0].id);
+    EXPECT_NE(j.id, first[1].id);
+    EXPECT_EQ(j.state, JobState::kRunning);
+    EXPECT_EQ(j.lease_expires_at, t1 + kTtl);
+    EXPECT_EQ(Get(j.id).state, JobState::kRunning);
+  }
+  const jobwarden::Job done = Get(first[0].id);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(done.result, R"({"ok":1})");
+  EXPECT_EQ(done.checkpoint, R"({"at":3})");
+  const jobwarden::Job fenced = Get(first[1].id);
+  EXPECT_EQ(fenced.state, JobState::kRunning);  // G5: the stale token changed nothing
+  EXPECT_EQ(fenced.lease_token, first[1].lease_token);
+  EXPECT_FALSE(fenced.result.has_value());
+
+  // Nothing left to lease but one: the completes still happen.
+  auto last = store_->JobCompleteManyAndFetch({{{r->fetched[0].id, r->fetched[0].lease_token, {}, {}, {}}}, t1},
+                                              {{"default"}, 4, t1, kTtl, seconds(5), "w1"});
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_TRUE(last->completed.front().ok());
+  EXPECT_EQ(last->fetched.size(), 1u);
+  EXPECT_EQ(Get(r->fetched[0].id).state, JobState::kSucceeded);
+}
+
 TEST_P(StoreContractTest, CompleteAfterTakeBackIsLeaseLost) {
   Insert(Job());
   auto j = Fetch({"default"}, 1).front();

@@ -688,60 +688,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Job>> JobFetch(const JobFetchParams& p) override {
     std::vector<Job> out;
-    Status s = writer_.Submit(
-        [&](Connection& conn) -> Status {
-          out.clear();
-          std::vector<Job> candidates;
-          for (const std::string& queue : p.queues) {
-            {
-              Query paused(conn, "QueueIsPaused");
-              paused.Bind(1, queue);
-              JW_ASSIGN_OR_RETURN(bool row, paused.Step());
-              if (row && paused.Int(0) != 0) continue;
-            }
-            bool due = false;
-            {
-              Query probe(conn, "JobHasDueScheduledInQueue");
-              probe.Bind(1, queue).Bind(2, p.now);
-              JW_ASSIGN_OR_RETURN(due, probe.Step());
-            }
-            if (due) {
-              Query promote(conn, "JobPromoteScheduledInQueue");
-              promote.Bind(1, queue).Bind(2, p.now).Bind(3, std::max(p.max, 100));
-              JW_RETURN_IF_ERROR(promote.Run());
-            }
-            Query q(conn, "JobFetchCandidates");
-            q.Bind(1, queue).Bind(2, p.now).Bind(3, p.max);
-            while (true) {
-              JW_ASSIGN_OR_RETURN(bool row, q.Step());
-              if (!row) break;
-              JW_ASSIGN_OR_RETURN(Job job, ReadJob(q));
-              candidates.push_back(std::move(job));
-            }
-          }
-          if (p.queues.size() > 1) {
-            // Merge the per-queue heads: priority, then run_at, then id.
-            std::sort(candidates.begin(), candidates.end(), [](const Job& a, const Job& b) {
-              if (a.priority != b.priority) return a.priority > b.priority;
-              if (a.run_at != b.run_at) return a.run_at < b.run_at;
-              return a.id < b.id;
-            });
-            if (candidates.size() > static_cast<std::size_t>(p.max)) {
-              candidates.resize(static_cast<std::size_t>(p.max));
-            }
-          }
-          out.reserve(candidates.size());
-          for (Job& job : candidates) {
-            Query lease(conn, "JobLease");
-            lease.Bind(1, job.id).Bind(2, p.now).Bind(3, p.lease_ttl).Bind(4, p.grace).Bind(5, p.worker_id);
-            JW_RETURN_IF_ERROR(lease.Run());
-            if (conn.Changes() != 1) continue;  // not available after all (cannot happen in this transaction)
-            LeaseFields(job, p);
-            out.push_back(std::move(job));
-          }
-          return Status::Ok();
-        },
-        p.max);
+    Status s = writer_.Submit([&](Connection& conn) { return FetchIn(conn, p, out); }, p.max);
     if (!s.ok()) return s.WithContext("fetch jobs");
     return out;
   }
@@ -797,33 +744,24 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) override {
     std::vector<Status> out;
-    Status s = writer_.Submit(
-        [&](Connection& conn) -> Status {
-          out.clear();
-          for (const CompleteItem& item : p.items) {
-            Query q(conn, "JobComplete");
-            q.Bind(1, item.id).Bind(2, item.token).Bind(3, p.now);
-            q.Bind(4, item.result.value_or("null")).Bind(5, item.checkpoint);
-            BindProgress(q, 6, item.progress);
-            JW_RETURN_IF_ERROR(q.Run());
-            if (conn.Changes() == 1) {
-              out.push_back(Status::Ok());
-              continue;
-            }
-            // Idempotent retry: the same token already completed it.
-            bool already_done = false;
-            {
-              Query g(conn, "JobGuardState");
-              g.Bind(1, item.id);
-              JW_ASSIGN_OR_RETURN(bool row, g.Step());
-              already_done = row && g.Text(0) == "succeeded" && g.Int(1) == item.token;
-            }
-            out.push_back(already_done ? Status::Ok() : GuardFailure(conn, item.id, JobState::kRunning, item.token));
-          }
-          return Status::Ok();
-        },
-        static_cast<int>(p.items.size()));
+    Status s = writer_.Submit([&](Connection& conn) { return CompleteIn(conn, p, out); },
+                              static_cast<int>(p.items.size()));
     if (!s.ok()) return s.WithContext("complete jobs");
+    return out;
+  }
+
+  // One transaction for both: the pages a complete and a fetch touch (the
+  // jobs' rows, the state indexes) are written to the WAL once, not twice.
+  Result<CompleteAndFetchResult> JobCompleteManyAndFetch(const JobCompleteParams& complete,
+                                                         const JobFetchParams& fetch) override {
+    CompleteAndFetchResult out;
+    Status s = writer_.Submit(
+        [&](Connection& conn) {
+          JW_RETURN_IF_ERROR(CompleteIn(conn, complete, out.completed));
+          return FetchIn(conn, fetch, out.fetched);
+        },
+        static_cast<int>(complete.items.size()) + fetch.max);
+    if (!s.ok()) return s.WithContext("complete and fetch jobs");
     return out;
   }
 
@@ -1108,6 +1046,85 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // The bodies of JobFetch and JobCompleteMany, inside the caller's transaction.
+  static Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out) {
+    out.clear();
+    std::vector<Job> candidates;
+    for (const std::string& queue : p.queues) {
+      {
+        Query paused(conn, "QueueIsPaused");
+        paused.Bind(1, queue);
+        JW_ASSIGN_OR_RETURN(bool row, paused.Step());
+        if (row && paused.Int(0) != 0) continue;
+      }
+      bool due = false;
+      {
+        Query probe(conn, "JobHasDueScheduledInQueue");
+        probe.Bind(1, queue).Bind(2, p.now);
+        JW_ASSIGN_OR_RETURN(due, probe.Step());
+      }
+      if (due) {
+        Query promote(conn, "JobPromoteScheduledInQueue");
+        promote.Bind(1, queue).Bind(2, p.now).Bind(3, std::max(p.max, 100));
+        JW_RETURN_IF_ERROR(promote.Run());
+      }
+      Query q(conn, "JobFetchCandidates");
+      q.Bind(1, queue).Bind(2, p.now).Bind(3, p.max);
+      while (true) {
+        JW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        JW_ASSIGN_OR_RETURN(Job job, ReadJob(q));
+        candidates.push_back(std::move(job));
+      }
+    }
+    if (p.queues.size() > 1) {
+      // Merge the per-queue heads: priority, then run_at, then id.
+      std::sort(candidates.begin(), candidates.end(), [](const Job& a, const Job& b) {
+        if (a.priority != b.priority) return a.priority > b.priority;
+        if (a.run_at != b.run_at) return a.run_at < b.run_at;
+        return a.id < b.id;
+      });
+      if (candidates.size() > static_cast<std::size_t>(p.max)) {
+        candidates.resize(static_cast<std::size_t>(p.max));
+      }
+    }
+    out.reserve(candidates.size());
+    for (Job& job : candidates) {
+      Query lease(conn, "JobLease");
+      lease.Bind(1, job.id).Bind(2, p.now).Bind(3, p.lease_ttl).Bind(4, p.grace).Bind(5, p.worker_id);
+      JW_RETURN_IF_ERROR(lease.Run());
+      if (conn.Changes() != 1) continue;  // not available after all (cannot happen in this transaction)
+      LeaseFields(job, p);
+      out.push_back(std::move(job));
+    }
+    return Status::Ok();
+  }
+
+  static Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out) {
+    out.clear();
+    for (const CompleteItem& item : p.items) {
+      Query q(conn, "JobComplete");
+      q.Bind(1, item.id).Bind(2, item.token).Bind(3, p.now);
+      q.Bind(4, item.result.value_or("null")).Bind(5, item.checkpoint);
+      BindProgress(q, 6, item.progress);
+      JW_RETURN_IF_ERROR(q.Run());
+      if (conn.Changes() == 1) {
+        out.push_back(Status::Ok());
+        continue;
+      }
+      // Idempotent retry: the same token already completed it.
+      bool already_done = false;
+      {
+        Query g(conn, "JobGuardState");
+        g.Bind(1, item.id);
+        JW_ASSIGN_OR_RETURN(bool row, g.Step());
+        already_done = row && g.Text(0) == "succeeded" && g.Int(1) == item.token;
+      }
+      out.push_back(already_done ? Status::Ok() : GuardFailure(conn, item.id, JobState::kRunning, item.token));
+    }
+    return Status::Ok();
+  }
+
   // One write statement in the group commit, bound by `bind`; returns the rows
   // it changed. `weight` is its share of a batch (the rows it may touch).
   template <typename BindFn>

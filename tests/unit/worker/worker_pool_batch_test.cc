@@ -1,5 +1,7 @@
 // The worker pool reports successes in batches: one CompleteMany for every
-// success since the last send, each job settled by its own answer.
+// success since the last send, each job settled by its own answer; where the
+// backend settles and leases in one write (embedded mode), the fetcher sends
+// them with its next fetch, and never holds them behind a long-poll.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -68,6 +70,69 @@ TEST(WorkerPoolBatchTest, SuccessesFinishedDuringASendGoInTheNextBatch) {
   EXPECT_EQ(pool.Wait(), 0);
   EXPECT_EQ(pool.stats().succeeded, 5);
   EXPECT_EQ(backend.sizes(), (std::vector<std::size_t>{1, 4}));
+}
+
+// Settles and leases in one write as the local backend does, counting who
+// carried each success: the fetcher (CompleteAndFetch) or the completer.
+class CountingOneWriteBackend final : public ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::atomic<int> with_fetch{0};     // successes carried by CompleteAndFetch
+  std::atomic<int> alone{0};          // successes carried by CompleteMany
+  std::atomic<int> combined_calls{0};
+
+  bool OneWriteCompleteAndFetch() const override { return true; }
+  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& c,
+                                                  const FetchRequest& f) override {
+    with_fetch += static_cast<int>(c.size());
+    ++combined_calls;
+    return inner_.CompleteAndFetch(c, f);
+  }
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
+    alone += static_cast<int>(r.size());
+    return inner_.CompleteMany(r);
+  }
+};
+
+TEST(WorkerPoolBatchTest, SuccessesTravelWithTheNextFetchEachReportedOnce) {
+  WorkerBundle b;
+  CountingOneWriteBackend backend(*b.backend);
+  WorkerPool pool(backend, WorkerBundle::Options(4));
+  std::atomic<int> ran{0};
+  pool.Handle("noop", [&](JobContext&) { ++ran; });
+  std::vector<JobId> ids;
+  const EnqueueRequest noop = Req("noop");
+  for (int i = 0; i < 300; ++i) ids.push_back(b.Enqueue(noop));
+  ASSERT_OK(pool.Start());
+  for (JobId id : ids) ASSERT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded) << id;
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(ran.load(), 300);
+  EXPECT_EQ(pool.stats().succeeded, 300);
+  EXPECT_EQ(backend.with_fetch.load() + backend.alone.load(), 300);  // each success sent once
+  EXPECT_GT(backend.with_fetch.load(), 0) << "no success went with a fetch";
+}
+
+TEST(WorkerPoolBatchTest, ASuccessIsNotHeldBehindALongPoll) {
+  WorkerBundle b;
+  CountingOneWriteBackend backend(*b.backend);
+  WorkerOptions o = WorkerBundle::Options(2);
+  o.lease_ttl = std::chrono::seconds(120);  // long-polls of up to fetch_wait
+  o.fetch_wait = std::chrono::seconds(30);
+  WorkerPool pool(backend, o);
+  pool.Handle("noop", [](JobContext&) {});
+  ASSERT_OK(pool.Start());
+  for (int i = 0; i < 3; ++i) {
+    // The queue is empty, so the fetcher waits in a 30 s poll while the job's
+    // success is reported: it must not wait for the poll to end.
+    std::this_thread::sleep_for(100ms);
+    const JobId id = b.Enqueue(Req("noop"));
+    ASSERT_TRUE(WaitUntil([&] { return b.Get(id).state == JobState::kSucceeded; }, 10'000ms))
+        << "job " << id << " is " << ToString(b.Get(id).state);
+  }
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(pool.stats().succeeded, 3);
 }
 
 }  // namespace
