@@ -36,9 +36,13 @@ void LoggingBackend::WakeAll() { inner_.WakeAll(); }
 
 Result<std::vector<Job>> LoggingBackend::Fetch(const FetchRequest& request, Duration wait) {
   auto jobs = inner_.Fetch(request, wait);
-  if (!jobs.ok()) return jobs;
+  if (jobs.ok()) LogStarted(*jobs);
+  return jobs;
+}
+
+void LoggingBackend::LogStarted(const std::vector<Job>& jobs) {
   const auto now = std::chrono::steady_clock::now();
-  for (const Job& j : *jobs) {
+  for (const Job& j : jobs) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       running_[j.id] = {j.kind, j.attempt, now, now};
@@ -52,7 +56,6 @@ Result<std::vector<Job>> LoggingBackend::Fetch(const FetchRequest& request, Dura
       spdlog::info("job {} [{}] attempt {}/{} started ({})", j.id, j.kind, j.attempt, j.max_attempts, limits);
     }
   }
-  return jobs;
 }
 
 Result<std::vector<HeartbeatResult>> LoggingBackend::Heartbeat(const HeartbeatRequest& request) {
@@ -75,8 +78,21 @@ Result<std::vector<HeartbeatResult>> LoggingBackend::Heartbeat(const HeartbeatRe
 
 Result<std::vector<Status>> LoggingBackend::CompleteMany(const std::vector<CompleteRequest>& requests) {
   auto results = inner_.CompleteMany(requests);
-  if (!results.ok()) return results;
-  for (std::size_t i = 0; i < requests.size() && i < results->size(); ++i) {
+  if (results.ok()) LogCompleted(requests, *results);
+  return results;
+}
+
+Result<CompleteAndFetchResult> LoggingBackend::CompleteAndFetch(const std::vector<CompleteRequest>& completions,
+                                                                const FetchRequest& fetch) {
+  auto both = inner_.CompleteAndFetch(completions, fetch);
+  if (!both.ok()) return both;
+  LogCompleted(completions, both->completed);
+  LogStarted(both->fetched);
+  return both;
+}
+
+void LoggingBackend::LogCompleted(const std::vector<CompleteRequest>& requests, const std::vector<Status>& results) {
+  for (std::size_t i = 0; i < requests.size() && i < results.size(); ++i) {
     const CompleteRequest& r = requests[i];
     Running run;
     {
@@ -86,12 +102,11 @@ Result<std::vector<Status>> LoggingBackend::CompleteMany(const std::vector<Compl
       run = it->second;
       running_.erase(it);
     }
-    if ((*results)[i].ok()) {
+    if (results[i].ok()) {
       spdlog::info("job {} [{}] attempt {} succeeded in {:.1f}s: result {}", r.id, run.kind, run.attempt,
                    SecondsSince(run.started), r.result ? Brief(*r.result) : std::string("null"));
     }
   }
-  return results;
 }
 
 Status LoggingBackend::Fail(const FailRequest& request) {

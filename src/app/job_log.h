@@ -26,10 +26,17 @@ class LoggingBackend final : public Backend {
   Result<std::vector<Job>> Fetch(const FetchRequest& request, Duration wait) override;
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) override;
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) override;
+  // Settles and leases in one write exactly when the backend underneath does.
+  bool OneWriteCompleteAndFetch() const override { return inner_.OneWriteCompleteAndFetch(); }
+  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& completions,
+                                                  const FetchRequest& fetch) override;
   Status Fail(const FailRequest& request) override;
   void WakeAll() override;
 
  private:
+  void LogStarted(const std::vector<Job>& jobs);
+  void LogCompleted(const std::vector<CompleteRequest>& requests, const std::vector<Status>& results);
+
   struct Running {
     std::string kind;
     int attempt = 0;

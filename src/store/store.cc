@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <spdlog/spdlog.h>
+
 namespace jobwarden {
 
 std::string_view ToString(Durability d) { return d == Durability::kPower ? "power" : "process"; }
@@ -22,7 +24,14 @@ Result<CompleteAndFetchResult> Store::JobCompleteManyAndFetch(const JobCompleteP
                                                               const JobFetchParams& fetch) {
   CompleteAndFetchResult out;
   JW_ASSIGN_OR_RETURN(out.completed, JobCompleteMany(complete));
-  JW_ASSIGN_OR_RETURN(out.fetched, JobFetch(fetch));
+  // The completes are written: their answers must reach the caller even if
+  // the fetch fails (it leases nothing then, and the worker fetches again).
+  auto fetched = JobFetch(fetch);
+  if (fetched.ok()) {
+    out.fetched = std::move(fetched).value();
+  } else {
+    spdlog::warn("complete-and-fetch: the completes were written, the fetch failed: {}", fetched.status().ToString());
+  }
   return out;
 }
 

@@ -35,7 +35,10 @@ class Backend {
                                                           const FetchRequest& fetch) {
     CompleteAndFetchResult out;
     JW_ASSIGN_OR_RETURN(out.completed, CompleteMany(completions));
-    JW_ASSIGN_OR_RETURN(out.fetched, Fetch(fetch, Duration(0)));
+    // The completes are settled: their answers must reach the pool even if
+    // the fetch fails (it leases nothing then, and the pool fetches again).
+    auto fetched = Fetch(fetch, Duration(0));
+    if (fetched.ok()) out.fetched = std::move(fetched).value();
     return out;
   }
   virtual Status Fail(const FailRequest& request) = 0;

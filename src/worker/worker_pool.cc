@@ -256,8 +256,13 @@ void WorkerPool::FetchLoop() {
       for (const auto& pc : settle) requests.push_back(pc.request);
       auto both = backend_.CompleteAndFetch(requests, req);
       if (!both.ok()) {
-        SendCompletions(std::move(settle), both.status());
-        continue;  // the fetch is retried plainly, with its own error handling
+        // Nothing of it was written (one transaction), and the error may be
+        // the fetch's: the successes are sent again on their own, and the
+        // fetch is retried plainly, with its own error handling.
+        spdlog::warn("worker {}: complete-and-fetch failed, sending the {} success(es) alone: {}", worker_id_,
+                     settle.size(), both.status().ToString());
+        SendCompletions(std::move(settle));
+        continue;
       }
       SendCompletions(std::move(settle), std::move(both->completed));
       if (both->fetched.empty()) continue;

@@ -375,7 +375,7 @@ TEST_P(StoreContractTest, JobCompleteManyIsIdempotentForTheSameTokenAndFencedOth
 
 // A worker settles its batch and leases the next in one call: each complete
 // answered as JobCompleteMany answers it (a stale token refused, nothing
-// changed), and the fetch leases as JobFetch, never a job just completed.
+// changed), and the fetch leases as JobFetch does.
 TEST_P(StoreContractTest, JobCompleteManyAndFetchSettlesThenLeasesAndFencesStaleTokens) {
   for (int i = 0; i < 5; ++i) Insert(Job());
   auto first = Fetch({"default"}, 2);

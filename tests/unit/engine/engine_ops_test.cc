@@ -354,5 +354,41 @@ TEST_F(EngineOpsTest, EveryStateChangeIsAnEvent) {
   EXPECT_EQ(events[2].message, "x");
 }
 
+// A worker's settle-and-lease in one call: each success and each lease is an
+// event, as when made apart; invalid input in either part writes nothing.
+TEST_F(EngineOpsTest, CompleteManyAndFetchEmitsBothAndRefusesBadInputWhole) {
+  std::vector<JobEventRecord> events;
+  EngineBundle b;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(b.engine->Enqueue(MakeJob()).ok());
+  auto first = b.engine->Fetch({.max = 1});
+  ASSERT_TRUE(first.ok() && first->size() == 1);
+  const Job& held = first->front();
+  b.engine->AddListener([&](const JobEventRecord& e) { events.push_back(e); });
+
+  // A result that is not JSON refuses the whole call: nothing settled, nothing leased.
+  auto bad = b.engine->CompleteManyAndFetch({{held.id, held.lease_token, "not json", {}, {}}}, {.max = 2});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  auto refused_fetch = b.engine->CompleteManyAndFetch({{held.id, held.lease_token, {}, {}, {}}}, {.max = 0});
+  EXPECT_EQ(refused_fetch.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(b.engine->Get(held.id)->state, JobState::kRunning);
+
+  auto both = b.engine->CompleteManyAndFetch({{held.id, held.lease_token, R"({"n":1})", {}, {}}}, {.max = 2});
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  ASSERT_EQ(both->completed.size(), 1u);
+  EXPECT_TRUE(both->completed[0].ok());
+  ASSERT_EQ(both->fetched.size(), 2u);
+  EXPECT_EQ(b.engine->Get(held.id)->state, JobState::kSucceeded);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].id, held.id);
+  EXPECT_EQ(events[0].from, JobState::kRunning);
+  EXPECT_EQ(events[0].to, JobState::kSucceeded);
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(events[i].id, both->fetched[i - 1].id);
+    EXPECT_EQ(events[i].from, JobState::kAvailable);
+    EXPECT_EQ(events[i].to, JobState::kRunning);
+  }
+}
+
 }  // namespace
 }  // namespace jobwarden::testing
