@@ -1,6 +1,7 @@
 #include "worker/worker_pool.h"
 
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -466,6 +467,17 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
                  ToString(reason));
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.lost;
+    return false;
+  }
+  if (outcome.success && outcome.result && !nlohmann::json::accept(*outcome.result)) {
+    // Refused here, for this job alone: the engine checks a batch of
+    // successes as a whole, and one result it cannot store would fail every
+    // job sent with it.
+    Failure f;
+    f.error_class = ErrorClass::kTransient;
+    f.message = "the handler succeeded but its result is not JSON: " +
+                (outcome.result->size() > 200 ? outcome.result->substr(0, 200) + "..." : *outcome.result);
+    SendFail(job, std::move(f), std::move(checkpoint), std::move(progress));
     return false;
   }
   if (outcome.success) {

@@ -72,6 +72,36 @@ TEST(WorkerPoolBatchTest, SuccessesFinishedDuringASendGoInTheNextBatch) {
   EXPECT_EQ(backend.sizes(), (std::vector<std::size_t>{1, 4}));
 }
 
+TEST(WorkerPoolBatchTest, AResultThatIsNotJsonFailsItsJobAloneNotItsBatch) {
+  WorkerBundle b;
+  HeldCompleteBackend backend(*b.backend);
+  WorkerPool pool(backend, WorkerBundle::Options(4));
+  std::atomic<int> ran{0};
+  pool.Handle("noop", [&](JobContext&) { ++ran; });
+  pool.Handle("bad", [&](JobContext& ctx) {
+    ctx.SetResult("this is not JSON");
+    ++ran;
+  });
+  const JobId first = b.Enqueue(Req("noop"));
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitUntil([&] { return backend.first_waiting.load(); }, 10'000ms));
+  // While the first success is held, these four finish: one batch.
+  std::vector<JobId> good;
+  for (int i = 0; i < 3; ++i) good.push_back(b.Enqueue(Req("noop")));
+  const JobId bad = b.Enqueue(Req("bad"));
+  ASSERT_TRUE(WaitUntil([&] { return ran.load() == 5; }, 10'000ms));
+  std::this_thread::sleep_for(50ms);
+  backend.open = true;
+  EXPECT_EQ(b.WaitTerminal(first).state, JobState::kSucceeded);
+  for (JobId id : good) EXPECT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded) << id;
+  const Job failed = b.WaitFor(bad, [](const Job& j) { return !j.errors.empty(); }, "an error entry");
+  EXPECT_NE(failed.state, JobState::kSucceeded);
+  EXPECT_NE(failed.errors.back().message.find("not JSON"), std::string::npos) << failed.errors.back().message;
+  pool.StopNow();
+  EXPECT_EQ(pool.Wait(), 0);
+  EXPECT_EQ(backend.sizes(), (std::vector<std::size_t>{1, 3}));
+}
+
 // Settles and leases in one write as the local backend does, counting who
 // carried each success: the fetcher (CompleteAndFetch) or the completer.
 class CountingOneWriteBackend final : public ForwardingBackend {
