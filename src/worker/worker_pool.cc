@@ -484,13 +484,18 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     // The slot is free now; the lease stays held (in active_) until the
     // completer settled it.
     bool wake_fetcher;
+    bool wake_completer;
     {
       std::lock_guard<std::mutex> lock(mu_);
       completions_.push_back({a, CompleteRequest{job.id, job.lease_token, outcome.result, checkpoint, progress}});
       ++awaiting_complete_;
       wake_fetcher = FetcherMayProceed();
+      // Not when the fetcher takes it along: the completer would wake only to
+      // sleep again, a thread switch per job. It is woken when that changes
+      // (SetFetcherState, NotifyAll).
+      wake_completer = !FetcherTakesCompletions();
     }
-    completer_cv_.notify_one();
+    if (wake_completer) completer_cv_.notify_one();
     if (wake_fetcher) fetch_cv_.notify_one();  // the fetcher counts the slot as free
     return true;
   }
