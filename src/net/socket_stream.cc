@@ -46,24 +46,45 @@ SocketStream::~SocketStream() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<int> SocketStream::Connect(const std::string& host, int port, Duration timeout) {
+namespace {
+
+// The one resolve-and-try loop of Connect and Listen: `open` gets each address
+// of host:port in turn and returns a descriptor, or -1 with `why` set; the
+// first descriptor wins. `what` ("connect to", "listen on") starts the errors.
+template <typename Open>
+Result<int> FirstAddress(const std::string& host, int port, bool passive, const char* what, Open open) {
   const std::string where = host + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
   addrinfo* found = nullptr;
   if (const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return Status::Unavailable("connect to " + where + ": " + ::gai_strerror(rc));
+    return Status::Unavailable(std::string(what) + " " + where + ": " + ::gai_strerror(rc));
   }
   std::string why = "no address";
-  const auto deadline = SteadyClock::now() + timeout;
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    const int fd = open(*a, why);
+    if (fd >= 0) {
+      ::freeaddrinfo(found);
+      return fd;
+    }
+  }
+  ::freeaddrinfo(found);
+  return Status::Unavailable(std::string(what) + " " + where + ": " + why);
+}
+
+}  // namespace
+
+Result<int> SocketStream::Connect(const std::string& host, int port, Duration timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  return FirstAddress(host, port, /*passive=*/false, "connect to", [&](const addrinfo& a, std::string& why) {
+    const int fd = ::socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol);
     if (fd < 0) {
       why = std::strerror(errno);
-      continue;
+      return -1;
     }
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    int rc = ::connect(fd, a.ai_addr, a.ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
       rc = PollUntil(&p, 1, deadline);
@@ -78,17 +99,40 @@ Result<int> SocketStream::Connect(const std::string& host, int port, Duration ti
         rc = err == 0 ? 0 : -1;
       }
     }
-    if (rc == 0) {
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      ::freeaddrinfo(found);
-      return fd;
+    if (rc != 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      return -1;
     }
-    why = std::strerror(errno);
-    ::close(fd);
-  }
-  ::freeaddrinfo(found);
-  return Status::Unavailable("connect to " + where + ": " + why);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+  });
+}
+
+Result<Listener> Listen(const std::string& host, int port, int backlog) {
+  JW_ASSIGN_OR_RETURN(const int fd,
+                      FirstAddress(host, port, /*passive=*/true, "listen on", [&](const addrinfo& a, std::string& why) {
+                        const int s = ::socket(a.ai_family, a.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a.ai_protocol);
+                        if (s < 0) {
+                          why = std::strerror(errno);
+                          return -1;
+                        }
+                        const int one = 1;
+                        ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                        if (::bind(s, a.ai_addr, a.ai_addrlen) != 0 || ::listen(s, backlog) != 0) {
+                          why = std::strerror(errno);
+                          ::close(s);
+                          return -1;
+                        }
+                        return s;
+                      }));
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  const int bound = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(ss).sin6_port
+                                                   : reinterpret_cast<sockaddr_in&>(ss).sin_port);
+  return Listener{fd, bound};
 }
 
 bool SocketStream::WaitReadable(Duration timeout, int stop_fd) const {

@@ -111,4 +111,12 @@ class SocketStream {
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
+// A listening TCP socket (non-blocking, close-on-exec, SO_REUSEADDR) on
+// host:port, and the port it is bound to (useful with port 0).
+struct Listener {
+  int fd = -1;
+  int port = 0;
+};
+Result<Listener> Listen(const std::string& host, int port, int backlog);
+
 }  // namespace jobwarden::net

@@ -13,8 +13,6 @@
 // `max_threads`, and end when idle.
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -197,38 +195,9 @@ class BeastServer final : public HttpServer {
 
   Result<int> Listen(const std::string& host, int port) override {
     if (stop_fd_ < 0) return Status::Internal(std::string("http: eventfd: ") + std::strerror(errno));
-    const std::string where = host + ":" + std::to_string(port);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    addrinfo* found = nullptr;
-    if (const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-      return Status::Unavailable("listen on " + where + ": " + ::gai_strerror(rc));
-    }
-    std::string why = "no address";
-    for (addrinfo* a = found; a != nullptr && listen_fd_ < 0; a = a->ai_next) {
-      const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-      if (fd < 0) {
-        why = std::strerror(errno);
-        continue;
-      }
-      const int one = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, options_.listen_backlog) != 0) {
-        why = std::strerror(errno);
-        ::close(fd);
-        continue;
-      }
-      listen_fd_ = fd;
-    }
-    ::freeaddrinfo(found);
-    if (listen_fd_ < 0) return Status::Unavailable("listen on " + where + ": " + why);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
-    return static_cast<int>(ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(ss).sin6_port
-                                                           : reinterpret_cast<sockaddr_in&>(ss).sin_port));
+    JW_ASSIGN_OR_RETURN(const net::Listener listener, net::Listen(host, port, options_.listen_backlog));
+    listen_fd_ = listener.fd;
+    return listener.port;
   }
 
   Status Serve() override {
