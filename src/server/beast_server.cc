@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <netinet/tcp.h>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -32,6 +33,7 @@
 #include <thread>
 
 #include "net/socket_stream.h"
+#include "server/error_mapping.h"
 #include "server/http_server.h"
 
 namespace jobwarden::server {
@@ -94,11 +96,6 @@ struct CappedBody {
 };
 
 using Parser = http::request_parser<CappedBody>;
-
-std::string ErrorBody(std::string_view code, std::string_view message) {
-  return std::string(R"({"error":{"code":")") + std::string(code) + R"(","message":")" + std::string(message) +
-         R"("}})";
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -400,7 +397,7 @@ class BeastServer final : public HttpServer {
       spdlog::error("http: handler for {} {} threw: {}", r.method, r.path, e.what());
       out = HttpResponse{};
       out.status = 500;
-      out.body = ErrorBody("internal", "internal error");
+      out.body = ErrorJson("internal", "internal error").dump();
     }
     // A stop that came while the handler ran (a long-poll) closes the connection after this answer.
     keep_alive = keep_alive && !stopped_.load();
@@ -413,7 +410,7 @@ class BeastServer final : public HttpServer {
 
   // Over the largest limit of any route: answered without reading the body.
   static bool AnswerTooLarge(SocketStream& stream) {
-    Answer(stream, 413, ErrorBody("payload_too_large", "body: over the server's largest body limit"),
+    Answer(stream, 413, ErrorJson("payload_too_large", "body: over the server's largest body limit").dump(),
            "application/json", {}, 11, false);
     LingeringClose(stream);
     return false;
@@ -423,7 +420,7 @@ class BeastServer final : public HttpServer {
     if (ec == boost::asio::error::timed_out || ec == boost::asio::error::eof || ec == http::error::partial_message) {
       return false;  // the client went quiet or away mid-request: nobody to answer
     }
-    Answer(stream, status, ErrorBody("invalid_argument", "bad request: " + ec.message()), "application/json", {},
+    Answer(stream, status, ErrorJson("invalid_argument", "bad request: " + ec.message()).dump(), "application/json", {},
            11, false);
     LingeringClose(stream);
     return false;
