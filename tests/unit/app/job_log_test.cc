@@ -8,7 +8,6 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <sstream>
 
 #include "testutil/process.h"
@@ -18,22 +17,9 @@ namespace jobwarden {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::ForwardingBackend;
+using testing::CountingBackend;
 using testing::Req;
 using testing::WorkerBundle;
-
-// Below the log: counts the successes that reached the engine with a fetch.
-class CountingBackend final : public ForwardingBackend {
- public:
-  using ForwardingBackend::ForwardingBackend;
-  std::atomic<int> with_fetch{0};
-  bool OneWriteCompleteAndFetch() const override { return inner_.OneWriteCompleteAndFetch(); }
-  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& c,
-                                                  const FetchRequest& f) override {
-    with_fetch += static_cast<int>(c.size());
-    return inner_.CompleteAndFetch(c, f);
-  }
-};
 
 // Captures what the default logger prints while it lives.
 class LogCapture {

@@ -170,6 +170,27 @@ class ForwardingBackend : public Backend {
   Backend& inner_;
 };
 
+// Settles and leases in one write exactly when the backend underneath does
+// (LocalBackend: yes), counting who carried each success: a fetch
+// (CompleteAndFetch) or the completer (CompleteMany).
+class CountingBackend final : public ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::atomic<int> with_fetch{0};  // successes carried by CompleteAndFetch
+  std::atomic<int> alone{0};       // successes carried by CompleteMany
+
+  bool OneWriteCompleteAndFetch() const override { return inner_.OneWriteCompleteAndFetch(); }
+  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& c,
+                                                  const FetchRequest& f) override {
+    with_fetch += static_cast<int>(c.size());
+    return inner_.CompleteAndFetch(c, f);
+  }
+  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
+    alone += static_cast<int>(r.size());
+    return inner_.CompleteMany(r);
+  }
+};
+
 // Can be told to fail heartbeats: a worker cut off from its engine.
 class CutOffBackend final : public ForwardingBackend {
  public:

@@ -18,6 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Req;
 using testing::WaitUntil;
+using testing::CountingBackend;
 using testing::ForwardingBackend;
 using testing::WorkerBundle;
 
@@ -102,31 +103,9 @@ TEST(WorkerPoolBatchTest, AResultThatIsNotJsonFailsItsJobAloneNotItsBatch) {
   EXPECT_EQ(backend.sizes(), (std::vector<std::size_t>{1, 3}));
 }
 
-// Settles and leases in one write as the local backend does, counting who
-// carried each success: the fetcher (CompleteAndFetch) or the completer.
-class CountingOneWriteBackend final : public ForwardingBackend {
- public:
-  using ForwardingBackend::ForwardingBackend;
-  std::atomic<int> with_fetch{0};     // successes carried by CompleteAndFetch
-  std::atomic<int> alone{0};          // successes carried by CompleteMany
-  std::atomic<int> combined_calls{0};
-
-  bool OneWriteCompleteAndFetch() const override { return true; }
-  Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& c,
-                                                  const FetchRequest& f) override {
-    with_fetch += static_cast<int>(c.size());
-    ++combined_calls;
-    return inner_.CompleteAndFetch(c, f);
-  }
-  Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& r) override {
-    alone += static_cast<int>(r.size());
-    return inner_.CompleteMany(r);
-  }
-};
-
 TEST(WorkerPoolBatchTest, SuccessesTravelWithTheNextFetchEachReportedOnce) {
   WorkerBundle b;
-  CountingOneWriteBackend backend(*b.backend);
+  CountingBackend backend(*b.backend);
   WorkerPool pool(backend, WorkerBundle::Options(4));
   std::atomic<int> ran{0};
   pool.Handle("noop", [&](JobContext&) { ++ran; });
@@ -145,7 +124,7 @@ TEST(WorkerPoolBatchTest, SuccessesTravelWithTheNextFetchEachReportedOnce) {
 
 TEST(WorkerPoolBatchTest, ASuccessIsNotHeldBehindALongPoll) {
   WorkerBundle b;
-  CountingOneWriteBackend backend(*b.backend);
+  CountingBackend backend(*b.backend);
   WorkerOptions o = WorkerBundle::Options(2);
   o.lease_ttl = std::chrono::seconds(120);  // long-polls of up to fetch_wait
   o.fetch_wait = std::chrono::seconds(30);
