@@ -106,9 +106,7 @@ struct HttpClient::Connection {
 };
 
 HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
-  host_header_ = options_.server.host.find(':') != std::string::npos ? "[" + options_.server.host + "]"
-                                                                      : options_.server.host;
-  host_header_ += ":" + std::to_string(options_.server.port);
+  host_header_ = options_.server.HostHeader();
   if (!options_.token.empty()) authorization_ = "Bearer " + options_.token;
 }
 

@@ -39,6 +39,10 @@ struct ServerAddress {
   std::string host;
   int port = 0;
   std::string Url() const { return "http://" + host + ":" + std::to_string(port); }
+  // "host:port" as a Host header wants it (an IPv6 address in brackets).
+  std::string HostHeader() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
 };
 // Errors name the flag: "--server: ...". https is not supported (kInvalidArgument).
 Result<ServerAddress> ParseServerUrl(const std::string& url);

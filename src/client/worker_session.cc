@@ -102,7 +102,7 @@ int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx
   } unpublish{this};
 
   http::request<http::empty_body> req{http::verb::get, "/v1/worker/session?worker_id=" + UrlEncode(worker_id_), 11};
-  req.set(http::field::host, http_options_.server.host + ":" + std::to_string(http_options_.server.port));
+  req.set(http::field::host, http_options_.server.HostHeader());
   if (!http_options_.token.empty()) req.set(http::field::authorization, "Bearer " + http_options_.token);
   boost::system::error_code ec;
   http::write(stream, req, ec);
