@@ -16,7 +16,7 @@
 // Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss]
 //          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
 //          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
-//          [--jobwarden PATH]
+//          [--jobwarden PATH] [--server-config FILE]   (FILE: the servers' --config)
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -52,6 +52,7 @@ struct Settings {
   int latency_samples = 500;
   int rss_jobs = 1'000'000;
   std::string jobwarden;
+  std::string server_config;  // passed to every server as --config when set
 };
 const Settings* g = nullptr;
 
@@ -90,9 +91,11 @@ class ServerProcess {
  public:
   ServerProcess(const fs::path& dir, Durability durability) : dir_(dir) {
     const fs::path state = dir / "var";
-    pid_ = Spawn({g->jobwarden, "server", "--db", (dir / "jobwarden.db").string(), "--listen", "127.0.0.1:0",
-                  "--state-dir", state.string(), "--durability", std::string(ToString(durability))},
-                 log());
+    std::vector<std::string> argv = {g->jobwarden,  "server",     "--db",         (dir / "jobwarden.db").string(),
+                                     "--listen",    "127.0.0.1:0", "--state-dir", state.string(),
+                                     "--durability", std::string(ToString(durability))};
+    if (!g->server_config.empty()) argv.insert(argv.end(), {"--config", g->server_config});
+    pid_ = Spawn(argv, log());
     // server.json is written (atomically) once the server listens.
     std::string url;
     const bool up = WaitUntil(
@@ -450,7 +453,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss] [--runs 5]\n"
       "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
-      "  [--rss-jobs 1000000] [--jobwarden PATH]\n");
+      "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE]\n");
   Settings s;
   s.runs = flags.GetInt("runs", s.runs);
   s.concurrency = flags.GetInt("concurrency", s.concurrency);
@@ -460,6 +463,7 @@ int main(int argc, char** argv) {
   s.latency_samples = flags.GetInt("latency-samples", s.latency_samples);
   s.rss_jobs = flags.GetInt("rss-jobs", s.rss_jobs);
   s.jobwarden = flags.Get("jobwarden", DefaultJobwarden(argv[0]));
+  s.server_config = flags.Get("server-config", "");
   g = &s;
 
   const std::vector<std::string> scenarios =

@@ -141,6 +141,11 @@ bool SocketStream::WaitReadable(Duration timeout, int stop_fd) const {
   return n > 0 && p[0].revents != 0;
 }
 
+bool SocketStream::Readable() const {
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
 bool SocketStream::PeerOpen() const {
   pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   if (::poll(&p, 1, 0) <= 0) return true;

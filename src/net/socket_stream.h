@@ -53,6 +53,8 @@ class SocketStream {
   // `stop_fd` (when >= 0) became readable. True when there is something to
   // read (or an end of stream to see).
   bool WaitReadable(Duration timeout, int stop_fd) const;
+  // True when a byte can be read or the peer closed; never blocks.
+  bool Readable() const;
   // False once the peer has closed or reset the connection (never blocks).
   bool PeerOpen() const;
   // Ends the reads and writes in flight and every later one (shutdown(2)).

@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -325,18 +326,41 @@ class BeastServer final : public HttpServer {
     try {
       const std::string peer = stream.PeerAddress();
       boost::beast::flat_buffer buffer;
+      // The last pause between an answer and the next request; "long" until one was seen.
+      std::chrono::steady_clock::duration last_pause = std::chrono::steady_clock::duration::max();
       for (std::size_t served = 0;; ++served) {
         // Between requests: wait for the next one; a stop ends an idle connection at once.
         if (buffer.size() == 0) {
           const bool stopping = stopped_.load();
-          const Duration wait = stopping ? Duration(0) : options_.keep_alive_timeout;
-          if (!stream.WaitReadable(wait, stopping ? -1 : stop_fd_)) return;
+          const auto answered = std::chrono::steady_clock::now();
+          if (stopping || !BusyPoll(stream, last_pause)) {
+            const Duration wait = stopping ? Duration(0) : options_.keep_alive_timeout;
+            if (!stream.WaitReadable(wait, stopping ? -1 : stop_fd_)) return;
+          }
+          // The wait for the first request is the client connecting, not a pause between requests.
+          if (served > 0) last_pause = std::chrono::steady_clock::now() - answered;
         }
         if (!ServeOne(stream, buffer, peer, served + 1 < options_.keep_alive_max_requests)) return;
       }
     } catch (const std::exception& e) {
       spdlog::error("http: connection ended by an exception: {}", e.what());
     }
+  }
+
+  // Busy-polls for the next request when this connection's last pause was
+  // short enough to be caught and no other thread is busy-polling (so it
+  // holds at most one CPU). True when the next request has arrived.
+  bool BusyPoll(const SocketStream& stream, std::chrono::steady_clock::duration last_pause) {
+    if (options_.busy_poll.count() <= 0 || last_pause > options_.busy_poll) return false;
+    if (busy_polling_.exchange(true, std::memory_order_acquire)) return false;
+    // Yielding between checks gives the CPU to any other runnable thread, so
+    // the poll only takes time that would otherwise be idle.
+    const auto until = std::chrono::steady_clock::now() + options_.busy_poll;
+    bool arrived = false;
+    while (!(arrived = stream.Readable()) && std::chrono::steady_clock::now() < until) sched_yield();
+    busy_polling_.store(false, std::memory_order_release);
+    if (options_.on_busy_poll) options_.on_busy_poll(arrived);
+    return arrived;
   }
 
   // Reads one request and answers it. False when the connection must close.
@@ -508,6 +532,7 @@ class BeastServer final : public HttpServer {
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // readable once stopped: ends idle waits
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> busy_polling_{false};  // one connection thread busy-polls at a time
 
   std::mutex mu_;
   std::condition_variable work_cv_;

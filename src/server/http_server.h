@@ -83,6 +83,16 @@ struct HttpServerOptions {
   Duration write_timeout = std::chrono::seconds(10);
   Duration keep_alive_timeout = std::chrono::seconds(5);
   std::size_t keep_alive_max_requests = 10'000;
+  // After an answer on a keep-alive connection whose last pause between
+  // requests was at most this long, its thread busy-polls the socket for up
+  // to this long before it sleeps, yielding the CPU to any other runnable
+  // thread between checks, and only one thread at a time does. A client that
+  // sends its next request at once (an enqueue loop, a worker's cycle) then
+  // finds the thread awake: on a machine whose idle CPUs halt, waking one
+  // costs tens of microseconds each way (docs/benchmarks.md). Zero: off.
+  std::chrono::microseconds busy_poll{100};
+  // Told after each busy-poll whether it caught the next request (metrics).
+  std::function<void(bool caught)> on_busy_poll;
   int listen_backlog = 1024;
 };
 

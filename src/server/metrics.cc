@@ -81,6 +81,10 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now,
       << "jobwarden_event_streams " << streams.event_streams << '\n';
   out << "# HELP jobwarden_worker_sessions Open worker sessions.\n# TYPE jobwarden_worker_sessions gauge\n"
       << "jobwarden_worker_sessions " << streams.sessions << '\n';
+  out << "# HELP jobwarden_http_busy_polls_total Busy-polls for a keep-alive connection's next request, by "
+         "whether the request came within the poll.\n# TYPE jobwarden_http_busy_polls_total counter\n"
+      << "jobwarden_http_busy_polls_total{outcome=\"caught\"} " << busy_polls_caught_.load() << '\n'
+      << "jobwarden_http_busy_polls_total{outcome=\"missed\"} " << busy_polls_missed_.load() << '\n';
   out << "# HELP jobwarden_http_requests_total HTTP requests by route and status.\n"
       << "# TYPE jobwarden_http_requests_total counter\n";
   std::lock_guard<std::mutex> lock(mu_);

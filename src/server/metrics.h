@@ -30,6 +30,8 @@ class Metrics {
   void OnJobEvent(const JobEventRecord& e);
   // `method` and `route` must outlive the Metrics (route table strings, literals).
   void OnRequest(std::string_view method, std::string_view route, int status);
+  // A busy-poll for a connection's next request caught it, or ran out.
+  void OnBusyPoll(bool caught) { (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed); }
 
   std::string Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const;
 
@@ -39,6 +41,8 @@ class Metrics {
   std::atomic<std::uint64_t> completed_{0};
   std::array<std::atomic<std::uint64_t>, kClasses> failures_{};  // by ErrorClass, each unsuccessful run
   std::atomic<std::uint64_t> lease_expirations_{0};
+  std::atomic<std::uint64_t> busy_polls_caught_{0};
+  std::atomic<std::uint64_t> busy_polls_missed_{0};
   mutable std::mutex mu_;
   std::map<std::tuple<std::string_view, std::string_view, int>, std::uint64_t> requests_;  // GUARDED_BY(mu_)
 };

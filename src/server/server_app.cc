@@ -117,6 +117,8 @@ Status RunServer(const ServerRunOptions& o) {
   http_options.max_threads = config.max_long_polls + config.max_event_streams + config.max_sessions + 512;
   // Idle keep-alive connections close after this (and at once on shutdown).
   http_options.keep_alive_timeout = std::chrono::seconds(2);
+  http_options.busy_poll = config.busy_poll;
+  http_options.on_busy_poll = [&metrics](bool caught) { metrics.OnBusyPoll(caught); };
   auto http = MakeBeastServer(
       http_options, [&api](const HttpRequest& req, HttpResponse& res) { api.Handle(req, res); },
       [&api](std::string_view method, std::string_view path) { return api.BodyLimit(method, path); });

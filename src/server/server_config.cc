@@ -89,6 +89,9 @@ Status ReadServer(const toml::table& t, const std::string& file, ServerConfig& c
       JW_ASSIGN_OR_RETURN(c.max_sessions, ReadSize(node, file, key, 0, 100'000));
     } else if (k == "session_grace") {
       JW_ASSIGN_OR_RETURN(c.session_grace, ReadDuration(node, file, key));
+    } else if (k == "busy_poll_us") {
+      JW_ASSIGN_OR_RETURN(const std::size_t us, ReadSize(node, file, key, 0, 10'000));
+      c.busy_poll = std::chrono::microseconds(us);
     } else {
       return Bad(file, key, "unknown key");
     }

@@ -13,6 +13,7 @@
 //   max_event_streams = 256        # open GET /v1/events streams; beyond, 503        Default: 256
 //   max_sessions = 1024            # open worker sessions; beyond, 503               Default: 1024
 //   session_grace = "2s"           # a dropped session not reopened within this → take-back   Default: 2 s
+//   busy_poll_us = 100             # busy-poll a keep-alive connection this long for its next request; 0 = off   Default: 100
 //
 // Environment: JOBWARDEN_ADMIN_TOKEN, JOBWARDEN_WORKER_TOKEN, JOBWARDEN_READ_TOKEN add
 // one token each; JOBWARDEN_LISTEN replaces `listen`.
@@ -51,6 +52,8 @@ struct ServerConfig {
   std::size_t max_event_streams = 256;
   std::size_t max_sessions = 1024;
   Duration session_grace = std::chrono::seconds(2);
+  // HttpServerOptions::busy_poll (http_server.h).
+  std::chrono::microseconds busy_poll{100};
   // Streams write at least this often, so a dropped peer is noticed within
   // about two ticks (the second write after a peer's close fails).
   Duration session_tick = std::chrono::milliseconds(100);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "integration/server_harness.h"
@@ -223,6 +224,90 @@ TEST_F(ServerHttpTest, QueryValuesArePercentDecoded) {
   const json jobs = json::parse(a.body)["jobs"];
   ASSERT_EQ(jobs.size(), 1u) << a.body;
   EXPECT_EQ(jobs[0]["queue"], "q-1.x");
+}
+
+// The busy-poll counters of GET /metrics: {caught, missed}.
+std::pair<long, long> BusyPolls(int port) {
+  RawConnection c(port);
+  if (!c.Send(Get("/metrics"))) return {-1, -1};
+  const std::string body = c.Read().body;
+  auto count = [&](const std::string& outcome) {
+    const std::string series = "jobwarden_http_busy_polls_total{outcome=\"" + outcome + "\"} ";
+    const auto at = body.find(series);
+    return at == std::string::npos ? -1L : std::stol(body.substr(at + series.size()));
+  };
+  return {count("caught"), count("missed")};
+}
+
+// A server whose `[server]` section is `settings`.
+std::unique_ptr<ServerProcess> ConfiguredServer(const TempDir& dir, const std::string& settings) {
+  const std::string config = dir.File("jobwarden.toml");
+  std::ofstream(config) << "[server]\n" << settings << "\n";
+  auto server = std::make_unique<ServerProcess>(std::map<std::string, std::string>{},
+                                                std::vector<std::string>{"--config", config});
+  server->Start();
+  return server;
+}
+
+// Requests sent back to back on one connection (the second as soon as the
+// first is answered) find its thread busy-polling, which the metrics count;
+// the answers are the same as without it.
+TEST(ServerBusyPollTest, BackToBackRequestsAreCaughtByTheBusyPoll) {
+  TempDir dir;
+  // A 10 ms poll: long enough for this test's client on a loaded machine.
+  auto server = ConfiguredServer(dir, "busy_poll_us = 10000");
+  RawConnection c(server->port());
+  ASSERT_TRUE(c.connected());
+  constexpr int kRequests = 40;
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(c.Send(Post("/v1/jobs", R"({"kind":"back-to-back"})")));
+    RawConnection::Answer a = c.Read();
+    ASSERT_EQ(a.status, 201) << a.head << a.body;
+  }
+  const auto [caught, missed] = BusyPolls(server->port());
+  // The first request has no pause before it to judge by, so it is waited for
+  // asleep; of the rest, most come within 10 ms even under a sanitizer.
+  EXPECT_GE(caught, kRequests / 2) << "missed " << missed;
+  EXPECT_LE(caught + missed, kRequests - 1);
+  EXPECT_EQ(server->Get("/v1/jobs?kind=back-to-back&limit=100").body["jobs"].size(), std::size_t{kRequests});
+}
+
+// A connection that pauses longer than the poll, and a server with the poll
+// turned off, are not busy-polled.
+TEST(ServerBusyPollTest, SlowClientsAndATurnedOffPollAreNotBusyPolled) {
+  TempDir dir;
+  {
+    auto server = ConfiguredServer(dir, "busy_poll_us = 0");
+    RawConnection c(server->port());
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(c.Send(Get("/healthz")));
+      ASSERT_EQ(c.Read().status, 200);
+    }
+    EXPECT_EQ(BusyPolls(server->port()), std::make_pair(0L, 0L));
+  }
+  auto server = ConfiguredServer(dir, "busy_poll_us = 50");
+  const auto before = BusyPolls(server->port());
+  RawConnection c(server->port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.Send(Get("/healthz")));
+    ASSERT_EQ(c.Read().status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // 400 times the poll
+  }
+  // No pause was short enough to poll after. (The /metrics requests are one per connection.)
+  EXPECT_EQ(BusyPolls(server->port()), before);
+}
+
+TEST(ServerBusyPollTest, AnOutOfRangePollIsRefusedNamingTheKey) {
+  TempDir dir;
+  const std::string config = dir.File("jobwarden.toml");
+  std::ofstream(config) << "[server]\nbusy_poll_us = 20000\n";
+  ChildProcess server({JOBWARDEN_CLI_BINARY, "server", "--db", dir.File("jobs.db"), "--config", config,
+                       "--listen", "127.0.0.1:0"},
+                      dir.File("server"));
+  const int status = server.WaitFor(std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "the server did not exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_NE(server.Stderr().find("server.busy_poll_us"), std::string::npos) << server.Stderr();
 }
 
 }  // namespace
