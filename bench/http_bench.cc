@@ -17,6 +17,7 @@
 //          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
 //          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
 //          [--jobwarden PATH] [--server-config FILE]   (FILE: the servers' --config)
+//          [--client-busy-poll-us N]   (the driver's HttpClientOptions::busy_poll)
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -53,6 +54,7 @@ struct Settings {
   int rss_jobs = 1'000'000;
   std::string jobwarden;
   std::string server_config;  // passed to every server as --config when set
+  int client_busy_poll_us = -1;  // HttpClientOptions::busy_poll of the driver's clients; -1: the default
 };
 const Settings* g = nullptr;
 
@@ -112,6 +114,7 @@ class ServerProcess {
     client::HttpClientOptions o;
     o.server = Check(client::ParseServerUrl(url), "server url");
     o.read_timeout = 120s;
+    if (g->client_busy_poll_us >= 0) o.busy_poll = std::chrono::microseconds(g->client_busy_poll_us);
     http_ = std::make_unique<client::HttpClient>(o);
     if (!WaitUntil([&] { return http_->Send("GET", "/readyz", nullptr).status == 200; }, 30s, 5ms)) {
       Die("GET /readyz never answered 200");
@@ -453,7 +456,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss] [--runs 5]\n"
       "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
-      "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE]\n");
+      "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE] [--client-busy-poll-us N]\n");
   Settings s;
   s.runs = flags.GetInt("runs", s.runs);
   s.concurrency = flags.GetInt("concurrency", s.concurrency);
@@ -464,6 +467,7 @@ int main(int argc, char** argv) {
   s.rss_jobs = flags.GetInt("rss-jobs", s.rss_jobs);
   s.jobwarden = flags.Get("jobwarden", DefaultJobwarden(argv[0]));
   s.server_config = flags.Get("server-config", "");
+  s.client_busy_poll_us = flags.GetInt("client-busy-poll-us", s.client_busy_poll_us);
   g = &s;
 
   const std::vector<std::string> scenarios =

@@ -103,6 +103,8 @@ struct HttpClient::Connection {
   boost::beast::flat_buffer buffer;           // bytes read past the last answer (none, normally)
   bool aborted = false;                       // GUARDED_BY(HttpClient::mu_)
   std::chrono::steady_clock::time_point idle_since;  // GUARDED_BY(HttpClient::mu_) while idle
+  // How long its last answer (not a long-poll's) took; "long" until there was one.
+  std::chrono::steady_clock::duration last_answer = std::chrono::steady_clock::duration::max();
 };
 
 HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
@@ -150,8 +152,17 @@ void HttpClient::AbortInFlight() {
 // One request and its answer on `c`, connecting first if it is new. The
 // request's header and body leave in one sendmsg, and the answer is read
 // with recv, polling only when nothing is waiting (net/socket_stream.h).
+void HttpClient::BusyPollAnswer(const Connection& c) {
+  if (options_.busy_poll.count() <= 0 || c.last_answer > options_.busy_poll) return;
+  if (busy_polling_.exchange(true, std::memory_order_acquire)) return;
+  const bool caught = c.stream->BusyPollReadable(options_.busy_poll);
+  busy_polling_.store(false, std::memory_order_release);
+  (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed);
+}
+
 bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,
-                           Duration read_timeout, HttpAnswer& a, std::string& body, bool& keep_alive) {
+                           Duration read_timeout, bool long_poll, HttpAnswer& a, std::string& body,
+                           bool& keep_alive) {
   namespace http = boost::beast::http;
   if (!c.stream) {
     Result<int> fd = net::SocketStream::Connect(options_.server.host, options_.server.port, options_.connect_timeout);
@@ -183,10 +194,13 @@ bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::
   // reading even when the write failed.
   const bool write_failed = static_cast<bool>(ec);
   c.stream->set_timeout(write_failed ? std::chrono::seconds(1) : read_timeout);
+  const auto sent = std::chrono::steady_clock::now();
+  if (!write_failed && !long_poll) BusyPollAnswer(c);
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxAnswerBytes);
   boost::system::error_code read_ec;
   http::read(*c.stream, c.buffer, parser, read_ec);
+  if (!long_poll) c.last_answer = std::chrono::steady_clock::now() - sent;
   if (!read_ec) {
     a.status = static_cast<int>(parser.get().result_int());
     keep_alive = !write_failed && parser.keep_alive();
@@ -217,7 +231,8 @@ HttpAnswer HttpClient::SendText(const std::string& method, const std::string& pa
   HttpAnswer a;
   std::string body;
   bool keep_alive = false;
-  if (!Roundtrip(*c, method, path, text, options_.read_timeout + extra_wait, a, body, keep_alive)) {
+  if (!Roundtrip(*c, method, path, text, options_.read_timeout + extra_wait, extra_wait > Duration(0), a, body,
+                 keep_alive)) {
     Release(std::move(c), /*reusable=*/false);  // a broken keep-alive socket is not worth keeping
     return a;
   }

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,12 @@ struct HttpClientOptions {
   Duration connect_timeout = std::chrono::seconds(2);    // Default: 2 s
   Duration read_timeout = std::chrono::seconds(10);      // Default: 10 s (a long-poll adds its wait)
   std::size_t max_idle = 8;                              // idle connections kept for reuse
+  // After sending a request on a connection whose last answer came within
+  // this long, busy-poll for the answer for up to this long before sleeping
+  // (net::SocketStream::BusyPollReadable; one call at a time does, never a
+  // long-poll). The server's answer then finds this thread awake instead of
+  // paying for waking its CPU. Zero: off.                Default: 100 us
+  std::chrono::microseconds busy_poll{100};
 };
 
 // One HTTP answer: status 0 when there was none.
@@ -63,6 +70,12 @@ struct HttpAnswer {
   std::string error;    // why there was no answer
 };
 
+// How often a call busy-polled for its answer, and whether the answer came within it.
+struct BusyPollCounts {
+  std::uint64_t caught = 0;
+  std::uint64_t missed = 0;
+};
+
 class HttpClient {
  public:
   explicit HttpClient(HttpClientOptions options);
@@ -71,6 +84,7 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   const HttpClientOptions& options() const { return options_; }
+  BusyPollCounts busy_polls() const { return {busy_polls_caught_.load(), busy_polls_missed_.load()}; }
 
   // One exchange. `body` is sent as application/json unless null (GET,
   // DELETE). `extra_wait` lengthens the read timeout (a long-poll's wait).
@@ -117,8 +131,12 @@ class HttpClient {
   // Back to the idle pool when `reusable` (the answer kept the connection alive).
   void Release(std::unique_ptr<Connection> c, bool reusable);
   // Sends one request on `c` and reads its answer: false (a.error says why) when there was none.
+  // `long_poll`: the server may hold the answer (no busy-poll for it).
   bool Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,
-                 Duration read_timeout, HttpAnswer& a, std::string& body, bool& keep_alive);
+                 Duration read_timeout, bool long_poll, HttpAnswer& a, std::string& body, bool& keep_alive);
+  // Busy-polls for the answer on `c` when its last one came quickly and no
+  // other call is busy-polling.
+  void BusyPollAnswer(const Connection& c);
   // One exchange: the answer (body as text when `keep_text` and 2xx), or a Status.
   Result<HttpAnswer> Exchange(const std::string& method, const std::string& path, const std::string& body_text,
                               const std::string& what, Duration extra_wait, bool keep_text);
@@ -139,6 +157,9 @@ class HttpClient {
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
   std::vector<Connection*> busy_;                  // GUARDED_BY(mu_): in an exchange now
+  std::atomic<bool> busy_polling_{false};          // one call busy-polls at a time
+  std::atomic<std::uint64_t> busy_polls_caught_{0};
+  std::atomic<std::uint64_t> busy_polls_missed_{0};
 };
 
 // Percent-encodes one path segment or query value.

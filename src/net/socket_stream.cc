@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,6 +145,15 @@ bool SocketStream::WaitReadable(Duration timeout, int stop_fd) const {
 bool SocketStream::Readable() const {
   pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   return ::poll(&p, 1, 0) > 0;
+}
+
+bool SocketStream::BusyPollReadable(std::chrono::microseconds limit) const {
+  const auto until = SteadyClock::now() + limit;
+  while (true) {
+    if (Readable()) return true;
+    if (SteadyClock::now() >= until) return false;
+    sched_yield();
+  }
 }
 
 bool SocketStream::PeerOpen() const {

@@ -16,7 +16,6 @@
 #include <netinet/tcp.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
-#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -353,11 +352,7 @@ class BeastServer final : public HttpServer {
   bool BusyPoll(const SocketStream& stream, std::chrono::steady_clock::duration last_pause) {
     if (options_.busy_poll.count() <= 0 || last_pause > options_.busy_poll) return false;
     if (busy_polling_.exchange(true, std::memory_order_acquire)) return false;
-    // Yielding between checks gives the CPU to any other runnable thread, so
-    // the poll only takes time that would otherwise be idle.
-    const auto until = std::chrono::steady_clock::now() + options_.busy_poll;
-    bool arrived = false;
-    while (!(arrived = stream.Readable()) && std::chrono::steady_clock::now() < until) sched_yield();
+    const bool arrived = stream.BusyPollReadable(options_.busy_poll);
     busy_polling_.store(false, std::memory_order_release);
     if (options_.on_busy_poll) options_.on_busy_poll(arrived);
     return arrived;
