@@ -660,6 +660,67 @@ TEST_P(StoreContractTest, JobListFiltersAndPages) {
   EXPECT_GT(page2->front().id, page1->back().id);
 }
 
+// Listing by state alone reads each queue's run in id order and merges them
+// (SQLite); the pages must be the state's jobs of every queue, in id order,
+// with no gap and no repeat, whatever the number of queues.
+TEST_P(StoreContractTest, JobListByStateMergesTheQueuesInIdOrder) {
+  for (const int queues : {3, 70}) {  // 70: more queues than the SQLite driver merges
+    SCOPED_TRACE(std::to_string(queues) + " queues");
+    std::set<JobId> mine;   // available jobs of this round, queues interleaved
+    std::set<JobId> other;  // those of them of kind "other"
+    std::vector<std::string> names;
+    for (int q = 0; q < queues; ++q) names.push_back("list-" + std::to_string(queues) + "-" + std::to_string(q));
+    for (int i = 0; i < 3 * queues; ++i) {
+      NewJob j = Job(names[static_cast<std::size_t>((i * 7) % queues)]);
+      const bool is_other = i % 5 == 0;
+      if (is_other) j.kind = "other";
+      const JobId id = Insert(std::move(j));
+      mine.insert(id);
+      if (is_other) other.insert(id);
+    }
+    // A running job of this round's first queue: in that queue's run, not in the state's.
+    Fetch({names[0]}, 1, kT0, "wx");
+    auto running = store_->JobList({.state = JobState::kRunning, .limit = 1000});
+    ASSERT_TRUE(running.ok());
+    for (const auto& j : *running) {
+      mine.erase(j.id);
+      other.erase(j.id);
+    }
+
+    std::vector<JobId> seen;
+    JobId after = 0;
+    while (true) {
+      auto page = store_->JobList({.state = JobState::kAvailable, .after_id = after, .limit = 7});
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ASSERT_LE(page->size(), 7u);
+      for (const auto& j : *page) {
+        EXPECT_EQ(j.state, JobState::kAvailable);
+        EXPECT_GT(j.id, after);
+        if (!seen.empty()) {
+          EXPECT_GT(j.id, seen.back());
+        }
+        seen.push_back(j.id);
+        after = j.id;
+      }
+      if (page->size() < 7u) break;
+    }
+    std::set<JobId> listed;
+    for (JobId id : seen) {
+      if (mine.count(id) != 0) listed.insert(id);
+    }
+    EXPECT_EQ(listed, mine);
+
+    auto by_kind = store_->JobList({.state = JobState::kAvailable, .kind = "other", .limit = 1000});
+    ASSERT_TRUE(by_kind.ok());
+    std::set<JobId> listed_other;
+    for (const auto& j : *by_kind) {
+      EXPECT_EQ(j.kind, "other");
+      if (mine.count(j.id) != 0) listed_other.insert(j.id);
+    }
+    EXPECT_EQ(listed_other, other);
+  }
+}
+
 // --- queues ---
 
 TEST_P(StoreContractTest, QueueListCountsByStateAndReportsPauseAndOldestAvailable) {

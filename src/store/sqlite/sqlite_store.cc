@@ -34,6 +34,9 @@ struct Migration {
   int version;
   std::string_view sql;
 };
+// Listing by state alone merges the queues' runs up to this many queues (JobList).
+constexpr int kMaxMergedQueues = 64;
+
 constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init}, {2, sqlite_sql::k_002_scheduled_due}};
 
 const std::vector<std::pair<std::string, std::string>>& Statements() {
@@ -859,20 +862,44 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Job>> JobList(const JobListParams& p) override {
-    const char* name = p.state ? (p.queue ? "JobListByStateQueue" : "JobListByState")
-                               : (p.queue ? "JobListByQueue" : "JobListAll");
     auto conn = readers_.Acquire();
     std::vector<Job> out;
     Status s = InReadTx(*conn, [&](Connection& c) -> Status {
-      Query q(c, name);
-      q.Bind(1, p.after_id).Bind(2, p.kind).Bind(3, p.worker_id).Bind(4, p.limit);
-      if (p.state) q.Bind(5, ToString(*p.state));
-      if (p.queue) q.Bind(6, *p.queue);
-      while (true) {
-        JW_ASSIGN_OR_RETURN(bool row, q.Step());
-        if (!row) break;
-        JW_ASSIGN_OR_RETURN(Job j, ReadJob(q));
-        out.push_back(std::move(j));
+      // Appends one statement's page (ids ascending) to `out`.
+      auto list = [&](const char* name, const std::optional<std::string>& queue) -> Status {
+        Query q(c, name);
+        q.Bind(1, p.after_id).Bind(2, p.kind).Bind(3, p.worker_id).Bind(4, p.limit);
+        if (p.state) q.Bind(5, ToString(*p.state));
+        if (queue) q.Bind(6, *queue);
+        while (true) {
+          JW_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) return Status::Ok();
+          JW_ASSIGN_OR_RETURN(Job j, ReadJob(q));
+          out.push_back(std::move(j));
+        }
+      };
+      if (p.state && !p.queue) {
+        // By state alone: the first page of each queue's run in jobs_state_queue,
+        // merged, unless there are so many queues that sorting the state is cheaper.
+        std::vector<std::string> queues;
+        Query q(c, "JobStateQueues");
+        q.Bind(1, ToString(*p.state)).Bind(2, kMaxMergedQueues + 1);
+        while (true) {
+          JW_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          queues.push_back(q.Text(0));
+        }
+        if (queues.size() <= static_cast<std::size_t>(kMaxMergedQueues)) {
+          for (const std::string& queue : queues) JW_RETURN_IF_ERROR(list("JobListByStateQueue", queue));
+          std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) { return a.id < b.id; });
+          if (p.limit >= 0 && out.size() > static_cast<std::size_t>(p.limit)) out.resize(static_cast<std::size_t>(p.limit));
+        } else {
+          JW_RETURN_IF_ERROR(list("JobListByState", std::nullopt));
+        }
+      } else {
+        JW_RETURN_IF_ERROR(list(p.state ? (p.queue ? "JobListByStateQueue" : "JobListByState")
+                                        : (p.queue ? "JobListByQueue" : "JobListAll"),
+                                p.queue));
       }
       if (p.with_errors) {
         for (Job& j : out) JW_RETURN_IF_ERROR(LoadErrors(c, j));

@@ -154,6 +154,19 @@ SELECT {JOB_COLUMNS} FROM jobs
 WHERE queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
 ORDER BY id LIMIT ?4;
 
+-- name: JobStateQueues
+-- The queues holding jobs in state ?1 (at most ?2 of them), one seek in jobs_state_queue each (a
+-- loose index scan): JobList merges their id-ordered runs (JobListByStateQueue) rather than
+-- sorting every job in the state, which JobListByState does (129 ms with a million available).
+WITH RECURSIVE q(name) AS (
+  SELECT (SELECT queue FROM jobs INDEXED BY jobs_state_queue WHERE state = ?1 ORDER BY queue LIMIT 1)
+  UNION ALL
+  SELECT (SELECT queue FROM jobs INDEXED BY jobs_state_queue WHERE state = ?1 AND queue > q.name
+          ORDER BY queue LIMIT 1)
+  FROM q WHERE q.name IS NOT NULL
+)
+SELECT name FROM q WHERE name IS NOT NULL LIMIT ?2;
+
 -- name: JobListByStateQueue
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE state = ?5 AND queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
