@@ -107,7 +107,8 @@ struct HttpClient::Connection {
   std::chrono::steady_clock::duration last_answer = std::chrono::steady_clock::duration::max();
 };
 
-HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
+HttpClient::HttpClient(HttpClientOptions options)
+    : options_(std::move(options)), busy_poller_(options_.busy_poll) {
   host_header_ = options_.server.HostHeader();
   if (!options_.token.empty()) authorization_ = "Bearer " + options_.token;
 }
@@ -153,11 +154,16 @@ void HttpClient::AbortInFlight() {
 // request's header and body leave in one sendmsg, and the answer is read
 // with recv, polling only when nothing is waiting (net/socket_stream.h).
 void HttpClient::BusyPollAnswer(const Connection& c) {
-  if (options_.busy_poll.count() <= 0 || c.last_answer > options_.busy_poll) return;
-  if (busy_polling_.exchange(true, std::memory_order_acquire)) return;
-  const bool caught = c.stream->BusyPollReadable(options_.busy_poll);
-  busy_polling_.store(false, std::memory_order_release);
-  (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed);
+  switch (busy_poller_.Poll(*c.stream, c.last_answer)) {
+    case net::BusyPoller::Outcome::kSkipped:
+      return;
+    case net::BusyPoller::Outcome::kCaught:
+      busy_polls_caught_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    case net::BusyPoller::Outcome::kMissed:
+      busy_polls_missed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+  }
 }
 
 bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,

@@ -24,6 +24,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "net/busy_poll.h"
 
 namespace jobwarden::client {
 
@@ -56,9 +57,9 @@ struct HttpClientOptions {
   std::size_t max_idle = 8;                              // idle connections kept for reuse
   // After sending a request on a connection whose last answer came within
   // this long, busy-poll for the answer for up to this long before sleeping
-  // (net::SocketStream::BusyPollReadable; one call at a time does, never a
-  // long-poll). The server's answer then finds this thread awake instead of
-  // paying for waking its CPU. Zero: off.                Default: 100 us
+  // (net/busy_poll.h; one call at a time does, never for a long-poll). The
+  // server's answer then finds this thread awake instead of paying for
+  // waking its CPU. Zero: off.                             Default: 100 us
   std::chrono::microseconds busy_poll{100};
 };
 
@@ -157,7 +158,7 @@ class HttpClient {
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
   std::vector<Connection*> busy_;                  // GUARDED_BY(mu_): in an exchange now
-  std::atomic<bool> busy_polling_{false};          // one call busy-polls at a time
+  net::BusyPoller busy_poller_;                    // for the answer to a request that is not a long-poll
   std::atomic<std::uint64_t> busy_polls_caught_{0};
   std::atomic<std::uint64_t> busy_polls_missed_{0};
 };

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/busy_poll.h"
+
 namespace jobwarden::net {
 
 namespace {
@@ -154,6 +156,14 @@ bool SocketStream::BusyPollReadable(std::chrono::microseconds limit) const {
     if (SteadyClock::now() >= until) return false;
     sched_yield();
   }
+}
+
+BusyPoller::Outcome BusyPoller::Poll(const SocketStream& stream, std::chrono::steady_clock::duration last_wait) {
+  if (limit_.count() <= 0 || last_wait > limit_) return Outcome::kSkipped;
+  if (polling_.exchange(true, std::memory_order_acquire)) return Outcome::kSkipped;
+  const bool caught = stream.BusyPollReadable(limit_);
+  polling_.store(false, std::memory_order_release);
+  return caught ? Outcome::kCaught : Outcome::kMissed;
 }
 
 bool SocketStream::PeerOpen() const {

@@ -32,6 +32,7 @@
 #include <optional>
 #include <thread>
 
+#include "net/busy_poll.h"
 #include "net/socket_stream.h"
 #include "server/error_mapping.h"
 #include "server/http_server.h"
@@ -350,10 +351,9 @@ class BeastServer final : public HttpServer {
   // short enough to be caught and no other thread is busy-polling (so it
   // holds at most one CPU). True when the next request has arrived.
   bool BusyPoll(const SocketStream& stream, std::chrono::steady_clock::duration last_pause) {
-    if (options_.busy_poll.count() <= 0 || last_pause > options_.busy_poll) return false;
-    if (busy_polling_.exchange(true, std::memory_order_acquire)) return false;
-    const bool arrived = stream.BusyPollReadable(options_.busy_poll);
-    busy_polling_.store(false, std::memory_order_release);
+    const net::BusyPoller::Outcome outcome = busy_poller_.Poll(stream, last_pause);
+    if (outcome == net::BusyPoller::Outcome::kSkipped) return false;
+    const bool arrived = outcome == net::BusyPoller::Outcome::kCaught;
     if (options_.on_busy_poll) options_.on_busy_poll(arrived);
     return arrived;
   }
@@ -527,7 +527,7 @@ class BeastServer final : public HttpServer {
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // readable once stopped: ends idle waits
   std::atomic<bool> stopped_{false};
-  std::atomic<bool> busy_polling_{false};  // one connection thread busy-polls at a time
+  net::BusyPoller busy_poller_{options_.busy_poll};  // for the next request of a keep-alive connection
 
   std::mutex mu_;
   std::condition_variable work_cv_;
