@@ -3,6 +3,8 @@
 // nothing of storage.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 #include <vector>
 
@@ -38,7 +40,11 @@ class Backend {
     // The completes are settled: their answers must reach the pool even if
     // the fetch fails (it leases nothing then, and the pool fetches again).
     auto fetched = Fetch(fetch, Duration(0));
-    if (fetched.ok()) out.fetched = std::move(fetched).value();
+    if (fetched.ok()) {
+      out.fetched = std::move(fetched).value();
+    } else {
+      spdlog::warn("complete-and-fetch: the completes were settled, the fetch failed: {}", fetched.status().ToString());
+    }
     return out;
   }
   virtual Status Fail(const FailRequest& request) = 0;
