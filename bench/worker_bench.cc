@@ -24,7 +24,7 @@
 
 #include "bench_common.h"
 #include "engine/reaper.h"
-#include "worker/local_backend.h"
+#include "app/local_backend.h"
 #include "worker/worker_pool.h"
 #ifdef JOBWARDEN_BENCH_HAVE_SUBPROCESS
 #include "worker/command_runner.h"

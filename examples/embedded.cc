@@ -19,7 +19,7 @@
 #include "engine/engine.h"
 #include "engine/reaper.h"
 #include "store/sqlite/sqlite_store.h"
-#include "worker/local_backend.h"
+#include "app/local_backend.h"
 #include "worker/worker_pool.h"
 
 using namespace std::chrono_literals;

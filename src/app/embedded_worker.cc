@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "app/job_log.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/open_store.h"
 #include "worker/command_runner.h"
 
 namespace jobwarden {
@@ -30,12 +30,7 @@ Result<std::unique_ptr<EmbeddedWorker>> EmbeddedWorker::Create(EmbeddedWorkerOpt
 
   JW_ASSIGN_OR_RETURN(w->supervisor_, SubprocessSupervisor::Create());
 
-  SqliteStoreOptions so;
-  so.path = w->options_.db_path;
-  so.durability = w->options_.durability;
-  auto store = OpenSqliteStore(so);
-  if (!store.ok()) return store.status().WithContext("open database " + so.path);
-  w->store_ = std::move(*store);
+  JW_ASSIGN_OR_RETURN(w->store_, OpenStore(w->options_.db_path, {.durability = w->options_.durability}));
 
   EngineOptions eo;
   eo.kinds = config.kinds;

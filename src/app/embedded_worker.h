@@ -28,7 +28,7 @@
 #include "engine/reaper.h"
 #include "store/store.h"
 #include "worker/config.h"
-#include "worker/local_backend.h"
+#include "app/local_backend.h"
 #include "worker/subprocess.h"
 #include "worker/worker_pool.h"
 

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <string>
 
-#include "worker/backend.h"
+#include "protocol/backend.h"
 
 namespace jobwarden {
 

@@ -5,32 +5,19 @@
 
 #include <sstream>
 
+#include "config/toml_fields.h"
+
 namespace jobwarden {
 
 namespace {
 
-Status Bad(const std::string& file, const std::string& key, const std::string& why) {
-  return Status::InvalidArgument(file + ": " + key + ": " + why);
-}
-
-Result<Duration> ReadDuration(const toml::node& node, const std::string& file, const std::string& key) {
-  auto s = node.value<std::string>();
-  if (!s) return Bad(file, key, "expected a duration such as \"30s\"");
-  auto d = ParseDuration(*s);
-  if (!d.ok()) return Bad(file, key, d.status().message());
-  return *d;
-}
-
-Result<std::string> ReadString(const toml::node& node, const std::string& file, const std::string& key) {
-  auto v = node.value<std::string>();
-  if (!v) return Bad(file, key, "expected a string");
-  return *v;
-}
+using toml_fields::Bad;
+using toml_fields::ReadDuration;
+using toml_fields::ReadString;
+using toml_fields::ReadStrings;
 
 Result<int> ReadInt(const toml::node& node, const std::string& file, const std::string& key) {
-  auto v = node.value<std::int64_t>();
-  if (!v || *v < -1'000'000 || *v > 1'000'000) return Bad(file, key, "expected an integer");
-  return static_cast<int>(*v);
+  return toml_fields::ReadInt(node, file, key, -1'000'000, 1'000'000);
 }
 
 Result<EnqueueRequest> ReadJob(const toml::table& t, const std::string& file, const std::string& where) {
@@ -64,13 +51,7 @@ Result<EnqueueRequest> ReadJob(const toml::table& t, const std::string& file, co
     } else if (k == "resource_key") {
       JW_ASSIGN_OR_RETURN(r.resource_key, ReadString(node, file, key));
     } else if (k == "tags") {
-      const toml::array* tags = node.as_array();
-      if (tags == nullptr) return Bad(file, key, "expected an array of strings");
-      for (const toml::node& tag : *tags) {
-        auto v = tag.value<std::string>();
-        if (!v) return Bad(file, key, "expected an array of strings");
-        r.tags.push_back(*v);
-      }
+      JW_ASSIGN_OR_RETURN(r.tags, ReadStrings(node, file, key));
     } else {
       return Bad(file, key, "unknown key");
     }
@@ -82,14 +63,7 @@ Result<EnqueueRequest> ReadJob(const toml::table& t, const std::string& file, co
 }  // namespace
 
 Result<std::vector<EnqueueRequest>> LoadSeedJobs(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
-    return Status::InvalidArgument(msg.str());
-  }
+  JW_ASSIGN_OR_RETURN(const toml::table root, toml_fields::ParseFile(path));
   std::vector<EnqueueRequest> jobs;
   for (const auto& [k, node] : root) {
     if (k != "jobs") return Bad(path, std::string(k.str()), "unknown key (expected [[jobs]] tables)");

@@ -20,7 +20,7 @@
 #include "cli/cli.h"
 #include "cli/job_target.h"
 #include "cli/output.h"
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
 namespace jobwarden::cli {
 

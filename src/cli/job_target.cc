@@ -10,7 +10,7 @@
 
 #include "client/discovery.h"
 #include "core/clock.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/open_store.h"
 
 namespace jobwarden::cli {
 
@@ -49,8 +49,10 @@ Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global) {
   if (!global.server.empty()) return OpenHttpJobTarget(global);
   // A server runs on this database: go through it, so the change passes its
   // event stream, its metrics and its long-polling workers at once.
-  if (!global.local) {
-    Result<std::optional<ServerDiscovery>> found = FindServerFor(global.db);
+  auto where = ParseStoreUrl(global.db);
+  if (!where.ok()) return where.status().WithContext("--db");
+  if (!global.local && where->driver == StoreDriver::kSqlite) {
+    Result<std::optional<ServerDiscovery>> found = FindServerFor(where->target);
     if (!found.ok()) {
       // A one-shot command's logger shows errors only; this is a warning the user should see.
       std::cerr << "jobwarden: warning: " << found.status().message() << " (ignored: opening the database file)\n";
@@ -62,20 +64,8 @@ Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global) {
       return OpenHttpJobTarget(via_server);
     }
   }
-  const std::filesystem::path path(global.db);
-  if (path.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(path.parent_path(), ec);
-    if (ec) {
-      return Status::Unavailable("--db " + global.db + ": cannot create directory '" + path.parent_path().string() +
-                                 "': " + ec.message());
-    }
-  }
-  auto store = OpenSqliteStore({.path = global.db, .durability = Durability::kProcess});
-  if (!store.ok()) {
-    // Whatever the driver's code, a database that cannot be opened is infrastructure (exit 3).
-    return Status::Unavailable("--db " + global.db + ": cannot open the database: " + store.status().message());
-  }
+  auto store = OpenStore(global.db, {.durability = Durability::kProcess});
+  if (!store.ok()) return store.status().WithContext("--db");
   return std::unique_ptr<JobTarget>(std::make_unique<LocalJobTarget>(std::move(store).value()));
 }
 

@@ -10,7 +10,7 @@
 
 #include "cli/job_target.h"
 #include "client/http_client.h"
-#include "client/job_codec.h"
+#include "protocol/job_codec.h"
 #include "core/clock.h"
 
 namespace jobwarden::cli {
@@ -30,9 +30,9 @@ class HttpJobTarget final : public JobTarget {
 
   Result<EnqueueResult> Enqueue(const EnqueueRequest& request) override {
     JW_ASSIGN_OR_RETURN(nlohmann::json j,
-                        http_.Call("POST", "/v1/jobs", client::EnqueueRequestToJson(request), "enqueue"));
+                        http_.Call("POST", "/v1/jobs", EnqueueRequestToJson(request), "enqueue"));
     EnqueueResult r;
-    JW_ASSIGN_OR_RETURN(r.job, client::JobFromJson(j));
+    JW_ASSIGN_OR_RETURN(r.job, JobFromJson(j));
     r.deduplicated = j.is_object() && j.value("deduplicated", false);
     return r;
   }
@@ -54,7 +54,7 @@ class HttpJobTarget final : public JobTarget {
       if (after > 0) path += "&cursor=" + FormatJobId(after);
       JW_ASSIGN_OR_RETURN(nlohmann::json page, http_.Call("GET", path, nullptr, "list jobs"));
       if (!page.is_object() || !page.contains("jobs")) return Status::Internal("list jobs: no jobs in the answer");
-      JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, client::JobsFromJson(page["jobs"]));
+      JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromJson(page["jobs"]));
       const bool more = page.contains("next_cursor") && page["next_cursor"].is_string() &&
                         static_cast<int>(jobs.size()) == want;
       for (Job& j : jobs) out.push_back(std::move(j));
@@ -113,7 +113,7 @@ class HttpJobTarget final : public JobTarget {
     }
     std::vector<QueueInfo> out;
     for (const auto& q : j["queues"]) {
-      JW_ASSIGN_OR_RETURN(QueueInfo info, client::QueueInfoFromJson(q));
+      JW_ASSIGN_OR_RETURN(QueueInfo info, QueueInfoFromJson(q));
       out.push_back(std::move(info));
     }
     return out;
@@ -140,7 +140,7 @@ class HttpJobTarget final : public JobTarget {
   Result<Job> JobCall(const std::string& method, const std::string& path, const nlohmann::json& body,
                       const std::string& what) {
     JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call(method, path, body, what));
-    return client::JobFromJson(j);
+    return JobFromJson(j);
   }
 
   Status QueueAction(const std::string& name, const std::string& action) {

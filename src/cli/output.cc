@@ -7,7 +7,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
 namespace jobwarden::cli {
 

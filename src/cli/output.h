@@ -3,7 +3,7 @@
 // the stream given, no engine calls, so commands stay short and the views
 // can change without touching them.
 //
-// Every --json view of a job is engine/job_json.h's JobToJson, so the field
+// Every --json view of a job is protocol/job_json.h's JobToJson, so the field
 // names are DESIGN.md's ("Job JSON") and cannot drift from the HTTP API.
 #pragma once
 

@@ -3,7 +3,7 @@
 #include <optional>
 
 #include "cli/cli.h"
-#include "server/server_app.h"
+#include "app/server_app.h"
 
 namespace jobwarden::cli {
 
@@ -33,13 +33,13 @@ void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
       ->capture_default_str();
   cmd->callback([&global, &action, flags] {
     action = [&global, flags] {
-      server::ServerRunOptions o;
+      ServerRunOptions o;
       o.db_path = global.db;
       o.config_path = flags->config;
       if (!flags->listen.empty()) o.listen = flags->listen;
       if (!flags->state_dir.empty()) o.state_dir = flags->state_dir;
       o.durability = *ParseDurability(flags->durability);
-      const Status s = server::RunServer(o);
+      const Status s = RunServer(o);
       return s.ok() ? kExitOk : Fail(s);
     };
   });

@@ -23,7 +23,7 @@
 #include "app/supervisor.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
-#include "server/server_app.h"
+#include "app/server_app.h"
 #include "server/server_config.h"
 #include "worker/config.h"
 
@@ -251,7 +251,7 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
   std::unique_ptr<WorkerSupervisor> supervisor;
   const Duration stop_timeout = config->worker.drain_timeout + config->worker.grace + kUpStopMargin;
 
-  server::ServerRunOptions o;
+  ServerRunOptions o;
   o.db_path = global.db;
   o.config_path = f.config;
   if (!f.listen.empty()) o.listen = f.listen;
@@ -291,7 +291,7 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
   o.before_shutdown = [&](int signo) {
     if (supervisor) StopWorkers(*supervisor, signo, stop_timeout);
   };
-  const Status served = server::RunServer(o);
+  const Status served = RunServer(o);
   supervisor.reset();  // already stopped by before_shutdown
   return served.ok() ? kExitOk : Fail(served);
 }

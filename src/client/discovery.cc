@@ -8,7 +8,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "engine/process_identity.h"
+#include "os/process_identity.h"
 
 namespace jobwarden {
 

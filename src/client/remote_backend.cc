@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "client/job_codec.h"
-#include "engine/job_json.h"
+#include "protocol/job_codec.h"
+#include "protocol/job_json.h"
 
 namespace jobwarden::client {
 

@@ -30,7 +30,7 @@
 
 #include "client/http_client.h"
 #include "client/worker_session.h"
-#include "worker/backend.h"
+#include "protocol/backend.h"
 
 namespace jobwarden::client {
 

@@ -19,22 +19,15 @@
 
 #include "core/backoff.h"
 #include "core/clock.h"
+#include "core/enqueue.h"
 #include "core/job.h"
+#include "core/kind.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
-#include "engine/process_identity.h"
+#include "os/process_identity.h"
 #include "store/store.h"
 
 namespace jobwarden {
-
-struct KindDefaults {
-  std::optional<std::string> queue;
-  std::optional<Duration> timeout;
-  std::optional<int> max_attempts;
-  std::optional<Duration> stall_timeout;
-  std::optional<BackoffPolicy> backoff;
-  std::optional<std::string> resource_key;
-};
 
 struct EngineOptions {
   Duration default_timeout = std::chrono::minutes(30);  // Default: 30 min (every job has one)
@@ -54,63 +47,6 @@ struct EngineOptions {
   // reaper tick instead of at lease end. Default: SeenGoneOnThisHost against
   // this process's identity. Tests may replace it.
   std::function<bool(const WorkerRecord&)> worker_gone;
-};
-
-struct EnqueueRequest {
-  std::string kind;
-  std::optional<std::string> args;  // JSON text; must be valid JSON. Default {}.
-  std::optional<std::string> queue;
-  std::optional<int> priority;
-  std::optional<Duration> timeout;
-  std::optional<Duration> stall_timeout;
-  std::optional<Duration> deadline_in;     // relative to now (CLI --deadline, API deadline_s)
-  std::optional<Timestamp> deadline_at;    // absolute
-  std::optional<Duration> delay;           // run_at = now + delay
-  std::optional<Timestamp> run_at;         // absolute
-  std::optional<int> max_attempts;
-  std::optional<std::string> unique_key;
-  std::optional<std::string> resource_key;
-  std::optional<std::string> batch_id;
-  std::vector<std::string> tags;
-};
-
-struct EnqueueResult {
-  Job job;
-  bool deduplicated = false;
-};
-
-struct FetchRequest {
-  std::vector<std::string> queues;  // default {"default"}
-  int max = 1;
-  std::optional<Duration> lease_ttl;  // asked; clamped to [min, max] lease TTL
-  std::optional<Duration> grace;      // the worker's kill grace; must be <= granted TTL / 2
-  std::string worker_id;
-};
-
-// A worker's heartbeat lists every job it holds (DESIGN timing rules). With a
-// registered worker_id, a job leased to that worker that neither this nor the
-// worker's previous heartbeat listed is taken back as `worker_lost`: a lost
-// fetch answer leaks nothing, while a fetch answer or a complete still in
-// flight while one heartbeat was built is tolerated.
-struct HeartbeatRequest {
-  std::string worker_id;
-  std::vector<HeartbeatItem> jobs;
-};
-
-struct CompleteRequest {
-  JobId id = 0;
-  std::int64_t token = 0;
-  std::optional<std::string> result;
-  std::optional<std::string> checkpoint;
-  std::optional<Progress> progress;
-};
-
-struct FailRequest {
-  JobId id = 0;
-  std::int64_t token = 0;
-  Failure failure;
-  std::optional<std::string> checkpoint;
-  std::optional<Progress> progress;
 };
 
 struct DeleteFilter {

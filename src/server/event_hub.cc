@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
 namespace jobwarden::server {
 

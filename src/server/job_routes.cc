@@ -3,10 +3,10 @@
 
 #include <charconv>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
-#include "server/json_codec.h"
+#include "protocol/json_fields.h"
 
 namespace jobwarden::server {
 

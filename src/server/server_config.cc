@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "worker/toml_fields.h"
+#include "config/toml_fields.h"
 
 namespace jobwarden::server {
 
@@ -180,16 +180,7 @@ bool IsLoopbackName(std::string_view host) {
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!path.empty()) {
-    toml::table root;
-    try {
-      root = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-      std::error_code ec;
-      if (!std::filesystem::exists(path, ec)) return Status::InvalidArgument(path + ": no such config file");
-      std::ostringstream msg;
-      msg << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
-      return Status::InvalidArgument(msg.str());
-    }
+    JW_ASSIGN_OR_RETURN(const toml::table root, toml_fields::ParseFile(path));
     if (const toml::node* node = root.get("server")) {
       const toml::table* t = node->as_table();
       if (t == nullptr) return Bad(path, "server", "expected a table");

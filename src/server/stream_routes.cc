@@ -2,11 +2,11 @@
 // progress) and GET /v1/worker/session (a worker's life-long session).
 #include <nlohmann/json.hpp>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/event_hub.h"
-#include "server/json_codec.h"
+#include "protocol/json_fields.h"
 #include "server/stream_channel.h"
 #include "server/worker_sessions.h"
 

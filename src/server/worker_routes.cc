@@ -4,12 +4,12 @@
 
 #include <limits>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/event_hub.h"
 #include "server/fetch_waiters.h"
-#include "server/json_codec.h"
+#include "protocol/json_fields.h"
 #include "server/worker_sessions.h"
 
 namespace jobwarden::server {

@@ -12,7 +12,7 @@ std::optional<Durability> ParseDurability(std::string_view s) {
   return std::nullopt;
 }
 
-Result<WorkerRecord> Store::WorkerGet(const std::string& id) {
+Result<WorkerRecord> WorkerStore::WorkerGet(const std::string& id) {
   JW_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, WorkerList(true));
   for (WorkerRecord& w : workers) {
     if (w.id == id) return std::move(w);
@@ -20,7 +20,7 @@ Result<WorkerRecord> Store::WorkerGet(const std::string& id) {
   return Status::NotFound("worker " + id + " is not registered");
 }
 
-Result<CompleteAndFetchResult> Store::JobCompleteManyAndFetch(const JobCompleteParams& complete,
+Result<CompleteAndFetchResult> JobStore::JobCompleteManyAndFetch(const JobCompleteParams& complete,
                                                               const JobFetchParams& fetch) {
   CompleteAndFetchResult out;
   JW_ASSIGN_OR_RETURN(out.completed, JobCompleteMany(complete));
@@ -33,15 +33,6 @@ Result<CompleteAndFetchResult> Store::JobCompleteManyAndFetch(const JobCompleteP
     spdlog::warn("complete-and-fetch: the completes were written, the fetch failed: {}", fetched.status().ToString());
   }
   return out;
-}
-
-std::string_view ToString(HeartbeatAnswer a) {
-  switch (a) {
-    case HeartbeatAnswer::kContinue: return "continue";
-    case HeartbeatAnswer::kCancel: return "cancel";
-    case HeartbeatAnswer::kLost: return "lost";
-  }
-  return "lost";
 }
 
 }  // namespace jobwarden

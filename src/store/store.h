@@ -32,7 +32,9 @@
 #include "core/job.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
+#include "core/queue_info.h"
 #include "core/time.h"
+#include "core/worker_protocol.h"
 
 namespace jobwarden {
 
@@ -88,29 +90,12 @@ struct JobFetchParams {
   std::string worker_id;
 };
 
-enum class HeartbeatAnswer { kContinue, kCancel, kLost };
-std::string_view ToString(HeartbeatAnswer a);
-
-struct HeartbeatItem {
-  JobId id = 0;
-  std::int64_t token = 0;
-  std::optional<Progress> progress;       // progress.updated_at is set by the driver to `now`
-  std::optional<std::string> checkpoint;  // JSON text
-};
-
 // Extend each listed lease to now + its TTL and record progress and
 // checkpoint; the stall clock restarts when progress.done grows, or the
 // message or the checkpoint changes (core::ResetsStallClock).
 struct LeaseExtendParams {
   std::vector<HeartbeatItem> items;
   Timestamp now{};
-};
-
-struct HeartbeatResult {
-  JobId id = 0;
-  HeartbeatAnswer answer = HeartbeatAnswer::kLost;
-  std::optional<Timestamp> lease_expires_at;  // the new expiry, unless lost
-  CancelReason cancel_reason = CancelReason::kNone;  // with kCancel
 };
 
 struct CompleteItem {
@@ -126,13 +111,6 @@ struct CompleteItem {
 struct JobCompleteParams {
   std::vector<CompleteItem> items;
   Timestamp now{};
-};
-
-// What JobCompleteManyAndFetch answers: per complete item, as JobCompleteMany;
-// the leased jobs, as JobFetch.
-struct CompleteAndFetchResult {
-  std::vector<Status> completed;
-  std::vector<Job> fetched;
 };
 
 struct JobApplyParams {
@@ -159,13 +137,6 @@ struct JobDeleteParams {
   int limit = 1000;
 };
 
-struct QueueInfo {
-  std::string name;
-  bool paused = false;
-  std::int64_t counts[kJobStateCount] = {};
-  std::optional<Timestamp> oldest_available_run_at;
-};
-
 struct ReaperTickParams {
   Timestamp now{};
   // Grace every running lease, whatever the gap (a server's first tick after
@@ -181,32 +152,18 @@ struct ReaperTickResult {
   std::int64_t graced = 0;
 };
 
-// A worker process known to the engine (the worker registry).
-struct WorkerRecord {
-  std::string id;
-  std::string host;
-  std::int64_t pid = 0;
-  // Process identity, to tell "that pid is gone" from "that pid was reused":
-  // the start time in clock ticks since boot (/proc/PID/stat field 22), the
-  // kernel boot id, and the pid namespace. Absent when unknown (remote workers).
-  std::optional<std::int64_t> pid_start_time;
-  std::optional<std::string> boot_id;
-  std::optional<std::string> pid_namespace;
-  std::vector<std::string> queues;
-  int slots = 0;
-  int busy = 0;
-  Timestamp started_at{};
-  Timestamp last_seen_at{};
-  std::optional<Timestamp> stopped_at;
-};
-
 inline constexpr int kMaxBulkJobs = 10'000;
 
-class Store {
- public:
-  virtual ~Store() = default;
+// The Store is split by the users of each part: jobs (the engine's job
+// operations), queues, workers (the registry) and maintenance (the reaper's
+// passes). A driver implements all of them as one Store; each part has its
+// own section of the contract suite (tests/contract).
 
-  // --- jobs: writes ---
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // --- writes ---
   // All or nothing. Answers in input order.
   virtual Result<std::vector<InsertedJob>> JobInsertMany(const JobInsertParams& p) = 0;
   virtual Result<std::vector<Job>> JobFetch(const JobFetchParams& p) = 0;
@@ -223,24 +180,27 @@ class Store {
   // Applies planned changes, each under its guard. Per change: OK, or
   // kConflict/kLeaseLost when the guard no longer matches (nothing written).
   virtual Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) = 0;
-  // scheduled -> available for up to `limit` due jobs whose deadline has not passed.
-  virtual Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) = 0;
   // Deletes one job unless it is running (kConflict) or missing (kNotFound).
   virtual Status JobDelete(JobId id) = 0;
   // Deletes at most p.limit jobs; returns how many. Callers loop for more.
   virtual Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) = 0;
 
-  // --- jobs: reads ---
+  // --- reads ---
   virtual Result<Job> JobGet(JobId id) = 0;  // with its error history
   virtual Result<std::vector<Job>> JobList(const JobListParams& p) = 0;
-  // available/scheduled jobs whose deadline is at or before `now`.
-  virtual Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) = 0;
+};
 
-  // --- queues ---
+class QueueStore {
+ public:
+  virtual ~QueueStore() = default;
   virtual Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) = 0;
   virtual Result<std::vector<QueueInfo>> QueueList() = 0;
+};
 
-  // --- workers ---
+// The worker registry.
+class WorkerStore {
+ public:
+  virtual ~WorkerStore() = default;
   // Inserts or replaces the worker's row (registration).
   virtual Status WorkerUpsert(const WorkerRecord& w) = 0;
   // Records that the worker was seen at `now` with `busy` slots in use.
@@ -254,10 +214,23 @@ class Store {
   // One worker, stopped or not; kNotFound when it never registered. The
   // default scans WorkerList(true); drivers override it with a keyed read.
   virtual Result<WorkerRecord> WorkerGet(const std::string& id);
+};
 
-  // --- maintenance ---
+// What the reaper's passes need beyond JobStore.
+class MaintenanceStore {
+ public:
+  virtual ~MaintenanceStore() = default;
+  // scheduled -> available for up to `limit` due jobs whose deadline has not passed.
+  virtual Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) = 0;
+  // available/scheduled jobs whose deadline is at or before `now`.
+  virtual Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) = 0;
   // Records a reaper tick and grants the restart grace (see ReaperTickResult).
   virtual Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) = 0;
+};
+
+class Store : public JobStore, public QueueStore, public WorkerStore, public MaintenanceStore {
+ public:
+  ~Store() override = default;
 
   // Capabilities.
   virtual bool SupportsNotify() const = 0;

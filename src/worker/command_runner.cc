@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/lifecycle.h"
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
 extern char** environ;
 

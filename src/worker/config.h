@@ -30,7 +30,7 @@
 #include <optional>
 #include <string>
 
-#include "engine/engine.h"
+#include "core/kind.h"
 #include "worker/command_runner.h"
 #include "worker/worker_pool.h"
 

@@ -25,7 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 #include "worker/process_tree.h"
 
 namespace jobwarden {

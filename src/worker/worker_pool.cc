@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include "core/lifecycle.h"
-#include "engine/process_identity.h"
+#include "os/process_identity.h"
 
 namespace jobwarden {
 

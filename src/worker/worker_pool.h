@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "worker/backend.h"
+#include "protocol/backend.h"
 #include "worker/job_context.h"
 
 namespace jobwarden {

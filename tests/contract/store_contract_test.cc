@@ -3,6 +3,7 @@
 // a new Store method lands with tests here; driver-local tests cover dialect
 // quirks only.
 #include "store/store.h"
+#include "store/store_wrapper.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 
 #include "store/sqlite/sqlite_store.h"
 #include "testutil/temp_dir.h"
+#include "testutil/test_store.h"
 
 // Designated initializers that leave members to their defaults are the
 // point of the parameter structs; GCC 12's -Wextra flags each one.
@@ -27,15 +29,7 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-struct StoreFactory {
-  std::string name;
-  // Opens the database that belongs to `dir`: a fresh one on the first call,
-  // the same one again on later calls (another process's view of it).
-  std::function<Result<std::unique_ptr<Store>>(const testing::TempDir& dir)> open;
-};
-
-// Names the driver in test output (ctest lists GetParam() with it).
-void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+using testing::StoreFactory;
 
 const Timestamp kT0 = FromMillis(1'767'225'600'000);
 constexpr Duration kTtl = seconds(10);
@@ -916,11 +910,25 @@ TEST_P(StoreContractTest, AWriteByOneStoreIsSeenByAnother) {
 
 // --- drivers ---
 
+// A StoreWrapper that owns the store it forwards to.
+class OwningWrapper : public StoreWrapper {
+ public:
+  explicit OwningWrapper(std::unique_ptr<Store> inner) : StoreWrapper(*inner), inner_(std::move(inner)) {}
+
+ private:
+  std::unique_ptr<Store> inner_;
+};
+
 INSTANTIATE_TEST_SUITE_P(
     Drivers, StoreContractTest,
-    ::testing::Values(StoreFactory{"Sqlite",
-                                   [](const testing::TempDir& dir) {
-                                     return OpenSqliteStore({.path = dir.File("contract.db")});
+    ::testing::Values(testing::SqliteStoreFactory(),
+                      // Every call through a StoreWrapper: the wrapper forwards each one
+                      // unchanged, so the whole contract holds through it.
+                      StoreFactory{"SqliteThroughWrapper",
+                                   [](const testing::TempDir& dir) -> Result<std::unique_ptr<Store>> {
+                                     JW_ASSIGN_OR_RETURN(std::unique_ptr<Store> inner,
+                                                         testing::SqliteStoreFactory().open(dir));
+                                     return std::unique_ptr<Store>(std::make_unique<OwningWrapper>(std::move(inner)));
                                    }}),
     [](const ::testing::TestParamInfo<StoreFactory>& p) { return p.param.name; });
 

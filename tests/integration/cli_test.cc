@@ -493,6 +493,23 @@ TEST_F(CliTest, BadInputDoesNotEvenCreateTheDatabase) {
   EXPECT_FALSE(FileExists(db_)) << "validation happens before the database is opened";
 }
 
+TEST_F(CliTest, DbTakesASqliteUrlAndRefusesAnUnknownSchemeOrAMissingDriver) {
+  CommandResult url = RunCli({"enqueue", "a", "--db", "sqlite:" + db_});
+  ASSERT_EQ(url.exit_code, 0) << url.err;
+  CommandResult bare = RunCli({"ls", "--json", "--db", db_});
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(nlohmann::json::parse(bare.out).size(), 1u) << "sqlite:PATH and PATH are the same database";
+
+  for (const std::string& value : {std::string("mysql://localhost/jw"), std::string("postgresql:///jw?host=/tmp")}) {
+    CommandResult r = RunCli({"ls", "--db", value});
+    EXPECT_EQ(r.exit_code, 2) << value << " -> " << r.err;
+    EXPECT_NE(r.err.find("--db"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(value), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_FALSE(FileExists("postgresql:")) << "a URL is never taken for a directory name";
+}
+
 TEST_F(CliTest, UnusableDatabaseExitsThree) {
   CommandResult proc = RunCli({"ls", "--db", "/proc/x/y.db"});
   EXPECT_EQ(proc.exit_code, 3) << proc.err;

@@ -1,5 +1,5 @@
-// The job JSON of DESIGN.md "Job JSON" (engine/job_json.h).
-#include "engine/job_json.h"
+// The job JSON of DESIGN.md "Job JSON" (protocol/job_json.h).
+#include "protocol/job_json.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -20,7 +20,7 @@
 #include "engine/engine.h"
 #include "engine/reaper.h"
 #include "testutil/test_store.h"
-#include "worker/local_backend.h"
+#include "app/local_backend.h"
 #include "worker/worker_pool.h"
 
 namespace jobwarden::testing {

@@ -10,7 +10,7 @@
 
 #include "core/job.h"
 #include "core/status.h"
-#include "engine/engine.h"
+#include "core/worker_protocol.h"
 
 namespace jobwarden {
 

@@ -1,4 +1,4 @@
-#include "engine/process_identity.h"
+#include "os/process_identity.h"
 
 #include <unistd.h>
 

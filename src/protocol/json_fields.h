@@ -15,9 +15,9 @@
 
 #include "core/job.h"
 #include "core/status.h"
-#include "engine/engine.h"
+#include "core/enqueue.h"
 
-namespace jobwarden::server {
+namespace jobwarden {
 
 class JsonFields {
  public:
@@ -60,4 +60,4 @@ Status OnlyKnownParams(const std::multimap<std::string, std::string>& query,
                        std::initializer_list<std::string_view> known);
 std::optional<std::string> Param(const std::multimap<std::string, std::string>& query, const std::string& name);
 
-}  // namespace jobwarden::server
+}  // namespace jobwarden

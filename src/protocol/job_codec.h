@@ -1,5 +1,5 @@
 // The job JSON of DESIGN.md read back into the model: the decoder beside
-// engine/job_json.h's encoder, for everything that receives jobs over HTTP
+// protocol/job_json.h's encoder, for everything that receives jobs over HTTP
 // (the worker's RemoteBackend, the CLI's remote mode). JobToJson(JobFromJson(j))
 // gives `j` back, so remote `status --json` prints what local mode prints.
 //
@@ -16,9 +16,11 @@
 
 #include "core/job.h"
 #include "core/status.h"
-#include "engine/engine.h"
+#include "core/enqueue.h"
+#include "core/queue_info.h"
+#include "core/worker_protocol.h"
 
-namespace jobwarden::client {
+namespace jobwarden {
 
 // A job object; with a `lease` member (a fetch answer) also the lease token,
 // expiry, TTL and grace.
@@ -38,4 +40,4 @@ nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);
 // One element of GET /v1/queues.
 Result<QueueInfo> QueueInfoFromJson(const nlohmann::json& j);
 
-}  // namespace jobwarden::client
+}  // namespace jobwarden

@@ -1,4 +1,4 @@
-#include "worker/local_backend.h"
+#include "app/local_backend.h"
 
 #include <random>
 

@@ -1,12 +1,12 @@
-#include "server/json_codec.h"
+#include "protocol/json_fields.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
-namespace jobwarden::server {
+namespace jobwarden {
 
 namespace {
 
@@ -202,4 +202,4 @@ std::optional<std::string> Param(const std::multimap<std::string, std::string>& 
   return it->second;
 }
 
-}  // namespace jobwarden::server
+}  // namespace jobwarden

@@ -12,7 +12,8 @@
 #include <memory>
 #include <mutex>
 
-#include "worker/backend.h"
+#include "engine/engine.h"
+#include "protocol/backend.h"
 
 namespace jobwarden {
 

@@ -13,13 +13,11 @@
 #include "store/store.h"
 
 namespace jobwarden {
-class Engine;
-}
 
-namespace jobwarden::server {
+class Engine;
 
 struct ServerRunOptions {
-  std::string db_path;                   // the SQLite file; its directory is created
+  std::string db_path;                   // the --db URL or path (store/open_store.h); a SQLite file's directory is created
   std::string config_path;               // optional TOML file ([server], [kinds.*])
   std::optional<std::string> listen;     // HOST:PORT, overrides the config
   std::optional<std::string> state_dir;  // where server.json goes; default: the database's directory
@@ -43,4 +41,4 @@ struct ServerRunOptions {
 // server started on port 0.
 Status RunServer(const ServerRunOptions& options);
 
-}  // namespace jobwarden::server
+}  // namespace jobwarden

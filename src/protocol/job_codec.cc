@@ -1,13 +1,13 @@
-#include "client/job_codec.h"
+#include "protocol/job_codec.h"
 
 #include <nlohmann/json.hpp>
 
 #include <charconv>
 #include <cstdint>
 
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
-namespace jobwarden::client {
+namespace jobwarden {
 
 namespace {
 
@@ -705,4 +705,4 @@ std::optional<std::vector<Job>> JobsFromFetchAnswerText(std::string_view text) {
   return jobs;
 }
 
-}  // namespace jobwarden::client
+}  // namespace jobwarden

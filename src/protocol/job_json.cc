@@ -1,4 +1,4 @@
-#include "engine/job_json.h"
+#include "protocol/job_json.h"
 
 #include <nlohmann/json.hpp>
 
