@@ -125,6 +125,7 @@ Result<KindsConfig> ReadKinds(const toml::table& root, const std::string& file, 
 Result<KindsConfig> LoadKinds(const std::string& path) {
   if (path.empty()) return KindsConfig{};
   JW_ASSIGN_OR_RETURN(const toml::table root, toml_fields::ParseFile(path));
+  JW_RETURN_IF_ERROR(toml_fields::OnlyKnownSections(root, path));
   return ReadKinds(root, path, fs::absolute(path).parent_path());
 }
 

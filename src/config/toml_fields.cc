@@ -17,6 +17,15 @@ Result<toml::table> ParseFile(const std::string& path) {
   }
 }
 
+Status OnlyKnownSections(const toml::table& root, const std::string& file) {
+  for (const auto& [k, node] : root) {
+    if (k != "worker" && k != "kinds" && k != "server") {
+      return Bad(file, std::string(k.str()), "unknown section (expected [worker], [kinds.NAME] or [server])");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Bad(const std::string& file, const std::string& key, const std::string& why) {
   return Status::InvalidArgument(file + ": " + key + ": " + why);
 }

@@ -20,6 +20,13 @@ namespace jobwarden::toml_fields {
 // "<file>:<line>:<column>: <what is wrong>".
 Result<toml::table> ParseFile(const std::string& path);
 
+// One file configures every process (`jobwarden up` gives the same file to
+// its server and its workers), and each reads only its own sections: this
+// refuses a section that no process reads ("[kind.x]" for "[kinds.x]"), so a
+// typo is never silently ignored. Sections: [worker] (worker/config.h),
+// [kinds.NAME] (config/kinds.h), [server] (server/server_config.h).
+Status OnlyKnownSections(const toml::table& root, const std::string& file);
+
 // kInvalidArgument "<file>: <key>: <why>".
 Status Bad(const std::string& file, const std::string& key, const std::string& why);
 

@@ -181,6 +181,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!path.empty()) {
     JW_ASSIGN_OR_RETURN(const toml::table root, toml_fields::ParseFile(path));
+    JW_RETURN_IF_ERROR(toml_fields::OnlyKnownSections(root, path));
     if (const toml::node* node = root.get("server")) {
       const toml::table* t = node->as_table();
       if (t == nullptr) return Bad(path, "server", "expected a table");

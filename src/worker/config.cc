@@ -59,13 +59,7 @@ Result<Config> LoadConfig(const std::string& path) {
   config.path = path;
   JW_ASSIGN_OR_RETURN(const toml::table root, toml_fields::ParseFile(path));
   const fs::path dir = fs::absolute(path).parent_path();
-  // [server] belongs to the server (server/server_config.h): `jobwarden up`
-  // gives one file to both.
-  for (const auto& [k, node] : root) {
-    if (k != "worker" && k != "kinds" && k != "server") {
-      return Bad(path, std::string(k.str()), "unknown section (expected [worker], [kinds.NAME] or [server])");
-    }
-  }
+  JW_RETURN_IF_ERROR(toml_fields::OnlyKnownSections(root, path));
   if (const toml::node* node = root.get("worker")) {
     const toml::table* t = node->as_table();
     if (t == nullptr) return Bad(path, "worker", "expected a table");

@@ -9,18 +9,7 @@
 //   max_abandoned = 4        # hung in-process handlers before the worker exits non-zero
 //   reaper_tick = "1s"       # embedded mode's reaper     Default: min(1s, lease_ttl/4)
 //
-//   [kinds.download]
-//   command = ["python3", "handlers/download.py"]  # relative paths: against this file's directory
-//   timeout = "30s"          # attempt timeout for jobs of this kind
-//   stall_timeout = "10s"
-//   max_attempts = 3
-//   queue = "default"
-//   env = { SOURCE_LIST = "a,b" }
-//   cwd = "."                # relative to this file's directory
-//   exit_codes = { "3" = "permanent" }   # 1-255; other non-zero codes are transient
-//   (env may not set JOBWARDEN_* names: the worker sets those)
-//   backoff_base = "5s"
-//   backoff_cap = "10m"
+//   [kinds.NAME]             # the kinds: config/kinds.h reads them (commands and defaults)
 //
 // JOBWARDEN_CONCURRENCY, JOBWARDEN_QUEUES (comma-separated), JOBWARDEN_LEASE_TTL and
 // JOBWARDEN_DRAIN_TIMEOUT override the [worker] values; command-line flags override both.
