@@ -28,7 +28,7 @@
 #include "core/error_class.h"
 #include "core/job.h"
 #include "core/status.h"
-#include "core/steady_clock.h"
+#include "core/monotonic_clock.h"
 
 namespace jobwarden {
 
@@ -83,7 +83,7 @@ class Notifier {
     return got;
   }
   // Waits until `clock` reaches `deadline` for a notification; true if one came.
-  bool WaitUntil(const SteadyClock& clock, SteadyClock::TimePoint deadline) {
+  bool WaitUntil(const MonotonicClock& clock, MonotonicClock::TimePoint deadline) {
     std::unique_lock<std::mutex> lock(mu_);
     const bool got = clock.WaitUntil(cv_, lock, deadline, [&] { return pending_; });
     pending_ = false;

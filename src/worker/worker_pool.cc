@@ -48,7 +48,7 @@ Failure StoppedFailure(const Job& job, StopReason reason) {
   return f;
 }
 
-WorkerPool::WorkerPool(Backend& backend, WorkerOptions options, const SteadyClock* clock)
+WorkerPool::WorkerPool(Backend& backend, WorkerOptions options, const MonotonicClock* clock)
     : backend_(backend),
       options_(std::move(options)),
       clock_(clock),

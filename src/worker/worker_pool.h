@@ -28,7 +28,7 @@
 // give it to someone else. A `lost` heartbeat answer kills a command at once
 // (another worker may hold the job already); an in-process handler gets its
 // stop token and the grace. Neither outcome is reported. Every one of those
-// times is read from the pool's SteadyClock (core/steady_clock.h): the real
+// times is read from the pool's MonotonicClock (core/monotonic_clock.h): the real
 // monotonic clock by default, a fake one in tests.
 #pragma once
 
@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "core/steady_clock.h"
+#include "core/monotonic_clock.h"
 #include "worker/backend.h"
 #include "worker/job_context.h"
 
@@ -105,8 +105,8 @@ class WorkerPool {
   // `clock` times leases, heartbeats, the watchdog and the drain. Default
   // (nullptr): the real monotonic clock, read directly, so the fetch and
   // heartbeat paths make no virtual call for it. A test passes a
-  // FakeSteadyClock; it must outlive the pool.
-  WorkerPool(Backend& backend, WorkerOptions options, const SteadyClock* clock = nullptr);
+  // FakeMonotonicClock; it must outlive the pool.
+  WorkerPool(Backend& backend, WorkerOptions options, const MonotonicClock* clock = nullptr);
   ~WorkerPool();  // StopNow() and joins every owned thread
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -228,7 +228,7 @@ class WorkerPool {
 
   Backend& backend_;
   WorkerOptions options_;
-  const SteadyClock* const clock_;  // nullptr: the real steady clock
+  const MonotonicClock* const clock_;  // nullptr: the real steady clock
   std::string worker_id_;
   std::map<std::string, std::shared_ptr<const InProcessHandler>> handlers_;
   std::map<std::string, std::shared_ptr<JobRunner>> runners_;

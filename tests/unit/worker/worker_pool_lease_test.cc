@@ -10,7 +10,7 @@
 #include <stop_token>
 #include <vector>
 
-#include "testutil/fake_steady_clock.h"
+#include "testutil/fake_monotonic_clock.h"
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
 #include "worker/worker_pool.h"
@@ -29,7 +29,7 @@ using testing::WorkerBundle;
 // heartbeat.
 class LateLeaseBackend final : public ForwardingBackend {
  public:
-  LateLeaseBackend(Backend& inner, testing::FakeSteadyClock& clock) : ForwardingBackend(inner), clock_(clock) {}
+  LateLeaseBackend(Backend& inner, testing::FakeMonotonicClock& clock) : ForwardingBackend(inner), clock_(clock) {}
 
   Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override {
     if (!first_done_.exchange(true)) {
@@ -45,16 +45,16 @@ class LateLeaseBackend final : public ForwardingBackend {
     }
     return inner_.Heartbeat(r);
   }
-  std::vector<SteadyClock::TimePoint> sent() const {
+  std::vector<MonotonicClock::TimePoint> sent() const {
     std::lock_guard<std::mutex> lock(mu_);
     return sent_;
   }
 
  private:
-  testing::FakeSteadyClock& clock_;
+  testing::FakeMonotonicClock& clock_;
   std::atomic<bool> first_done_{false};
   mutable std::mutex mu_;
-  std::vector<SteadyClock::TimePoint> sent_;  // GUARDED_BY(mu_)
+  std::vector<MonotonicClock::TimePoint> sent_;  // GUARDED_BY(mu_)
 };
 
 // Regression: with fetch_wait near the TTL, the lease was timed from the
@@ -64,7 +64,7 @@ class LateLeaseBackend final : public ForwardingBackend {
 // still), and the job then keeps it through heartbeats for more than a TTL.
 TEST(WorkerPoolLeaseTest, JobFoundLateInALongPollIsRenewedNotSelfFenced) {
   WorkerBundle b;
-  testing::FakeSteadyClock clock;
+  testing::FakeMonotonicClock clock;
   LateLeaseBackend backend(*b.backend, clock);
   WorkerOptions options = WorkerBundle::Options(1);
   options.fetch_wait = 800ms;  // most of the 1 s TTL: past TTL - grace (700 ms)

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
-#include "testutil/fake_steady_clock.h"
+#include "testutil/fake_monotonic_clock.h"
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
 
@@ -276,7 +276,7 @@ TEST_F(WorkerPoolTest, StopNowSkipsTheDrain) {
 // end - grace (less the watchdog's margin), timed from the fetch's send, and
 // not before; the engine then takes the job back when its lease ends.
 TEST_F(WorkerPoolTest, WorkerThatCannotRenewStopsItsJobByLeaseEnd) {
-  testing::FakeSteadyClock clock;
+  testing::FakeMonotonicClock clock;
   CutOffBackend cut(*b_.backend);
   WorkerPool pool(cut, WorkerBundle::Options(1), &clock);
   std::atomic<bool> running{false};

@@ -1,8 +1,8 @@
 // The monotonic-clock seam, beside Clock (core/clock.h, wall time for what is
 // stored). Logic that times things on the monotonic clock (the worker pool's
 // leases, heartbeats and watchdog) reads it and waits on it through a
-// SteadyClock, so tests inject a FakeSteadyClock
-// (tests/testutil/fake_steady_clock.h), move time by hand and never sleep.
+// MonotonicClock, so tests inject a FakeMonotonicClock
+// (tests/testutil/fake_monotonic_clock.h), move time by hand and never sleep.
 #pragma once
 
 #include <chrono>
@@ -12,11 +12,11 @@
 namespace jobwarden {
 
 // Safe for concurrent use.
-class SteadyClock {
+class MonotonicClock {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
 
-  virtual ~SteadyClock() = default;
+  virtual ~MonotonicClock() = default;
   virtual TimePoint Now() const = 0;
   // Blocks on `cv`, whose mutex `lock` holds, until `cv` is notified (or
   // wakes spuriously) or this clock reaches `deadline`.
@@ -36,14 +36,14 @@ class SteadyClock {
   }
 };
 
-class RealSteadyClock final : public SteadyClock {
+class RealMonotonicClock final : public MonotonicClock {
  public:
   TimePoint Now() const override { return std::chrono::steady_clock::now(); }
   void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                  TimePoint deadline) const override {
     cv.wait_until(lock, deadline);
   }
-  using SteadyClock::WaitUntil;
+  using MonotonicClock::WaitUntil;
 };
 
 }  // namespace jobwarden

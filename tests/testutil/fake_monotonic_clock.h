@@ -1,4 +1,4 @@
-// A SteadyClock that only moves when a test says so. Safe for concurrent use.
+// A MonotonicClock that only moves when a test says so. Safe for concurrent use.
 //
 // A wait on it ends when its condition variable is notified or once the
 // test advanced the clock past the wait's deadline: a waiter looks at the
@@ -10,16 +10,16 @@
 #include <atomic>
 #include <chrono>
 
-#include "core/steady_clock.h"
+#include "core/monotonic_clock.h"
 
 namespace jobwarden::testing {
 
-class FakeSteadyClock final : public SteadyClock {
+class FakeMonotonicClock final : public MonotonicClock {
  public:
   static constexpr auto kPollSlice = std::chrono::milliseconds(1);
 
   // Starts well after the epoch, so code that subtracts from Now() stays positive.
-  FakeSteadyClock() : now_ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
+  FakeMonotonicClock() : now_ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
 
   TimePoint Now() const override { return TimePoint(std::chrono::nanoseconds(now_ns_.load())); }
   void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
@@ -27,7 +27,7 @@ class FakeSteadyClock final : public SteadyClock {
     if (Now() >= deadline) return;
     cv.wait_for(lock, kPollSlice);
   }
-  using SteadyClock::WaitUntil;
+  using MonotonicClock::WaitUntil;
 
   void Advance(std::chrono::nanoseconds d) { now_ns_ += d.count(); }
 
