@@ -193,14 +193,16 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
 }
 
 void WorkerSupervisor::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
 }
 
-void WorkerSupervisor::Loop() {
+void WorkerSupervisor::Loop(const std::stop_token& stop) {
   while (true) {
     const SteadyTime next = RunOnce(std::chrono::steady_clock::now());
     std::unique_lock<std::mutex> lock(mu_);
-    if (changed_.wait_until(lock, next, [&] { return quit_; })) return;
+    // Only the deadline or Stop() end the wait (an exit's notify does not: RunOnce polls).
+    changed_.wait_until(lock, stop, next, [] { return false; });
+    if (stop.stop_requested()) return;
   }
 }
 
@@ -229,12 +231,7 @@ bool WorkerSupervisor::WaitAllExited(Duration timeout) {
 
 void WorkerSupervisor::Stop() {
   BeginStop();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    quit_ = true;
-  }
-  changed_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.Stop();
   // What is left was not reaped by the loop: kill and reap it here.
   if (running() == 0) return;
   SignalAll(SIGKILL);

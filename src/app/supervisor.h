@@ -24,9 +24,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
+#include <stop_token>
 #include <vector>
 
+#include "core/owned_thread.h"
 #include "core/status.h"
 #include "core/time.h"
 
@@ -120,18 +121,17 @@ class WorkerSupervisor {
     int quick_deaths = 0;     // in a row; sets the backoff
   };
   Duration BackoffFor(int quick_deaths) const;
-  void Loop();
+  void Loop(const std::stop_token& stop);
 
   const SupervisorOptions options_;
   ProcessControl& control_;
   const OnExit on_exit_;
 
   mutable std::mutex mu_;
-  std::condition_variable changed_;  // a worker exited, or quit_ was set
-  std::vector<Slot> slots_;          // GUARDED_BY(mu_); only RunOnce's thread changes pids
-  bool stopping_ = false;            // GUARDED_BY(mu_)
-  bool quit_ = false;                // GUARDED_BY(mu_)
-  std::thread thread_;
+  std::condition_variable_any changed_;  // a worker exited (the loop's wait also ends on Stop())
+  std::vector<Slot> slots_;              // GUARDED_BY(mu_); only RunOnce's thread changes pids
+  bool stopping_ = false;                // GUARDED_BY(mu_)
+  OwnedThread thread_;                   // the RunOnce loop; joined by Stop()
 };
 
 }  // namespace jobwarden

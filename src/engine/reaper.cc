@@ -27,19 +27,10 @@ Reaper::~Reaper() { Stop(); }
 
 void Reaper::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
 }
 
-void Reaper::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Reaper::Stop() { thread_.Stop(); }
 
 void Reaper::Wake() {
   {
@@ -49,7 +40,7 @@ void Reaper::Wake() {
   cv_.notify_all();
 }
 
-void Reaper::Loop() {
+void Reaper::Loop(const std::stop_token& stop) {
   // The server-start grace is owed until one pass has gone through.
   bool first = options_.server_start_grace;
   while (true) {
@@ -62,8 +53,8 @@ void Reaper::Loop() {
       if (options_.on_pass) options_.on_pass(*r);
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, options_.tick, [&] { return stop_ || wake_; });
-    if (stop_) return;
+    cv_.wait_for(lock, stop, options_.tick, [&] { return wake_; });
+    if (stop.stop_requested()) return;
     wake_ = false;
   }
 }

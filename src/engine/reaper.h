@@ -7,8 +7,9 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <thread>
+#include <stop_token>
 
+#include "core/owned_thread.h"
 #include "engine/engine.h"
 
 namespace jobwarden {
@@ -40,15 +41,14 @@ class Reaper {
   void Wake();
 
  private:
-  void Loop();
+  void Loop(const std::stop_token& stop);
 
   Engine& engine_;
   const ReaperOptions options_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;   // GUARDED_BY(mu_)
-  bool wake_ = false;   // GUARDED_BY(mu_)
-  std::thread thread_;  // owned: joined by Stop()
+  std::condition_variable_any cv_;  // Wake() and Stop() (through the stop token)
+  bool wake_ = false;               // GUARDED_BY(mu_)
+  OwnedThread thread_;              // joined by Stop()
 };
 
 }  // namespace jobwarden

@@ -11,19 +11,10 @@ WorkerSessions::~WorkerSessions() { Stop(); }
 
 void WorkerSessions::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
 }
 
-void WorkerSessions::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void WorkerSessions::Stop() { thread_.Stop(); }
 
 void WorkerSessions::Registered(const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -191,20 +182,20 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
   spdlog::warn("worker {} lost (session dropped): took back {} job(s)", worker_id, taken->size());
 }
 
-void WorkerSessions::Loop() {
+void WorkerSessions::Loop(const std::stop_token& stop) {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
+  while (!stop.stop_requested()) {
     auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (const auto& [id, due] : pending_) next = std::min(next, due);
-    cv_.wait_until(lock, next, [&] {
-      if (stop_ || !notices_.empty()) return true;
+    cv_.wait_until(lock, stop, next, [&] {
+      if (!notices_.empty()) return true;
       const auto now = std::chrono::steady_clock::now();
       for (const auto& [id, due] : pending_) {
         if (due <= now) return true;
       }
       return false;
     });
-    if (stop_) break;
+    if (stop.stop_requested()) break;
     std::deque<JobId> notices;
     notices.swap(notices_);
     std::vector<std::string> due;

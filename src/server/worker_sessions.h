@@ -19,10 +19,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/owned_thread.h"
 #include "engine/engine.h"
 #include "server/stream_channel.h"
 
@@ -80,22 +81,21 @@ class WorkerSessions {
 
  private:
   enum class WorkerState { kActive, kLost };
-  void Loop();
+  void Loop(const std::stop_token& stop);
   void SendCancelNotice(JobId id);
   void TakeBack(const std::string& worker_id);
 
   Engine& engine_;
   const Options options_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable_any cv_;  // notices and take-backs for Loop (which Stop() wakes by its stop token)
   std::map<std::string, WorkerState> workers_;                     // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<Session>> sessions_;       // GUARDED_BY(mu_): the current one per worker
   std::size_t open_ = 0;                                           // GUARDED_BY(mu_): streams not yet ended
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // GUARDED_BY(mu_): take-back due
   std::deque<JobId> notices_;                                      // GUARDED_BY(mu_)
   bool closing_ = false;                                           // GUARDED_BY(mu_): shutdown began
-  bool stop_ = false;                                              // GUARDED_BY(mu_)
-  std::thread thread_;
+  OwnedThread thread_;  // Loop; joined by Stop()
 };
 
 }  // namespace jobwarden::server

@@ -28,6 +28,7 @@
 #include "core/error_class.h"
 #include "core/job.h"
 #include "core/status.h"
+#include "core/monotonic_clock.h"
 
 namespace jobwarden {
 
@@ -78,6 +79,13 @@ class Notifier {
   bool WaitFor(std::chrono::steady_clock::duration timeout) {
     std::unique_lock<std::mutex> lock(mu_);
     const bool got = cv_.wait_for(lock, timeout, [&] { return pending_; });
+    pending_ = false;
+    return got;
+  }
+  // Waits until `clock` reaches `deadline` for a notification; true if one came.
+  bool WaitUntil(const MonotonicClock& clock, MonotonicClock::TimePoint deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool got = clock.WaitUntil(cv_, lock, deadline, [&] { return pending_; });
     pending_ = false;
     return got;
   }

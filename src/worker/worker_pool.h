@@ -16,13 +16,20 @@
 //   documented exception to "every thread is joined") and replaced by a fresh
 //   thread, so hung handlers never use up the pool (G3).
 //
+// The pool's code is split by those threads: worker_pool.cc (start, stop),
+// worker_pool_fetch.cc (the fetcher and the hand-off to slots),
+// worker_pool_run.cc (slots: running and reporting), worker_pool_complete.cc
+// (the completer), worker_pool_leases.cc (the lease keeper and the watchdog).
+//
 // Timing (DESIGN.md timing rules): a lease's end is tracked on the monotonic
 // clock from when the renewing request was sent, with the TTL the engine
 // returned. From lease end - grace the job is stopped; by lease end it is
 // killed (command) or abandoned (in-process), because the engine is about to
 // give it to someone else. A `lost` heartbeat answer kills a command at once
 // (another worker may hold the job already); an in-process handler gets its
-// stop token and the grace. Neither outcome is reported.
+// stop token and the grace. Neither outcome is reported. Every one of those
+// times is read from the pool's MonotonicClock (core/monotonic_clock.h): the real
+// monotonic clock by default, a fake one in tests.
 #pragma once
 
 #include <atomic>
@@ -32,12 +39,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "core/monotonic_clock.h"
 #include "protocol/backend.h"
 #include "worker/job_context.h"
 
@@ -90,9 +99,14 @@ struct WorkerStats {
 
 class WorkerPool {
   using SteadyDuration = std::chrono::steady_clock::duration;
+  using SteadyTime = std::chrono::steady_clock::time_point;
 
  public:
-  WorkerPool(Backend& backend, WorkerOptions options);
+  // `clock` times leases, heartbeats, the watchdog and the drain. Default
+  // (nullptr): the real monotonic clock, read directly, so the fetch and
+  // heartbeat paths make no virtual call for it. A test passes a
+  // FakeMonotonicClock; it must outlive the pool.
+  WorkerPool(Backend& backend, WorkerOptions options, const MonotonicClock* clock = nullptr);
   ~WorkerPool();  // StopNow() and joins every owned thread
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -134,7 +148,32 @@ class WorkerPool {
  private:
   enum class Phase { kRunning, kDraining, kStopping, kStopped };
 
+  SteadyTime Now() const { return clock_ ? clock_->Now() : std::chrono::steady_clock::now(); }
+  // Waits on `cv` (its mutex held by `lock`) until `pred()` or the pool's clock reaches `deadline`.
+  template <typename Pred>
+  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, SteadyTime deadline,
+                 Pred pred) const {
+    return clock_ ? clock_->WaitUntil(cv, lock, deadline, pred) : cv.wait_until(lock, deadline, pred);
+  }
+
   void FetchLoop();
+  // The fetcher's wait for free slots (briefly, for half of them under load):
+  // false once the pool stops fetching. Sets `free`, and takes the waiting
+  // successes into `settle` when they go along with the fetch.
+  struct PendingComplete;
+  bool AwaitFreeSlots(int& free, std::vector<PendingComplete>& settle);
+  // Sends `settle` and leases the next jobs in one call. nullopt: nothing to
+  // lease this round (or the call failed and the successes were sent alone).
+  std::optional<std::vector<Job>> CompleteAndFetch(std::vector<PendingComplete> settle, const FetchRequest& req);
+  // Pauses the fetcher for `d` (a stop ends the pause).
+  void PauseFetching(Duration d);
+  // The fetched jobs as held leases, timed from `sent` (see FetchLoop).
+  std::vector<std::shared_ptr<ActiveJob>> ToActiveJobs(std::vector<Job>& jobs, SteadyTime sent,
+                                                      std::chrono::system_clock::time_point sent_wall,
+                                                      Duration& ttl);
+  // Queues the batch for the slots; false when the pool stopped fetching
+  // meanwhile (the jobs are handed back) and the fetcher must return.
+  bool QueueFetched(std::vector<std::shared_ptr<ActiveJob>> batch, bool renew_now);
   void KeeperLoop();
   void WatchdogLoop();
   void SlotLoop(std::size_t slot);
@@ -159,14 +198,21 @@ class WorkerPool {
   void SendCompletions(std::vector<PendingComplete> batch,
                        std::optional<Result<std::vector<Status>>> sent = std::nullopt);
   // Whether the fetcher will send the waiting successes soon. REQUIRES: mu_ held
-  bool FetcherTakesCompletions() const;
+  bool FetcherTakesCompletions() const {
+    return combine_ && phase_ == Phase::kRunning &&
+           (fetcher_state_ == FetcherState::kWaiting || fetcher_state_ == FetcherState::kQuick);
+  }
   // REQUIRES: mu_ held by `lock` (released briefly to wake the completer).
   enum class FetcherState;
   void SetFetcherState(std::unique_lock<std::mutex>& lock, FetcherState state);
   void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
-  int BusySlots() const;  // REQUIRES: mu_ held
+  int BusySlots() const { return static_cast<int>(active_.size()) - awaiting_complete_; }  // REQUIRES: mu_ held
   // Whether a freed slot may end a wait of the fetcher. REQUIRES: mu_ held
-  bool FetcherMayProceed() const;
+  bool FetcherMayProceed() const {
+    // The fetcher waits for one free slot, then (briefly) for half of them.
+    const int free = options_.concurrency - BusySlots();
+    return phase_ == Phase::kRunning && (free == 1 || free >= (options_.concurrency + 1) / 2);
+  }
   // Wakes every waiter of every condition variable (phase changes).
   void NotifyAll();
   void Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot);
@@ -182,6 +228,7 @@ class WorkerPool {
 
   Backend& backend_;
   WorkerOptions options_;
+  const MonotonicClock* const clock_;  // nullptr: the real steady clock
   std::string worker_id_;
   std::map<std::string, std::shared_ptr<const InProcessHandler>> handlers_;
   std::map<std::string, std::shared_ptr<JobRunner>> runners_;
@@ -212,7 +259,7 @@ class WorkerPool {
   std::vector<std::shared_ptr<ActiveJob>> active_;        // GUARDED_BY(mu_): held leases (queued or running)
   std::vector<std::thread> slots_;                        // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<ActiveJob>> slot_job_;      // GUARDED_BY(mu_): the job each slot runs
-  std::chrono::steady_clock::time_point drain_deadline_;  // GUARDED_BY(mu_)
+  SteadyTime drain_deadline_;                             // GUARDED_BY(mu_)
   bool gave_up_ = false;                                  // GUARDED_BY(mu_): too many abandoned
   WorkerStats stats_;                                     // GUARDED_BY(mu_)
   std::thread fetcher_;

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <mutex>
 #include <stop_token>
+#include <vector>
 
+#include "testutil/fake_monotonic_clock.h"
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
 #include "worker/worker_pool.h"
@@ -21,49 +23,80 @@ using testing::ForwardingBackend;
 using testing::Req;
 using testing::WorkerBundle;
 
-// A long poll that finds its job at the very end: the first Fetch sleeps 95%
-// of the wait it was given, then leases. Later fetches are forwarded as they are.
+// A long poll that finds its job at the very end: the first Fetch takes 95%
+// of the wait it was given (on the pool's fake clock), then leases. Later
+// fetches are forwarded as they are. Records the (fake) send time of every
+// heartbeat.
 class LateLeaseBackend final : public ForwardingBackend {
  public:
-  using ForwardingBackend::ForwardingBackend;
-  std::atomic<int> heartbeats{0};
+  LateLeaseBackend(Backend& inner, testing::FakeMonotonicClock& clock) : ForwardingBackend(inner), clock_(clock) {}
 
   Result<std::vector<Job>> Fetch(const FetchRequest& r, Duration wait) override {
     if (!first_done_.exchange(true)) {
-      std::this_thread::sleep_for(wait * 95 / 100);
+      clock_.Advance(wait * 95 / 100);
       return inner_.Fetch(r, Duration(0));
     }
     return inner_.Fetch(r, wait);
   }
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& r) override {
-    ++heartbeats;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sent_.push_back(clock_.Now());
+    }
     return inner_.Heartbeat(r);
+  }
+  std::vector<MonotonicClock::TimePoint> sent() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_;
   }
 
  private:
+  testing::FakeMonotonicClock& clock_;
   std::atomic<bool> first_done_{false};
+  mutable std::mutex mu_;
+  std::vector<MonotonicClock::TimePoint> sent_;  // GUARDED_BY(mu_)
 };
 
 // Regression: with fetch_wait near the TTL, the lease was timed from the
 // fetch's send and the job was self-fenced at once ("lease not renewed"),
 // never reported, and came back as lease_expired with an attempt spent.
+// On a fake clock: the late lease is renewed at once (the clock standing
+// still), and the job then keeps it through heartbeats for more than a TTL.
 TEST(WorkerPoolLeaseTest, JobFoundLateInALongPollIsRenewedNotSelfFenced) {
   WorkerBundle b;
-  LateLeaseBackend backend(*b.backend);
+  testing::FakeMonotonicClock clock;
+  LateLeaseBackend backend(*b.backend, clock);
   WorkerOptions options = WorkerBundle::Options(1);
   options.fetch_wait = 800ms;  // most of the 1 s TTL: past TTL - grace (700 ms)
   const JobId id = b.Enqueue(Req("work", 1));
-  WorkerPool pool(backend, options);
-  // Runs past the point where a lease timed from the fetch's send ends, so the
-  // job succeeds only if the pool renewed it.
-  pool.Handle("work", [](JobContext& ctx) {
-    const auto end = std::chrono::steady_clock::now() + 1200ms;
-    while (std::chrono::steady_clock::now() < end) {
+  WorkerPool pool(backend, options, &clock);
+  std::atomic<bool> started{false};
+  std::atomic<bool> release{false};
+  pool.Handle("work", [&](JobContext& ctx) {
+    started = true;
+    while (!release) {
       ctx.ThrowIfStopped();
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(1ms);
     }
   });
   ASSERT_OK(pool.Start());
+  ASSERT_TRUE(testing::WaitUntil([&] { return started.load(); }, testing::kPatience));
+  // Found late in its poll: a heartbeat goes out with no time passing (the
+  // periodic one is due only a third of a TTL after the pool started).
+  ASSERT_TRUE(testing::WaitUntil([&] { return !backend.sent().empty(); }, testing::kPatience));
+  // Then 1.36 s in steps of 170 ms. A heartbeat is due a third of a TTL after
+  // the last one (every second step): it is waited for, so the watchdog never
+  // sees the clock more than 510 ms past a renewal, short of the fence
+  // (TTL - grace - margin = 660 ms). Without renewals the job is fenced.
+  for (int step = 0; step < 8; ++step) {
+    const std::size_t before = backend.sent().size();
+    clock.Advance(170ms);
+    if (clock.Now() - backend.sent().back() >= testing::kTestLeaseTtl / 3 + 1ms) {
+      ASSERT_TRUE(testing::WaitUntil([&] { return backend.sent().size() > before; }, testing::kPatience))
+          << "no heartbeat at step " << step;
+    }
+  }
+  release = true;
   const Job j = b.WaitTerminal(id);
   EXPECT_EQ(j.state, JobState::kSucceeded)
       << (j.errors.empty() ? "" : std::string(ToString(j.errors[0].error_class)) + ": " + j.errors[0].message);
@@ -73,7 +106,7 @@ TEST(WorkerPoolLeaseTest, JobFoundLateInALongPollIsRenewedNotSelfFenced) {
   EXPECT_EQ(pool.Wait(), 0);
   EXPECT_EQ(pool.stats().lost, 0);
   EXPECT_EQ(pool.stats().succeeded, 1);
-  EXPECT_GE(backend.heartbeats.load(), 1);
+  EXPECT_GE(backend.sent().size(), 5u);  // the renewal and four periodic heartbeats
 }
 
 // The long poll of one fetch is bounded by the lease timing, whatever

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "testutil/fake_monotonic_clock.h"
 #include "testutil/process.h"
 #include "unit/worker/worker_bundle.h"
 
@@ -271,33 +272,44 @@ TEST_F(WorkerPoolTest, StopNowSkipsTheDrain) {
   EXPECT_EQ(j.errors[0].error_class, ErrorClass::kInterrupted);
 }
 
+// On a fake clock: a worker whose heartbeats all fail stops its job at lease
+// end - grace (less the watchdog's margin), timed from the fetch's send, and
+// not before; the engine then takes the job back when its lease ends.
 TEST_F(WorkerPoolTest, WorkerThatCannotRenewStopsItsJobByLeaseEnd) {
+  testing::FakeMonotonicClock clock;
   CutOffBackend cut(*b_.backend);
-  WorkerPool pool(cut, WorkerBundle::Options(1));
+  WorkerPool pool(cut, WorkerBundle::Options(1), &clock);
   std::atomic<bool> running{false};
-  std::atomic<std::int64_t> stopped_at_ms{0};
+  std::atomic<bool> stopped{false};
+  std::atomic<std::int64_t> stopped_after_ms{-1};  // on the fake clock, since the fetch
+  const auto start = clock.Now();  // the clock stands still until the test moves it: the fetch's send
   pool.Handle("loop", [&](JobContext& ctx) {
     running = true;
-    while (!ctx.stop_requested()) std::this_thread::sleep_for(2ms);
-    stopped_at_ms = ToMillis(b_.clock.Now());
+    while (!ctx.stop_requested()) std::this_thread::sleep_for(1ms);
+    stopped_after_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now() - start).count();
+    stopped = true;
     ctx.ThrowIfStopped();
   });
   ASSERT_OK(pool.Start());
   cut.fail_heartbeats = true;
   const JobId id = b_.Enqueue(Req("loop", 1));
   ASSERT_TRUE(WaitUntil([&] { return running.load(); }, kPatience));
-  const Job leased = b_.Get(id);
-  ASSERT_TRUE(leased.lease_expires_at.has_value());
+
+  // 600 ms: heartbeats are due (TTL/3) and fail, the lease is not yet at its fence.
+  clock.Advance(testing::kTestLeaseTtl - testing::kTestGrace - 100ms);
+  ASSERT_TRUE(WaitUntil([&] { return cut.heartbeats.load() > 0; }, kPatience));
+  EXPECT_FALSE(stopped.load()) << "stopped " << stopped_after_ms.load() << " ms after the fetch, before its fence";
+  // 700 ms = lease end - grace: past the fence.
+  clock.Advance(100ms);
+  ASSERT_TRUE(WaitUntil([&] { return stopped.load(); }, kPatience));
+  EXPECT_EQ(stopped_after_ms.load(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(testing::kTestLeaseTtl - testing::kTestGrace).count());
 
   const Job j = b_.WaitTerminal(id);
-  ASSERT_GT(stopped_at_ms.load(), 0);
-  // It stopped itself before the engine's lease ended; the engine took it back.
-  EXPECT_LE(stopped_at_ms.load(), ToMillis(*leased.lease_expires_at));
   EXPECT_EQ(j.state, JobState::kFailed);
   ASSERT_EQ(j.errors.size(), 1u);
   EXPECT_EQ(j.errors[0].error_class, ErrorClass::kLeaseExpired);
   EXPECT_TRUE(WaitUntil([&] { return pool.stats().lost == 1; }, kPatience));
-  EXPECT_GT(cut.heartbeats.load(), 0);
 }
 
 TEST_F(WorkerPoolTest, HeartbeatsRenewLeasesOfLongJobs) {

@@ -1,0 +1,143 @@
+// The SQLite store's internals, shared by the files that implement it:
+// - sqlite_store.cc: opening (migrations, connection setup), the store itself;
+// - sqlite_job_writes.cc: the job writes (insert, fetch, heartbeat, complete,
+//   apply, delete), each one op in the group commit (sqlite_writer.h);
+// - sqlite_job_reads.cc: the job reads, each in one snapshot on a reader;
+// - sqlite_queues_workers.cc: queues, workers and the reaper's tick record.
+// Not part of the driver's interface (sqlite_store.h).
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/sqlite_checkpointer.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/sqlite_writer.h"
+#include "store/store.h"
+
+namespace jobwarden::sqlite {
+
+// A small pool of read connections.
+class ReaderPool {
+ public:
+  void Add(std::unique_ptr<Connection> c) { free_.push_back(std::move(c)); }
+
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
+    ~Lease() { pool_.Return(std::move(conn_)); }
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    ReaderPool& pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  Lease Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty(); });
+    auto c = std::move(free_.back());
+    free_.pop_back();
+    return Lease(*this, std::move(c));
+  }
+
+ private:
+  void Return(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(std::move(c));
+    }
+    cv_.notify_one();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> free_;  // GUARDED_BY(mu_)
+};
+
+// Runs a read in one snapshot (BEGIN ... COMMIT on a reader connection).
+template <typename Fn>
+Status InReadTx(Connection& conn, Fn&& fn) {
+  JW_RETURN_IF_ERROR(conn.Exec("BEGIN", "begin read"));
+  Status s = fn(conn);
+  Status end = conn.Exec("COMMIT", "end read");
+  return s.ok() ? end : s;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer,
+              std::unique_ptr<Connection> checkpoints);
+
+  ReaderPool& readers() { return readers_; }
+
+  // Job writes (sqlite_job_writes.cc).
+  Result<std::vector<InsertedJob>> JobInsertMany(const JobInsertParams& p) override;
+  Result<std::vector<Job>> JobFetch(const JobFetchParams& p) override;
+  Result<std::vector<HeartbeatResult>> LeaseExtendMany(const LeaseExtendParams& p) override;
+  Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) override;
+  // One transaction for both: the pages a complete and a fetch touch (the
+  // jobs' rows, the state indexes) are written to the WAL once, not twice.
+  Result<CompleteAndFetchResult> JobCompleteManyAndFetch(const JobCompleteParams& complete,
+                                                         const JobFetchParams& fetch) override;
+  Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) override;
+  Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) override;
+  Status JobDelete(JobId id) override;
+  Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) override;
+
+  // Job reads (sqlite_job_reads.cc).
+  Result<Job> JobGet(JobId id) override;
+  Result<std::vector<Job>> JobList(const JobListParams& p) override;
+  Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) override;
+
+  // Queues, workers, the reaper's tick (sqlite_queues_workers.cc).
+  Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) override;
+  Result<std::vector<QueueInfo>> QueueList() override;
+  Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;
+  Status WorkerUpsert(const WorkerRecord& w) override;
+  Status WorkerTouch(const std::string& id, int busy, Timestamp now) override;
+  Status WorkerSetStopped(const std::string& id, Timestamp now) override;
+  Result<std::int64_t> WorkerPurgeStopped(Timestamp before) override;
+  Result<std::vector<WorkerRecord>> WorkerList(bool include_stopped) override;
+  Result<WorkerRecord> WorkerGet(const std::string& id) override;
+
+  bool SupportsNotify() const override { return false; }
+  std::string Describe() const override;
+
+ private:
+  // The bodies of JobFetch and JobCompleteMany, inside the caller's transaction.
+  static Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out);
+  static Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
+
+  // One write statement in the group commit, bound by `bind`; returns the rows
+  // it changed. `weight` is its share of a batch (the rows it may touch).
+  template <typename BindFn>
+  Result<std::int64_t> WriteCountingChanges(std::string_view statement, BindFn bind, int weight,
+                                             std::string_view context) {
+    std::int64_t n = 0;
+    Status s = writer_.Submit(
+        [&](Connection& conn) -> Status {
+          Query q(conn, statement);
+          bind(q);
+          JW_RETURN_IF_ERROR(q.Run());
+          n = conn.Changes();
+          return Status::Ok();
+        },
+        weight);
+    if (!s.ok()) return s.WithContext(context);
+    return n;
+  }
+
+  SqliteStoreOptions options_;
+  ReaderPool readers_;
+  Checkpointer checkpointer_;  // outlives the writer, whose commits signal it
+  Writer writer_;
+};
+
+}  // namespace jobwarden::sqlite
