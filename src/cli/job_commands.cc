@@ -73,7 +73,7 @@ Status NameEngineFields(const Status& s) {
       {"state", "--state"},     {"older_than", "--older-than"},
       // The server's field names (remote mode).
       {"timeout_s", "--timeout"}, {"stall_timeout_s", "--stall-timeout"},
-      {"deadline_s", "--deadline"}, {"delay_s", "--delay"},
+      {"deadline_s", "--deadline"}, {"deadline_at", "--deadline"}, {"delay_s", "--delay"},
       {"older_than_s", "--older-than"},
   };
   if (s.code() != StatusCode::kInvalidArgument) return s;
@@ -407,12 +407,11 @@ void AddMaintenance(CLI::App& app, GlobalOptions& global, Action& action) {
         app, action, pause ? "pause" : "resume", pause ? "Stop fetching from a queue" : "Fetch from a queue again",
         [&global, pause](const QueueOptions& o) {
           return WithTarget(global, [&](JobTarget& t) -> Status {
-            Status s = pause ? t.PauseQueue(o.queue) : t.ResumeQueue(o.queue);
             // The queue is the positional QUEUE here, not a --queue flag.
-            if (s.code() == StatusCode::kInvalidArgument && s.message().starts_with("queue: ")) {
-              return Status::InvalidArgument("QUEUE: " + s.message().substr(7));
+            if (!IsValidName(o.queue, kMaxQueueNameLength)) {
+              return Status::InvalidArgument("QUEUE: '" + o.queue + "' is not a valid queue name");
             }
-            JW_RETURN_IF_ERROR(s);
+            JW_RETURN_IF_ERROR(pause ? t.PauseQueue(o.queue) : t.ResumeQueue(o.queue));
             std::cout << "queue " << o.queue << ": " << (pause ? "paused" : "resumed") << '\n';
             return Status::Ok();
           });

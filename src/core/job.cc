@@ -4,6 +4,16 @@
 
 namespace jobwarden {
 
+bool IsValidName(std::string_view s, std::size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (const char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == '.' || c == ':' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string_view ToString(CancelReason r) {
   switch (r) {
     case CancelReason::kNone: return "";

@@ -5,6 +5,7 @@
 // so the hot path never builds a JSON tree it does not look at.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@
 namespace jobwarden {
 
 using JobId = std::int64_t;
+
+// Queue, kind and resource names: 1..max_len characters of [A-Za-z0-9_.:/-].
+inline constexpr std::size_t kMaxQueueNameLength = 128;
+bool IsValidName(std::string_view s, std::size_t max_len);
 
 // Why a running job was asked to stop (the first phase of a two-phase stop).
 enum class CancelReason : std::uint8_t {

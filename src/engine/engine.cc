@@ -241,19 +241,19 @@ Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
   j.max_attempts = r.max_attempts.value_or(kd && kd->max_attempts ? *kd->max_attempts : options_.default_max_attempts);
   if (j.max_attempts < 1 || j.max_attempts > 1000) return Status::InvalidArgument("max_attempts: must be 1-1000");
   j.timeout = r.timeout.value_or(kd && kd->timeout ? *kd->timeout : options_.default_timeout);
-  if (j.timeout <= Duration(0)) return Status::InvalidArgument("timeout: must be greater than 0");
+  if (j.timeout <= Duration(0)) return Status::InvalidArgument("timeout_s: must be greater than 0");
   j.stall_timeout = r.stall_timeout ? r.stall_timeout : (kd ? kd->stall_timeout : std::nullopt);
   if (j.stall_timeout && *j.stall_timeout <= Duration(0)) {
-    return Status::InvalidArgument("stall_timeout: must be greater than 0");
+    return Status::InvalidArgument("stall_timeout_s: must be greater than 0");
   }
-  if (r.delay && r.run_at) return Status::InvalidArgument("run_at: give either a delay or run_at, not both");
-  if (r.delay && *r.delay < Duration(0)) return Status::InvalidArgument("delay: must not be negative");
+  if (r.delay && r.run_at) return Status::InvalidArgument("run_at: give delay_s or run_at, not both");
+  if (r.delay && *r.delay < Duration(0)) return Status::InvalidArgument("delay_s: must not be negative");
   j.run_at = r.run_at ? *r.run_at : now + r.delay.value_or(Duration(0));
   if (r.deadline_in && r.deadline_at) {
-    return Status::InvalidArgument("deadline: give either a relative or an absolute deadline, not both");
+    return Status::InvalidArgument("deadline_at: give deadline_s or deadline_at, not both");
   }
   if (r.deadline_in) {
-    if (*r.deadline_in <= Duration(0)) return Status::InvalidArgument("deadline: must be greater than 0");
+    if (*r.deadline_in <= Duration(0)) return Status::InvalidArgument("deadline_s: must be greater than 0");
     j.deadline_at = now + *r.deadline_in;
   } else {
     j.deadline_at = r.deadline_at;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "protocol/job_json.h"
@@ -152,6 +153,8 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
   JW_RETURN_IF_ERROR(f.OnlyKnown({"kind", "args", "queue", "priority", "timeout_s", "deadline_s", "deadline_at",
                                   "stall_timeout_s", "max_attempts", "delay_s", "run_at", "unique_key",
                                   "resource_key", "batch_id", "tags"}));
+  // Types only: the values (ranges, one of two fields) are the engine's to
+  // check, once, in Engine::Prepare, whose messages name these same fields.
   EnqueueRequest r;
   JW_ASSIGN_OR_RETURN(r.kind, f.RequiredString("kind"));
   JW_ASSIGN_OR_RETURN(r.args, f.JsonText("args"));
@@ -159,24 +162,14 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
   JW_ASSIGN_OR_RETURN(auto priority, f.Int("priority", -1'000'000, 1'000'000));
   if (priority) r.priority = static_cast<int>(*priority);
   JW_ASSIGN_OR_RETURN(r.timeout, f.Seconds("timeout_s"));
-  if (r.timeout && *r.timeout <= Duration(0)) return Status::InvalidArgument(f.Name("timeout_s") + ": must be > 0");
   JW_ASSIGN_OR_RETURN(r.stall_timeout, f.Seconds("stall_timeout_s"));
-  if (r.stall_timeout && *r.stall_timeout <= Duration(0)) {
-    return Status::InvalidArgument(f.Name("stall_timeout_s") + ": must be > 0");
-  }
   JW_ASSIGN_OR_RETURN(r.deadline_in, f.Seconds("deadline_s"));
-  if (r.deadline_in && *r.deadline_in <= Duration(0)) {
-    return Status::InvalidArgument(f.Name("deadline_s") + ": must be > 0");
-  }
   JW_ASSIGN_OR_RETURN(r.deadline_at, f.Time("deadline_at"));
-  if (r.deadline_in && r.deadline_at) {
-    return Status::InvalidArgument(f.Name("deadline_at") + ": give deadline_s or deadline_at, not both");
-  }
-  JW_ASSIGN_OR_RETURN(auto max_attempts, f.Int("max_attempts", 1, 1000));
+  JW_ASSIGN_OR_RETURN(auto max_attempts,
+                      f.Int("max_attempts", std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
   if (max_attempts) r.max_attempts = static_cast<int>(*max_attempts);
   JW_ASSIGN_OR_RETURN(r.delay, f.Seconds("delay_s"));
   JW_ASSIGN_OR_RETURN(r.run_at, f.Time("run_at"));
-  if (r.delay && r.run_at) return Status::InvalidArgument(f.Name("run_at") + ": give delay_s or run_at, not both");
   JW_ASSIGN_OR_RETURN(r.unique_key, f.String("unique_key"));
   JW_ASSIGN_OR_RETURN(r.resource_key, f.String("resource_key"));
   JW_ASSIGN_OR_RETURN(r.batch_id, f.String("batch_id"));

@@ -69,6 +69,9 @@ TEST_F(ServerJobsTest, ValidationErrorsName400TheField) {
       {{{"kind", "k"}, {"timout_s", 3}}, "timout_s: unknown field"},
       {{{"kind", "bad kind!"}}, "kind"},
       {{{"kind", "k"}, {"deadline_s", 0}}, "deadline_s"},
+      {{{"kind", "k"}, {"stall_timeout_s", 0}}, "stall_timeout_s: must be greater than 0"},
+      {{{"kind", "k"}, {"deadline_s", 5}, {"deadline_at", "2030-01-01T00:00:00Z"}}, "deadline_at"},
+      {{{"kind", "k"}, {"max_attempts", 5000000000LL}}, "max_attempts"},
   };
   for (const Case& c : cases) {
     Reply r = server_.Post("/v1/jobs", c.body);
