@@ -95,7 +95,11 @@ Status RunServer(const ServerRunOptions& o) {
   Metrics metrics;
   FetchWaiters waiters(config.max_long_polls);
   EventHub events(config.max_event_streams, [&engine](JobId id) { return engine.Get(id); });
-  WorkerSessions sessions(engine, {config.session_grace, config.max_sessions, epoch});
+  // A worker that cannot take a job (session dropped, or seen gone) has its
+  // long-polls ended at once; their wake-ups go to live workers.
+  WorkerSessions sessions(engine, {config.session_grace, config.max_sessions, epoch,
+                                   [&waiters](const std::string& worker_id) { waiters.DropWorker(worker_id); }});
+  engine.AddWorkerGoneListener([&sessions](const std::string& worker_id) { sessions.WorkerGone(worker_id); });
   engine.AddListener([&](const JobEventRecord& e) {
     metrics.OnJobEvent(e);
     if (e.to == JobState::kAvailable) {
