@@ -145,31 +145,44 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
   for (const WorkerRecord& w : workers) {
     if (!options_.worker_gone(w)) continue;
     ++lost;
-    const std::string who = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host + ")";
-    // Leased before the verdict: it may have started, so the attempt is spent
-    // (attempts bound a job that kills its workers).
-    JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
-                        TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost,
-                                                              who + " is gone; its death was seen by the reaper")));
-    // Mark it stopped only once its jobs are back; a failure above retries
-    // next tick. From the stop on, a fetch for it leases nothing (the store
-    // checks in the fetch's own transaction).
-    JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
-    // A fetch that slipped in between the take-back and the stop leased to a
-    // worker already known dead: never started.
-    auto late = TakeBackJobsOf(w.id, now, [&](const Job&) {
-      Failure f;
-      f.error_class = ErrorClass::kWorkerLost;
-      f.message = who + " was already gone when it was leased (its death was seen by the reaper); never started";
-      f.never_started = true;
-      return f;
-    });
-    if (!late.ok()) spdlog::warn("{}: {}", who, late.status().ToString());
-    const std::size_t n = taken.size() + (late.ok() ? late->size() : 0);
-    spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, n);
-    for (const auto& l : worker_gone_listeners_) l(w.id);
+    JW_RETURN_IF_ERROR(TakeBackDeadWorker(w, now));
   }
   return lost;
+}
+
+Result<bool> Engine::TakeBackIfSeenGone(const std::string& worker_id) {
+  auto w = store_.WorkerGet(worker_id);
+  if (!w.ok()) return w.status().code() == StatusCode::kNotFound ? Result<bool>(false) : Result<bool>(w.status());
+  if (w->stopped_at || !options_.worker_gone(*w)) return false;
+  JW_RETURN_IF_ERROR(TakeBackDeadWorker(*w, clock_.Now()));
+  return true;
+}
+
+Status Engine::TakeBackDeadWorker(const WorkerRecord& w, Timestamp now) {
+  const std::string who = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host + ")";
+  // Leased before the verdict: it may have started, so the attempt is spent
+  // (attempts bound a job that kills its workers).
+  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
+                      TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost,
+                                                            who + " is gone; its death was seen by the reaper")));
+  // Mark it stopped only once its jobs are back; a failure above retries
+  // next tick. From the stop on, a fetch for it leases nothing (the store
+  // checks in the fetch's own transaction).
+  JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
+  // A fetch that slipped in between the take-back and the stop leased to a
+  // worker already known dead: never started.
+  auto late = TakeBackJobsOf(w.id, now, [&](const Job&) {
+    Failure f;
+    f.error_class = ErrorClass::kWorkerLost;
+    f.message = who + " was already gone when it was leased (its death was seen by the reaper); never started";
+    f.never_started = true;
+    return f;
+  });
+  if (!late.ok()) spdlog::warn("{}: {}", who, late.status().ToString());
+  const std::size_t n = taken.size() + (late.ok() ? late->size() : 0);
+  spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, n);
+  for (const auto& l : worker_gone_listeners_) l(w.id);
+  return Status::Ok();
 }
 
 Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,

@@ -230,7 +230,13 @@ class Engine {
   // (it got the answer after all) is left alone. Returns the ids handed back.
   Result<std::vector<JobId>> HandBackUndelivered(const std::string& worker_id, const std::vector<Job>& leased,
                                                  const std::string& why);
-  // Called (on the reaper's thread) after the engine marked a worker stopped
+  // The reaper's same-host check for one worker, now rather than at the next
+  // tick: when `worker_id` is registered, not stopped, and seen gone
+  // (EngineOptions::worker_gone), its jobs are taken back as the reaper would
+  // and it is marked stopped; true then. For a caller that has a reason to
+  // ask early, e.g. a server whose session with that worker just dropped.
+  Result<bool> TakeBackIfSeenGone(const std::string& worker_id);
+  // Called (on the caller's thread) after the engine marked a worker stopped
   // because its death was seen (the reaper's same-host check). A server uses
   // it to end that worker's pending fetches at once. Add before sharing.
   void AddWorkerGoneListener(std::function<void(const std::string& worker_id)> listener);
@@ -275,6 +281,8 @@ class Engine {
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
   Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
+  // Takes back the jobs of `w`, seen gone, marks it stopped, tells the listeners.
+  Status TakeBackDeadWorker(const WorkerRecord& w, Timestamp now);
   // Takes back every running job leased to `worker_id` at `now`, each with
   // the failure `why` gives it (guarded: a job settled meanwhile is left
   // alone). Returns the ids taken back.

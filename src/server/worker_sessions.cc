@@ -141,6 +141,11 @@ void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
                  session->worker_id, FormatDurationShort(options_.grace));
     if (options_.on_unleasable) options_.on_unleasable(session->worker_id);
     cv_.notify_all();
+    // On this host a dead worker's death can be seen at once (its pid is
+    // gone): no need to wait for the grace, nor for the reaper's next tick.
+    // The engine then tells WorkerGone(); the pending take-back finds nothing.
+    auto seen = engine_.TakeBackIfSeenGone(session->worker_id);
+    if (!seen.ok()) spdlog::warn("worker {}: {}", session->worker_id, seen.status().ToString());
   }
 }
 

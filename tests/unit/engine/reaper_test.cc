@@ -407,6 +407,39 @@ TEST_F(WorkerRegistryTest, GoneWorkerIsLeasedNothingAndTheListenerIsTold) {
   EXPECT_TRUE(Get(queued.id).errors.empty());
 }
 
+// A server whose session with a worker dropped asks at once instead of
+// waiting for the next tick: the same verdict as the reaper's, for that worker only.
+TEST_F(WorkerRegistryTest, TakeBackIfSeenGoneAsksForOneWorkerNow) {
+  Register("w1");
+  Register("w2");
+  const Job a = Enqueue();
+  FetchOne({"default"}, "w1");
+  std::vector<std::string> told;
+  engine().AddWorkerGoneListener([&](const std::string& id) { told.push_back(id); });
+  auto alive = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(alive.ok()) << alive.status().ToString();
+  EXPECT_FALSE(*alive);
+  EXPECT_EQ(Get(a.id).state, JobState::kRunning);
+  gone_->insert("w1");
+  gone_->insert("w2");
+  auto dead = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  EXPECT_TRUE(*dead);
+  EXPECT_EQ(told, (std::vector<std::string>{"w1"}));
+  const Job got = Get(a.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_TRUE(got.errors[0].counted);  // leased before the verdict: it may have run
+  // Once stopped it is not asked again; an unknown id is no error.
+  auto again = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  auto nobody = engine().TakeBackIfSeenGone("nobody");
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_FALSE(*nobody);
+  EXPECT_EQ(Reap().workers_lost, 1);  // w2 only
+}
+
 // A take-back whose caller knows when the worker died: a job leased after that
 // never reached a live handler (not counted); one leased before may have
 // started, and spends its attempt (attempts bound a job that kills its workers).
