@@ -10,7 +10,9 @@
 //   power       as throughput, the server in `power` durability
 //   latency     enqueue-to-start latency with an idle worker waiting in long-poll
 //   failover    kill -9 of a remote `jobwarden worker` process -> its job running
-//               on a second one (default settings: session take-back grace 2 s)
+//               on a second one (default settings: session take-back grace 2 s);
+//               and kill -9 of an idle one first in line, then an enqueue at once
+//               -> that job running on the second one (issue 11)
 //   rss         server VmRSS / VmHWM with --rss-jobs queued jobs (bulk-enqueued)
 //
 // Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss]
@@ -421,6 +423,71 @@ double FailoverRun() {
   return s > 0 && s <= observed ? s : observed;
 }
 
+// Issue 11: seconds from the kill -9 of idle worker A (first in line in
+// long-poll) to a job enqueued right after the kill running on worker B.
+// Fails the run if the job spent an attempt on the dead worker.
+double FailoverEnqueueRun() {
+  TempDir dir("http-failover-enqueue");
+  const fs::path config = dir.path() / "worker.toml";
+  {
+    std::ofstream c(config);
+    c << "[worker]\nconcurrency = 1\n"
+      << "[kinds.hold]\ncommand = [\"/bin/sleep\", \"600\"]\ntimeout = \"10m\"\nmax_attempts = 1\n";
+  }
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  const std::vector<std::string> args = {g->jobwarden, "worker", "--server", srv.url(), "--config", config.string()};
+  auto sessions_open = [&] {
+    int n = 0;
+    for (const json& w : srv.Api("GET", "/v1/workers", nullptr, "list workers").value("workers", json::array())) {
+      n += w.value("session_open", false) ? 1 : 0;
+    }
+    return n;
+  };
+  pid_t a = Spawn(args, dir.path() / "worker-a.log");
+  pid_t b = -1;
+  auto fail = [&](const std::string& what) {
+    KillAndReap(a);
+    KillAndReap(b);
+    srv.Die("failover-enqueue: " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") +
+            "\n--- worker-b.log\n" + Tail(dir.path() / "worker-b.log"));
+  };
+  if (!WaitUntil([&] { return sessions_open() >= 1; }, 30s, 5ms)) fail("worker A never registered");
+  std::string a_id;
+  for (const json& w : srv.Api("GET", "/v1/workers", nullptr, "list workers").value("workers", json::array())) {
+    a_id = w.value("id", "");
+  }
+  // A waits in long-poll before B does: A is first in line for the next job.
+  b = Spawn(args, dir.path() / "worker-b.log");
+  if (!WaitUntil([&] { return sessions_open() >= 2; }, 30s, 5ms)) fail("worker B never registered");
+  {
+    static std::mt19937 rng{std::random_device{}()};
+    std::this_thread::sleep_for(500ms + std::chrono::duration<double>(std::uniform_real_distribution<>(0, 1)(rng)));
+  }
+  const auto t0_wall = std::chrono::system_clock::now();
+  const auto t0 = SteadyClock::now();
+  KillAndReap(a);
+  a = -1;
+  const std::string id = srv.Api("POST", "/v1/jobs", json{{"kind", "hold"}}, "enqueue").value("id", "");
+  json j;
+  const bool moved = WaitUntil(
+      [&] {
+        j = srv.Api("GET", "/v1/jobs/" + client::UrlEncode(id), nullptr, "get job");
+        return j.value("state", "") != "available" && j.value("worker_id", "") != a_id &&
+               j.value("worker_id", "") != "";
+      },
+      60s, 2ms);
+  const double observed = SecondsSince(t0);
+  if (!moved || j.value("state", "") != "running") fail("the job did not run on worker B: " + j.dump());
+  if (j.value("attempt", 0) != 1) fail("an attempt was spent on the dead worker: " + j.dump());
+  KillAndReap(b);
+  auto started = ParseRfc3339(j.value("started_at", ""));
+  if (!started.ok()) return observed;
+  const double s = static_cast<double>(ToMillis(*started) -
+                                       std::chrono::duration_cast<Duration>(t0_wall.time_since_epoch()).count()) /
+                   1e3;
+  return s > 0 && s <= observed ? s : observed;
+}
+
 // ---------------------------------------------------------------------------
 // rss: the server's memory with a million queued jobs.
 
@@ -487,6 +554,9 @@ int main(int argc, char** argv) {
     } else if (sc == "failover") {
       auto v = Runs("http_failover", s.runs, FailoverRun);
       Report("http_failover", v, "s", Goal::AtMost(3.0), "kill -9 of a remote worker, defaults (session grace 2 s)");
+      auto e = Runs("http_failover_enqueue", s.runs, FailoverEnqueueRun);
+      Report("http_failover_enqueue", e, "s", Goal::AtMost(0.2),
+             "kill -9 of an idle remote worker first in line, then an enqueue at once (issue 11)");
     } else if (sc == "rss") {
       Rss();
     } else {

@@ -40,6 +40,7 @@ std::string_view ToString(JobEvent e) {
     case JobEvent::kDeadlinePassed: return "deadline_passed";
     case JobEvent::kRetry: return "retry";
     case JobEvent::kDelete: return "delete";
+    case JobEvent::kLeaseUndelivered: return "lease_undelivered";
   }
   return "unknown";
 }
@@ -59,33 +60,33 @@ constexpr Transition kNoLease = Refuse(StatusCode::kLeaseLost);
 
 // Rows: states in enum order. Columns: events in enum order:
 //   run_at, fetch, heartbeat, complete, fail_perm, fail_retry, fail_rate, fail_intr,
-//   lease_lost, cancel_ack, cancel, limit, deadline, retry, delete
+//   lease_lost, cancel_ack, cancel, limit, deadline, retry, delete, lease_undelivered
 constexpr Transition kTable[kJobStateCount][kJobEventCount] = {
     // scheduled (fetch takes due scheduled jobs directly; the store checks run_at)
     {To(S::kAvailable), To(S::kRunning, A::kIncrement), kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease,
-     kNoLease, kNoLease, To(S::kCancelled), Refuse(), To(S::kFailed), Refuse(), Do(O::kRemove)},
+     kNoLease, kNoLease, To(S::kCancelled), Refuse(), To(S::kFailed), Refuse(), Do(O::kRemove), kNoLease},
     // available
     {Refuse(), To(S::kRunning, A::kIncrement), kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease,
-     kNoLease, To(S::kCancelled), Refuse(), To(S::kFailed), Refuse(), Do(O::kRemove)},
+     kNoLease, To(S::kCancelled), Refuse(), To(S::kFailed), Refuse(), Do(O::kRemove), kNoLease},
     // running
     {Refuse(), Refuse(), Do(O::kStay), To(S::kSucceeded), To(S::kFailed), Do(O::kRetryWithBackoff),
      Do(O::kRetryAfter, A::kGiveBack), To(S::kAvailable, A::kGiveBack), Do(O::kRetryAtOnce), To(S::kCancelled),
-     Do(O::kRequestCancel), Do(O::kRequestCancel), Refuse(), Refuse(), Refuse()},
+     Do(O::kRequestCancel), Do(O::kRequestCancel), Refuse(), Refuse(), Refuse(), To(S::kAvailable, A::kGiveBack)},
     // succeeded
     {Refuse(), Refuse(), kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, Refuse(),
-     Refuse(), Refuse(), Refuse(), Do(O::kRemove)},
+     Refuse(), Refuse(), Refuse(), Do(O::kRemove), kNoLease},
     // failed
     {Refuse(), Refuse(), kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, Refuse(),
-     Refuse(), Refuse(), To(S::kAvailable), Do(O::kRemove)},
+     Refuse(), Refuse(), To(S::kAvailable), Do(O::kRemove), kNoLease},
     // cancelled
     {Refuse(), Refuse(), kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, kNoLease, Refuse(),
-     Refuse(), Refuse(), To(S::kAvailable), Do(O::kRemove)},
+     Refuse(), Refuse(), To(S::kAvailable), Do(O::kRemove), kNoLease},
 };
 
 static_assert(sizeof(kTable) / sizeof(kTable[0]) == kJobStateCount, "the table needs a row per state");
 static_assert(sizeof(kTable[0]) / sizeof(kTable[0][0]) == kJobEventCount, "the table needs a column per event");
 static_assert(static_cast<std::size_t>(JobState::kCancelled) + 1 == kJobStateCount, "kJobStateCount is stale");
-static_assert(static_cast<std::size_t>(JobEvent::kDelete) + 1 == kJobEventCount, "kJobEventCount is stale");
+static_assert(static_cast<std::size_t>(JobEvent::kLeaseUndelivered) + 1 == kJobEventCount, "kJobEventCount is stale");
 
 }  // namespace
 

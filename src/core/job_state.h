@@ -16,7 +16,8 @@
 //   kScheduled: fetch (due jobs, directly) and the reaper (promotion, deadline), cancel, delete.
 //   kAvailable: fetch, cancel, delete, the reaper (deadline).
 //   kRunning:   the lease holder (heartbeat, complete, fail, cancel ack) and the reaper
-//               (lease expiry, worker death, take-back after a limit or cancel), reset-stuck.
+//               (lease expiry, worker death, take-back after a limit or cancel), reset-stuck,
+//               and the server when a lease never reached a live handler.
 //   kSucceeded, kFailed, kCancelled: only retry (failed, cancelled), delete, and retention purge.
 #pragma once
 
@@ -60,13 +61,18 @@ enum class JobEvent : std::uint8_t {
   kDeadlinePassed,   // deadline reached while waiting
   kRetry,            // a user asks to run a finished job again
   kDelete,           // a user deletes the job
+  // The lease never reached a live handler: its fetch answer could not be
+  // delivered, the worker was known dead before it could start the job, or
+  // the worker's heartbeats never named it. Available at once, attempt given
+  // back (worker_lost, not counted).
+  kLeaseUndelivered,
 };
-inline constexpr std::size_t kJobEventCount = 15;
+inline constexpr std::size_t kJobEventCount = 16;
 inline constexpr std::array<JobEvent, kJobEventCount> kAllJobEvents = {
     JobEvent::kRunAtReached,  JobEvent::kFetch,           JobEvent::kHeartbeat,       JobEvent::kComplete,
     JobEvent::kFailPermanent, JobEvent::kFailRetryable,   JobEvent::kFailRateLimited, JobEvent::kFailInterrupted,
     JobEvent::kLeaseLost,     JobEvent::kCancelAck,       JobEvent::kCancel,          JobEvent::kLimitReached,
-    JobEvent::kDeadlinePassed, JobEvent::kRetry,          JobEvent::kDelete};
+    JobEvent::kDeadlinePassed, JobEvent::kRetry,          JobEvent::kDelete,          JobEvent::kLeaseUndelivered};
 
 std::string_view ToString(JobEvent e);
 

@@ -55,6 +55,10 @@ JobEvent EventForFailure(ErrorClass c) {
   return JobEvent::kFailRetryable;
 }
 
+JobEvent EventForFailure(const Failure& f) {
+  return f.never_started ? JobEvent::kLeaseUndelivered : EventForFailure(f.error_class);
+}
+
 Result<JobChange> PlanComplete(const Job& job, Timestamp now) {
   const Transition t = Lookup(job.state, JobEvent::kComplete);
   if (t.outcome == Outcome::kRefused) return Refusal(job.state, JobEvent::kComplete, JobRef(job));
@@ -66,7 +70,7 @@ Result<JobChange> PlanComplete(const Job& job, Timestamp now) {
 
 Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp now, const BackoffPolicy& backoff,
                               std::mt19937_64& rng) {
-  const JobEvent event = EventForFailure(failure.error_class);
+  const JobEvent event = EventForFailure(failure);
   const Transition t = Lookup(job.state, event);
   if (t.outcome == Outcome::kRefused) return Refusal(job.state, event, JobRef(job));
 
@@ -77,7 +81,7 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
   entry.error_class = failure.error_class;
   entry.message = failure.message;
   entry.at = now;
-  entry.counted = SpendsAttempt(failure.error_class);
+  entry.counted = SpendsAttempt(failure.error_class) && event != JobEvent::kLeaseUndelivered;
   entry.limit = failure.limit;
   entry.output_tail = failure.output_tail;
 

@@ -24,6 +24,12 @@ struct Failure {
   std::optional<Duration> retry_after;     // rate_limited only
   std::optional<std::string> limit;        // which time limit, for timeout/stalled
   std::optional<std::string> output_tail;  // captured stdout/stderr tail
+  // The lease never reached a live handler (its fetch answer could not be
+  // delivered, the worker was known dead before it could start the job, or
+  // its heartbeats never named it): the table's "lease undelivered" row —
+  // available at once, the attempt given back, the entry `counted: false`.
+  // Used with class worker_lost. Default: false (the run may have started).
+  bool never_started = false;
 };
 
 // A planned change to one job row.
@@ -61,6 +67,8 @@ struct JobChange {
 
 // The event a failure class maps to in the table.
 JobEvent EventForFailure(ErrorClass c);
+// The event a failure maps to: kLeaseUndelivered when it never started, else by its class.
+JobEvent EventForFailure(const Failure& f);
 
 // running -> succeeded.
 Result<JobChange> PlanComplete(const Job& job, Timestamp now);

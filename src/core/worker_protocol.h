@@ -90,7 +90,7 @@ struct WorkerRecord {
   std::vector<std::string> queues;
   int slots = 0;
   int busy = 0;
-  Timestamp started_at{};
+  Timestamp started_at{};  // its latest registration: WorkerUpsert of a known id starts a new life
   Timestamp last_seen_at{};
   std::optional<Timestamp> stopped_at;
 };

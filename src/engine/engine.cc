@@ -59,6 +59,15 @@ std::function<Failure(const Job&)> SameFailure(ErrorClass error_class, std::stri
   };
 }
 
+// Whether the worker never showed that it held the job since it was leased:
+// no heartbeat listed it and no progress came. The lease time is also
+// heartbeat_at and the stall clock's start; a heartbeat listing the job or a
+// progress report moves them.
+bool NeverNamedSinceLease(const Job& j) {
+  return j.started_at && j.heartbeat_at == j.started_at &&
+         !(j.progress.updated_at && *j.progress.updated_at >= *j.started_at);
+}
+
 }  // namespace
 
 std::string_view ToString(JobDiagnosis::Verdict v) {
@@ -114,10 +123,7 @@ Status Engine::DeregisterWorker(const std::string& worker_id) {
   const Timestamp now = clock_.Now();
   auto taken = TakeBackJobsOf(worker_id, now, [&](const Job& j) {
     Failure f;
-    // The lease time is also heartbeat_at and the stall clock's start; a
-    // heartbeat listing the job or a progress report moves them.
-    const bool never_seen = j.started_at && j.heartbeat_at == j.started_at &&
-                            !(j.progress.updated_at && *j.progress.updated_at >= *j.started_at);
+    const bool never_seen = NeverNamedSinceLease(j);
     f.error_class = never_seen ? ErrorClass::kInterrupted : ErrorClass::kWorkerLost;
     f.message = never_seen ? "worker " + worker_id +
                                  " stopped before its fetch answer reached it (leased, never run); handed back"
@@ -139,24 +145,95 @@ Result<std::int64_t> Engine::TakeBackFromDeadWorkers(Timestamp now) {
   for (const WorkerRecord& w : workers) {
     if (!options_.worker_gone(w)) continue;
     ++lost;
-    const std::string message = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host +
-                                ") is gone; its death was seen by the reaper";
-    JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
-                        TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost, message)));
-    // Mark it stopped only once its jobs are back; a failure above retries next tick.
-    JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
-    spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, taken.size());
+    JW_RETURN_IF_ERROR(TakeBackDeadWorker(w, now));
   }
   return lost;
 }
 
-Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
-                                                  const std::string& message) {
-  if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+Result<bool> Engine::TakeBackIfSeenGone(const std::string& worker_id) {
+  auto w = store_.WorkerGet(worker_id);
+  if (!w.ok()) return w.status().code() == StatusCode::kNotFound ? Result<bool>(false) : Result<bool>(w.status());
+  if (w->stopped_at || !options_.worker_gone(*w)) return false;
+  JW_RETURN_IF_ERROR(TakeBackDeadWorker(*w, clock_.Now()));
+  return true;
+}
+
+Status Engine::TakeBackDeadWorker(const WorkerRecord& w, Timestamp now) {
+  const std::string who = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host + ")";
+  // Leased before the verdict: it may have started, so the attempt is spent
+  // (attempts bound a job that kills its workers).
   JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
-                      TakeBackJobsOf(worker_id, clock_.Now(), SameFailure(error_class, message)));
+                      TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost,
+                                                            who + " is gone; its death was seen by the reaper")));
+  // Mark it stopped only once its jobs are back; a failure above retries
+  // next tick. From the stop on, a fetch for it leases nothing (the store
+  // checks in the fetch's own transaction).
+  JW_RETURN_IF_ERROR(store_.WorkerSetStopped(w.id, now));
+  // A fetch that slipped in between the take-back and the stop leased to a
+  // worker already known dead: never started.
+  auto late = TakeBackJobsOf(w.id, now, [&](const Job&) {
+    Failure f;
+    f.error_class = ErrorClass::kWorkerLost;
+    f.message = who + " was already gone when it was leased (its death was seen by the reaper); never started";
+    f.never_started = true;
+    return f;
+  });
+  if (!late.ok()) spdlog::warn("{}: {}", who, late.status().ToString());
+  const std::size_t n = taken.size() + (late.ok() ? late->size() : 0);
+  spdlog::warn("worker {} (pid {}) is gone: took back {} running job(s)", w.id, w.pid, n);
+  for (const auto& l : worker_gone_listeners_) l(w.id);
+  return Status::Ok();
+}
+
+Result<std::vector<JobId>> Engine::TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
+                                                  const std::string& message, std::optional<Timestamp> dead_since) {
+  if (worker_id.empty()) return Status::InvalidArgument("worker_id: must not be empty");
+  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken, TakeBackJobsOf(worker_id, clock_.Now(), [&](const Job& j) {
+                        Failure f;
+                        f.error_class = error_class;
+                        f.message = message;
+                        if (dead_since && j.started_at && *j.started_at >= *dead_since) {
+                          f.error_class = ErrorClass::kWorkerLost;
+                          f.never_started = true;
+                          f.message += " (leased after the worker was known dead: never started)";
+                        }
+                        return f;
+                      }));
   if (!taken.empty()) spdlog::warn("worker {}: took back {} running job(s): {}", worker_id, taken.size(), message);
   return taken;
+}
+
+Result<std::vector<JobId>> Engine::HandBackUndelivered(const std::string& worker_id, const std::vector<Job>& leased,
+                                                       const std::string& why) {
+  std::vector<JobId> handed;
+  for (const Job& l : leased) {
+    auto done = PlanAndApply(l.id, [&](const Job& j, Timestamp now) -> Result<JobChange> {
+      if (j.state != JobState::kRunning || j.lease_token != l.lease_token) {
+        return Status::LeaseLost(Ref(j.id) + ": no longer leased with token " + std::to_string(l.lease_token));
+      }
+      Failure f;
+      f.error_class = ErrorClass::kWorkerLost;
+      f.message = "the fetch answer leasing it to worker " + worker_id + " could not be delivered (" + why +
+                  "); never started, handed back";
+      f.never_started = true;
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      return PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
+    });
+    if (done.ok()) {
+      handed.push_back(l.id);
+    } else if (done.status().code() != StatusCode::kLeaseLost && done.status().code() != StatusCode::kNotFound) {
+      return done.status().WithContext("hand back " + Ref(l.id));
+    }
+  }
+  if (!handed.empty()) {
+    spdlog::warn("worker {}: handed back {} job(s) whose fetch answer could not be delivered ({})", worker_id,
+                 handed.size(), why);
+  }
+  return handed;
+}
+
+void Engine::AddWorkerGoneListener(std::function<void(const std::string& worker_id)> listener) {
+  worker_gone_listeners_.push_back(std::move(listener));
 }
 
 Result<std::vector<JobId>> Engine::TakeBackJobsOf(const std::string& worker_id, Timestamp now,
@@ -392,16 +469,20 @@ Result<std::vector<HeartbeatResult>> Engine::Heartbeat(const HeartbeatRequest& r
   p.now = clock_.Now();
   // When this worker's previous heartbeat was seen (before this one touches it).
   std::optional<Timestamp> previous_seen;
+  Timestamp registered_at{};
   if (!request.worker_id.empty()) {
     auto worker = store_.WorkerGet(request.worker_id);
-    if (worker.ok()) previous_seen = worker->last_seen_at;
+    if (worker.ok()) {
+      previous_seen = worker->last_seen_at;
+      registered_at = worker->started_at;
+    }
     Status touched = store_.WorkerTouch(request.worker_id, static_cast<int>(request.jobs.size()), p.now);
     if (!touched.ok()) spdlog::warn("heartbeat: {}", touched.ToString());
   }
   JW_ASSIGN_OR_RETURN(std::vector<HeartbeatResult> results, store_.LeaseExtendMany(p));
   if (previous_seen) {
     // Best effort: what is not taken back here still expires with its lease.
-    auto taken = TakeBackOmitted(request, *previous_seen, p.now);
+    auto taken = TakeBackOmitted(request, *previous_seen, registered_at, p.now);
     if (!taken.ok()) spdlog::warn("heartbeat of worker {}: {}", request.worker_id, taken.status().ToString());
   }
   return results;
@@ -415,7 +496,7 @@ Result<std::vector<HeartbeatResult>> Engine::Heartbeat(const HeartbeatRequest& r
 // complete or fail is still in flight (a worker stops listing a job once it
 // settles it). Guarded like every take-back: a job settled meanwhile is left alone.
 Result<std::int64_t> Engine::TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
-                                             Timestamp now) {
+                                             Timestamp registered_at, Timestamp now) {
   std::unordered_set<JobId> listed;
   for (const HeartbeatItem& item : request.jobs) listed.insert(item.id);
   JobListParams lp;
@@ -433,9 +514,20 @@ Result<std::int64_t> Engine::TakeBackOmitted(const HeartbeatRequest& request, Ti
       if (renewed >= previous_seen) continue;  // leased or renewed since the previous heartbeat
       Failure f;
       f.error_class = ErrorClass::kWorkerLost;
-      f.message = "worker " + request.worker_id + " no longer holds it: its heartbeats at " +
-                  FormatRfc3339(previous_seen) + " and " + FormatRfc3339(now) +
-                  " did not list it (a lost fetch answer, or the worker lost track of the job)";
+      if (NeverNamedSinceLease(j) && j.started_at && *j.started_at >= registered_at) {
+        // A live worker lists every job it holds: one leased in its current
+        // life (not before it registered again: a previous life that died,
+        // maybe killed by that job) that it never named never reached it (a
+        // lost fetch answer). Nothing ran, nothing is spent.
+        f.never_started = true;
+        f.message = "worker " + request.worker_id + " never held it: its heartbeats at " +
+                    FormatRfc3339(previous_seen) + " and " + FormatRfc3339(now) +
+                    " did not list it and none ever had (the fetch answer was lost); never started, handed back";
+      } else {
+        f.message = "worker " + request.worker_id + " no longer holds it: its heartbeats at " +
+                    FormatRfc3339(previous_seen) + " and " + FormatRfc3339(now) +
+                    " did not list it (the worker lost track of the job)";
+      }
       std::lock_guard<std::mutex> lock(rng_mu_);
       auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
       if (!planned.ok()) continue;

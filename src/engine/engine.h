@@ -149,8 +149,33 @@ class Engine {
   // server whose worker session dropped and was not reopened within the
   // take-back grace. Guarded like every write: a job settled meanwhile is
   // left alone. Returns the ids taken back; the worker's row is unchanged.
+  //
+  // `dead_since`: when the caller first knew the worker dead (e.g. its session
+  // dropped). A job leased at or after it never reached a live handler: it is
+  // handed back `never started` (worker_lost, counted: false, attempt given
+  // back). A job leased before it may have started and spends its attempt, so
+  // attempts still bound a job that kills its workers.
   Result<std::vector<JobId>> TakeBackWorker(const std::string& worker_id, ErrorClass error_class,
-                                            const std::string& message);
+                                            const std::string& message,
+                                            std::optional<Timestamp> dead_since = std::nullopt);
+  // Hands back jobs whose fetch answer could not be delivered to `worker_id`
+  // (the write failed, or its connection was closed before the answer was
+  // written): the lease never reached a live handler, so each goes back to
+  // `available` at once without spending an attempt (worker_lost, counted:
+  // false). Guarded by each job's lease token: a job the worker did settle
+  // (it got the answer after all) is left alone. Returns the ids handed back.
+  Result<std::vector<JobId>> HandBackUndelivered(const std::string& worker_id, const std::vector<Job>& leased,
+                                                 const std::string& why);
+  // The reaper's same-host check for one worker, now rather than at the next
+  // tick: when `worker_id` is registered, not stopped, and seen gone
+  // (EngineOptions::worker_gone), its jobs are taken back as the reaper would
+  // and it is marked stopped; true then. For a caller that has a reason to
+  // ask early, e.g. a server whose session with that worker just dropped.
+  Result<bool> TakeBackIfSeenGone(const std::string& worker_id);
+  // Called (on the caller's thread) after the engine marked a worker stopped
+  // because its death was seen (the reaper's same-host check). A server uses
+  // it to end that worker's pending fetches at once. Add before sharing.
+  void AddWorkerGoneListener(std::function<void(const std::string& worker_id)> listener);
 
   // --- admin ---
   Result<Job> Get(JobId id);
@@ -192,6 +217,8 @@ class Engine {
                                     std::vector<Status>* per_change);
   void Emit(const JobEventRecord& e) const;
   Result<std::int64_t> TakeBackFromDeadWorkers(Timestamp now);
+  // Takes back the jobs of `w`, seen gone, marks it stopped, tells the listeners.
+  Status TakeBackDeadWorker(const WorkerRecord& w, Timestamp now);
   // Takes back every running job leased to `worker_id` at `now`, each with
   // the failure `why` gives it (guarded: a job settled meanwhile is left
   // alone). Returns the ids taken back.
@@ -200,13 +227,17 @@ class Engine {
   // DESIGN timing rules: a job leased to the worker but absent from its
   // heartbeat is taken back as worker_lost (see the definition for the
   // one-heartbeat tolerance).
-  Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen, Timestamp now);
+  // A job leased since `registered_at` (the worker's current life) that no
+  // heartbeat ever named is handed back as never started.
+  Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
+                                       Timestamp registered_at, Timestamp now);
   std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
 
   Store& store_;
   const Clock& clock_;
   EngineOptions options_;
   std::vector<EventListener> listeners_;
+  std::vector<std::function<void(const std::string&)>> worker_gone_listeners_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
 };

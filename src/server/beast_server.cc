@@ -385,6 +385,7 @@ class BeastServer final : public HttpServer {
       r.headers[Lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
     }
     r.remote_addr = peer;
+    r.peer_open = [&stream] { return stream.PeerOpen(); };
     const unsigned version = head.version();
 
     const std::size_t cap = body_limit_ ? body_limit_(r.method, r.path) : options_.max_body_bytes;
@@ -423,8 +424,11 @@ class BeastServer final : public HttpServer {
     stream.set_timeout(options_.write_timeout);
     stream.set_deadline(std::chrono::steady_clock::now() + kRequestDeadline);
     if (out.stream) return AnswerStream(stream, out, version, keep_alive, head_only);
-    return Answer(stream, out.status, std::move(out.body), out.content_type, out.headers, version, keep_alive,
-                  head_only);
+    bool written = false;
+    const bool keep = Answer(stream, out.status, std::move(out.body), out.content_type, out.headers, version,
+                             keep_alive, head_only, &written);
+    if (out.on_answered) out.on_answered(written);
+    return keep;
   }
 
   // Over the largest limit of any route: answered without reading the body.
@@ -460,7 +464,7 @@ class BeastServer final : public HttpServer {
 
   static bool Answer(SocketStream& stream, int status, std::string body, const std::string& content_type,
                      const std::vector<std::pair<std::string, std::string>>& headers, unsigned version,
-                     bool keep_alive, bool head_only = false) {
+                     bool keep_alive, bool head_only = false, bool* written = nullptr) {
     http::response<http::string_body> res{static_cast<http::status>(status), version};
     res.set(http::field::content_type, content_type);
     for (const auto& [k, v] : headers) res.insert(k, v);
@@ -474,6 +478,7 @@ class BeastServer final : public HttpServer {
     } else {
       http::write(stream, res, ec);
     }
+    if (written != nullptr) *written = !ec;
     return !ec && keep_alive;
   }
 

@@ -11,10 +11,11 @@ void FetchWaiters::EnlistLocked(const std::shared_ptr<Waiter>& w) {
   all_.push_back({w, w->generation_});
 }
 
-std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::string>& queues) {
+std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::string>& queues,
+                                                        const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_ || count_ >= max_waiters_) return nullptr;
-  auto w = std::make_shared<Waiter>(queues);
+  auto w = std::make_shared<Waiter>(queues, worker_id);
   ++count_;
   EnlistLocked(w);
   return w;
@@ -23,22 +24,24 @@ std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::s
 bool FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);
   Waiter& w = *waiter;
-  w.cv_.wait_until(lock, deadline, [&] { return w.woken_ || w.shutdown_ || shutdown_; });
-  if (w.shutdown_ || shutdown_ || !w.woken_) return false;
+  w.cv_.wait_until(lock, deadline, [&] { return w.woken_ || w.shutdown_ || shutdown_ || w.dropped_; });
+  if (w.shutdown_ || shutdown_ || w.dropped_ || !w.woken_) return false;
   // Consume the wake-up and stand in line again (at the back: fairness).
   EnlistLocked(waiter);
   return true;
 }
 
-void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter) {
+void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter, bool consumed_wakeup) {
   if (!waiter) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (waiter->removed_) return;
   waiter->removed_ = true;
   ++waiter->generation_;  // its entries are now stale
   --count_;
-  if (waiter->woken_ && !waiter->shutdown_) {
-    // It was woken for a job it will not fetch: pass the wake-up on.
+  // It was woken for a job it will not fetch: pass the wake-up on (it is
+  // removed first, so it cannot be handed its own wake-up).
+  const int unused = (waiter->woken_ && !waiter->shutdown_ ? 1 : 0) + (consumed_wakeup && !shutdown_ ? 1 : 0);
+  for (int i = 0; i < unused; ++i) {
     for (const std::string& q : waiter->queues_) {
       if (WakeOneLocked(q)) break;
     }
@@ -119,6 +122,17 @@ void FetchWaiters::JobsAvailableAnywhere(std::size_t n) {
 void FetchWaiters::WakeQueue(const std::string& queue) {
   std::lock_guard<std::mutex> lock(mu_);
   while (WakeOneLocked(queue)) {
+  }
+}
+
+void FetchWaiters::DropWorker(const std::string& worker_id) {
+  if (worker_id.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Entry& e : all_) {
+    Waiter& w = *e.waiter;
+    if (w.removed_ || w.dropped_ || w.worker_id_ != worker_id) continue;
+    w.dropped_ = true;
+    w.cv_.notify_one();
   }
 }
 

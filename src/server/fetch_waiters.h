@@ -7,6 +7,11 @@
 // A waiter that leaves while holding an unused wake-up passes it on, so no
 // available job is left waiting for the next poll.
 //
+// A waiter belongs to a worker. When the server learns that worker cannot
+// take a job (its session dropped, or its death was seen), DropWorker() ends
+// its waits at once, and their wake-ups go to other waiters: a dead worker's
+// long-poll never leases a job and never holds one back from a live worker.
+//
 // Wake-ups come from the engine's state-change events (enqueue, retry,
 // take-back, interrupted: every `-> available`), from the server's reaper
 // pass (due scheduled jobs promoted: their queue is not known, so the oldest
@@ -34,12 +39,17 @@ class FetchWaiters {
 
   // Registers a waiter on `queues`; nullptr when `max_waiters` are already
   // waiting or after Shutdown() (the caller answers at once).
-  std::shared_ptr<Waiter> Add(const std::vector<std::string>& queues);
-  // Waits until woken, `deadline`, or Shutdown(). True when woken for a job
-  // (fetch again); false on timeout or shutdown.
+  std::shared_ptr<Waiter> Add(const std::vector<std::string>& queues, const std::string& worker_id = "");
+  // Waits until woken, `deadline`, Shutdown() or DropWorker() of its worker.
+  // True when woken for a job (fetch again); false otherwise.
   bool Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline);
-  // Unregisters; an unused wake-up is passed to another waiter.
-  void Remove(const std::shared_ptr<Waiter>& waiter);
+  // Unregisters; an unused wake-up is passed to another waiter. With
+  // `consumed_wakeup`, the caller consumed a wake-up (Wait returned true) but
+  // will not fetch for it (its worker cannot take a job): that one is passed
+  // on as well.
+  void Remove(const std::shared_ptr<Waiter>& waiter, bool consumed_wakeup = false);
+  // Ends the waits of `worker_id`'s waiters (they return false at once).
+  void DropWorker(const std::string& worker_id);
 
   // `n` jobs became available on `queue`.
   void JobsAvailable(const std::string& queue, std::size_t n = 1);
@@ -72,16 +82,19 @@ class FetchWaiters {
 
 class FetchWaiters::Waiter {
  public:
-  explicit Waiter(std::vector<std::string> queues) : queues_(std::move(queues)) {}
+  Waiter(std::vector<std::string> queues, std::string worker_id)
+      : queues_(std::move(queues)), worker_id_(std::move(worker_id)) {}
 
  private:
   friend class FetchWaiters;
   const std::vector<std::string> queues_;
+  const std::string worker_id_;
   std::condition_variable cv_;
   std::uint64_t generation_ = 0;  // GUARDED_BY(FetchWaiters::mu_): bumped on each (re)enlisting
   bool woken_ = false;            // GUARDED_BY(FetchWaiters::mu_)
   bool shutdown_ = false;         // GUARDED_BY(FetchWaiters::mu_)
   bool removed_ = false;          // GUARDED_BY(FetchWaiters::mu_)
+  bool dropped_ = false;          // GUARDED_BY(FetchWaiters::mu_): its worker cannot take a job
 };
 
 }  // namespace jobwarden::server

@@ -35,6 +35,10 @@ struct HttpRequest {
   // holds only a prefix and the request must be answered 413.
   bool body_too_large = false;
   std::string remote_addr;
+  // Whether the client still has its end of the connection open (never
+  // blocks). A long-poll asks before it leases a job: a client that closed
+  // (killed, or its connection cut) could not be given the answer. Unset: unknown.
+  std::function<bool()> peer_open;
 
   // The header's value, or "" (name in lower case).
   const std::string& Header(std::string_view name) const;
@@ -62,6 +66,10 @@ struct HttpResponse {
   // producer ended it, the peer went away, the server stops). `peer_gone` is
   // true when the stream ended because a write failed.
   std::function<void(bool peer_gone)> on_stream_end;
+  // Called once after a plain (not streamed) answer was written, with false
+  // when it could not be written whole (the peer is gone): a fetch answer
+  // that never left hands its jobs back.
+  std::function<void(bool written)> on_answered;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;

@@ -29,7 +29,10 @@ struct Server::Parts {
         config(std::move(c)),
         waiters(config.max_long_polls),
         events(config.max_event_streams, [&e](JobId id) { return e.Get(id); }),
-        sessions(e, {config.session_grace, config.max_sessions, epoch}),
+        // A worker that cannot take a job (session dropped, or seen gone) has
+        // its long-polls ended at once; their wake-ups go to live workers.
+        sessions(e, {config.session_grace, config.max_sessions, epoch,
+                     [this](const std::string& worker_id) { waiters.DropWorker(worker_id); }}),
         ctx(e, config, metrics, waiters, events, sessions),
         api(&ctx) {}
 
@@ -47,6 +50,7 @@ struct Server::Parts {
 Server::Server(Engine& engine, ServerConfig config, std::int64_t session_epoch)
     : parts_(std::make_unique<Parts>(engine, std::move(config), session_epoch)) {
   Parts& p = *parts_;
+  engine.AddWorkerGoneListener([&p](const std::string& worker_id) { p.sessions.WorkerGone(worker_id); });
   engine.AddListener([&p](const JobEventRecord& e) {
     p.metrics.OnJobEvent(e);
     if (e.to == JobState::kAvailable) {

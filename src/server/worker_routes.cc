@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include <spdlog/spdlog.h>
+
 #include "protocol/job_json.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
@@ -127,11 +129,37 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
     body += "]}";
     ReplyJsonText(res, 200, std::move(body));
   };
+  // The client is still there to be given an answer (unknown: assume so).
+  auto peer_open = [&] { return !r.http.peer_open || r.http.peer_open(); };
+  // A fetch answer that leases jobs: handed back at once, without spending an
+  // attempt, if its client is gone before it is written or it cannot be
+  // written (the lease never reached a live handler).
+  auto reply_leased = [&](std::vector<Job> jobs) {
+    if (jobs.empty()) return reply(jobs);
+    if (!peer_open()) {
+      auto back = ctx.engine.HandBackUndelivered(request.worker_id, jobs, "its connection closed before the answer");
+      if (!back.ok()) spdlog::error("fetch of worker {}: {}", request.worker_id, back.status().ToString());
+      return reply({});
+    }
+    reply(jobs);
+    res.on_answered = [&engine = ctx.engine, worker = request.worker_id, jobs = std::move(jobs)](bool written) {
+      if (written) return;
+      auto back = engine.HandBackUndelivered(worker, jobs, "the answer could not be written to its connection");
+      if (!back.ok()) spdlog::error("fetch of worker {}: {}", worker, back.status().ToString());
+    };
+  };
+  // A worker whose session dropped (take-back pending) or that was seen gone
+  // is leased nothing: its fetch is answered empty at once.
+  if (Status s = ctx.sessions.CheckLeasable(request.worker_id); !s.ok()) {
+    if (s.code() != StatusCode::kUnavailable) return ReplyStatus(res, s);
+    res.headers.emplace_back("Retry-After", "1");
+    return reply({});
+  }
   auto jobs = ctx.engine.Fetch(request);
   if (!jobs.ok()) return ReplyStatus(res, jobs.status());
-  if (!jobs->empty() || wait <= Duration(0) || ctx.draining.load()) return reply(*jobs);
+  if (!jobs->empty() || wait <= Duration(0) || ctx.draining.load()) return reply_leased(std::move(jobs).value());
 
-  auto waiter = ctx.waiters.Add(request.queues);
+  auto waiter = ctx.waiters.Add(request.queues, request.worker_id);
   if (!waiter) {
     // Over the long-poll cap (or shutting down): answer now, empty.
     res.headers.emplace_back("Retry-After", "1");
@@ -139,19 +167,23 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   }
   const auto deadline = std::chrono::steady_clock::now() + wait;
   Result<std::vector<Job>> got = std::vector<Job>{};
+  bool unused_wakeup = false;  // woken for a job, and not fetched for it
   while (true) {
-    // A worker that deregistered (or was declared lost) while this fetch
-    // waited must not be leased a job: nobody would run or report it (its
-    // connection is gone with it), and no take-back would follow a clean exit.
-    if (!ctx.sessions.Check(request.worker_id).ok()) break;
+    // A worker that deregistered, was declared lost or seen gone, or whose
+    // session dropped while this fetch waited must not be leased a job: nobody
+    // would run or report it. Nor one whose connection closed (killed, or cut):
+    // nobody would read the answer. Its wake-up goes to another waiter.
+    if (!ctx.sessions.CheckLeasable(request.worker_id).ok() || !peer_open()) break;
     // Fetch again after enlisting: a job that arrived in between is not missed.
+    unused_wakeup = false;
     got = ctx.engine.Fetch(request);
     if (!got.ok() || !got->empty()) break;
     if (!ctx.waiters.Wait(waiter, deadline)) break;
+    unused_wakeup = true;
   }
-  ctx.waiters.Remove(waiter);
+  ctx.waiters.Remove(waiter, unused_wakeup);
   if (!got.ok()) return ReplyStatus(res, got.status());
-  reply(*got);
+  reply_leased(std::move(got).value());
 }
 
 void Heartbeat(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {

@@ -20,6 +20,7 @@ void WorkerSessions::Registered(const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mu_);
   workers_[worker_id] = WorkerState::kActive;
   pending_.erase(worker_id);
+  dropped_at_.erase(worker_id);
 }
 
 Status WorkerSessions::Check(const std::string& worker_id) {
@@ -46,12 +47,32 @@ Status WorkerSessions::Check(const std::string& worker_id) {
   return Status::NotFound("worker_id: worker '" + worker_id + "' is not registered (POST /v1/worker/register first)");
 }
 
+Status WorkerSessions::CheckLeasable(const std::string& worker_id) {
+  JW_RETURN_IF_ERROR(Check(worker_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pending_.count(worker_id) > 0) {
+    return Status::Unavailable("worker_id: the session of worker '" + worker_id +
+                               "' dropped; it is leased nothing until it reopens the session");
+  }
+  return Status::Ok();
+}
+
+void WorkerSessions::WorkerGone(const std::string& worker_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(worker_id);
+    if (it != workers_.end()) it->second = WorkerState::kLost;
+  }
+  if (options_.on_unleasable) options_.on_unleasable(worker_id);
+}
+
 void WorkerSessions::Deregistered(const std::string& worker_id) {
   std::shared_ptr<Session> s;
   {
     std::lock_guard<std::mutex> lock(mu_);
     workers_.erase(worker_id);
     pending_.erase(worker_id);
+    dropped_at_.erase(worker_id);
     auto it = sessions_.find(worker_id);
     if (it != sessions_.end()) {
       s = it->second;
@@ -77,6 +98,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
     }
     ++open_;
     pending_.erase(worker_id);
+    dropped_at_.erase(worker_id);
     auto it = sessions_.find(worker_id);
     if (it != sessions_.end()) {
       old = it->second;
@@ -102,12 +124,19 @@ void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
     if (it == sessions_.end() || it->second != session) return;
     sessions_.erase(it);
     pending_[session->worker_id] = std::chrono::steady_clock::now() + options_.grace;
+    dropped_at_[session->worker_id] = engine_.clock().Now();
     scheduled = true;
   }
   if (scheduled) {
     spdlog::info("worker {}: session dropped; its jobs are taken back unless it reconnects within {}",
                  session->worker_id, FormatDurationShort(options_.grace));
+    if (options_.on_unleasable) options_.on_unleasable(session->worker_id);
     cv_.notify_all();
+    // On this host a dead worker's death can be seen at once (its pid is
+    // gone): no need to wait for the grace, nor for the reaper's next tick.
+    // The engine then tells WorkerGone(); the pending take-back finds nothing.
+    auto seen = engine_.TakeBackIfSeenGone(session->worker_id);
+    if (!seen.ok()) spdlog::warn("worker {}: {}", session->worker_id, seen.status().ToString());
   }
 }
 
@@ -136,6 +165,7 @@ void WorkerSessions::CloseAll(const std::string& reason) {
     std::lock_guard<std::mutex> lock(mu_);
     closing_ = true;
     pending_.clear();
+    dropped_at_.clear();
     sessions = sessions_;
   }
   const std::string frame = SseFrame("shutdown", nlohmann::json({{"message", reason}}).dump());
@@ -163,7 +193,18 @@ void WorkerSessions::SendCancelNotice(JobId id) {
 void WorkerSessions::TakeBack(const std::string& worker_id) {
   const std::string message = "worker " + worker_id + ": its session dropped and was not reopened within " +
                               FormatDurationShort(options_.grace);
-  auto taken = engine_.TakeBackWorker(worker_id, ErrorClass::kWorkerLost, message);
+  std::optional<Timestamp> dropped_at;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = dropped_at_.find(worker_id);
+    if (it != dropped_at_.end()) {
+      dropped_at = it->second;
+      dropped_at_.erase(it);
+    }
+  }
+  // A job leased after the drop was noticed (a fetch that raced it) never
+  // reached a live handler: handed back without spending an attempt.
+  auto taken = engine_.TakeBackWorker(worker_id, ErrorClass::kWorkerLost, message, dropped_at);
   if (!taken.ok()) {
     spdlog::error("worker {}: take-back failed, the leases remain the safety net: {}", worker_id,
                   taken.status().ToString());

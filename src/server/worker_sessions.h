@@ -11,11 +11,19 @@
 // a server that shuts down, ends sessions without any take-back (DESIGN.md
 // "Timing rules"). A worker that never opened a session is covered by its
 // leases only.
+//
+// While a worker's session is dropped (take-back pending) or after it was
+// declared lost or seen gone by the reaper, it is leased nothing
+// (CheckLeasable): its pending long-polls are ended at once (on_unleasable),
+// so a job enqueued meanwhile goes to a live worker instead of waiting out
+// the grace. A job leased to it after the drop anyway (a fetch that raced the
+// drop) is handed back without spending an attempt when the grace ends.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +43,9 @@ class WorkerSessions {
     Duration grace = std::chrono::seconds(2);
     std::size_t max_sessions = 1024;
     std::int64_t epoch = 0;  // this server run's session epoch
+    // Called (without the lock held) when a worker can no longer be leased a
+    // job: its session dropped, or WorkerGone(). The server ends its fetch waits.
+    std::function<void(const std::string& worker_id)> on_unleasable;
   };
   struct Session {
     std::string worker_id;
@@ -56,8 +67,14 @@ class WorkerSessions {
   // OK when `worker_id` is registered and not declared lost; NotFound or
   // Conflict (lost) otherwise, with a message naming the field.
   Status Check(const std::string& worker_id);
+  // Check(), and the worker may be leased a job: not while its session is
+  // dropped and not yet reopened (Unavailable).
+  Status CheckLeasable(const std::string& worker_id);
   // A clean exit: its session ends with `bye`, without take-back.
   void Deregistered(const std::string& worker_id);
+  // The engine saw the worker die (the reaper's same-host check) and marked it
+  // stopped: declared lost here too, and leased nothing.
+  void WorkerGone(const std::string& worker_id);
 
   // --- sessions ---
   // Opens a session for a registered worker; a pending take-back is called
@@ -93,6 +110,7 @@ class WorkerSessions {
   std::map<std::string, std::shared_ptr<Session>> sessions_;       // GUARDED_BY(mu_): the current one per worker
   std::size_t open_ = 0;                                           // GUARDED_BY(mu_): streams not yet ended
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // GUARDED_BY(mu_): take-back due
+  std::map<std::string, Timestamp> dropped_at_;  // GUARDED_BY(mu_): when each pending drop was noticed (engine clock)
   std::deque<JobId> notices_;                                      // GUARDED_BY(mu_)
   bool closing_ = false;                                           // GUARDED_BY(mu_): shutdown began
   OwnedThread thread_;  // Loop; joined by Stop()

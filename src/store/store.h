@@ -81,6 +81,9 @@ struct InsertedJob {
 // jobs past their deadline are not leased. Each fetched job is `running` with
 // attempt + 1, a new lease token (greater than every earlier token of that
 // job), lease_expires_at = now + lease_ttl, and its stall clock started.
+// A worker_id whose registered row is stopped (it deregistered, or its death
+// was seen) is leased nothing: the check is part of the fetch's atomic write,
+// so no lease reaches a worker after it was marked stopped.
 struct JobFetchParams {
   std::vector<std::string> queues;
   int max = 1;

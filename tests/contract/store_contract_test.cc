@@ -253,6 +253,30 @@ TEST_P(StoreContractTest, FetchTakesAtMostMax) {
   EXPECT_TRUE(Fetch({"default"}, 10).empty());
 }
 
+// Issue 11: "a fetch of a worker known dead leases nothing". The check is in
+// the fetch's own write, so no lease can reach a worker after its stop.
+TEST_P(StoreContractTest, FetchLeasesNothingToAStoppedWorker) {
+  WorkerRecord w;
+  w.id = "dead";
+  w.host = "h";
+  w.pid = 1;
+  w.slots = 1;
+  w.started_at = kT0;
+  w.last_seen_at = kT0;
+  ASSERT_TRUE(store_->WorkerUpsert(w).ok());
+  const JobId id = Insert(Job());
+  ASSERT_TRUE(store_->WorkerSetStopped("dead", kT0).ok());
+  EXPECT_TRUE(Fetch({"default"}, 1, kT0, "dead").empty());
+  auto both = store_->JobCompleteManyAndFetch({{}, kT0}, {{"default"}, 1, kT0, kTtl, seconds(5), "dead"});
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_TRUE(both->fetched.empty());
+  EXPECT_EQ(Get(id).state, JobState::kAvailable);
+  // Live, and unregistered, workers are leased as before.
+  auto live = Fetch({"default"}, 1, kT0, "somebody");
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].id, id);
+}
+
 // --- heartbeats ---
 
 TEST_P(StoreContractTest, LeaseExtendManyRenewsRecordsProgressAndAnswersPerItem) {
@@ -798,11 +822,13 @@ TEST_P(StoreContractTest, WorkerUpsertTouchStopListAndGet) {
   EXPECT_EQ(got->stopped_at, kT0 + seconds(9));
   EXPECT_EQ(got->busy, 0);
 
-  // Registering again (a restarted worker with the same id) revives it.
+  // Registering again (a restarted worker with the same id) revives it, as a new life.
+  w.started_at = kT0 + seconds(20);
   ASSERT_TRUE(store_->WorkerUpsert(w).ok());
   got = store_->WorkerGet("w1");
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->stopped_at.has_value());
+  EXPECT_EQ(got->started_at, kT0 + seconds(20));
 }
 
 // --- reaper tick and restart grace ---

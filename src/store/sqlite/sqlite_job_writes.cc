@@ -197,6 +197,14 @@ Result<std::int64_t> SqliteStore::JobDeleteMany(const JobDeleteParams& p) {
 
 Status SqliteStore::FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out) {
   out.clear();
+  {
+    // In the fetch's own transaction, so a worker marked stopped (its death
+    // seen) is leased nothing, however the fetch and the stop interleave.
+    Query stopped(conn, "WorkerIsStopped");
+    stopped.Bind(1, p.worker_id);
+    JW_ASSIGN_OR_RETURN(bool row, stopped.Step());
+    if (row) return Status::Ok();
+  }
   std::vector<Job> candidates;
   for (const std::string& queue : p.queues) {
     {

@@ -78,6 +78,8 @@ std::map<std::pair<S, E>, Expected> DesignTable() {
   t[{S::kRunning, E::kCancelAck}] = move(S::kCancelled);
   // running, by the server: lease expiry / death seen / reset-stuck; cancel and limits are two-phase.
   t[{S::kRunning, E::kLeaseLost}] = act(Outcome::kRetryAtOnce);
+  // running: the lease never reached a live handler -> available at once, attempt not spent.
+  t[{S::kRunning, E::kLeaseUndelivered}] = move(S::kAvailable, AttemptEffect::kGiveBack);
   t[{S::kRunning, E::kCancel}] = act(Outcome::kRequestCancel);
   t[{S::kRunning, E::kLimitReached}] = act(Outcome::kRequestCancel);
   // waiting jobs: cancel, deadline.
@@ -104,6 +106,7 @@ bool IsLeaseHolderEvent(E e) {
     case E::kFailRateLimited:
     case E::kFailInterrupted:
     case E::kLeaseLost:
+    case E::kLeaseUndelivered:
     case E::kCancelAck: return true;
     default: return false;
   }

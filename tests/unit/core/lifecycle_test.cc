@@ -179,6 +179,49 @@ TEST_F(PlanFailureTest, LeaseLossFailsWhenAttemptsOrDeadlineRunOut) {
   EXPECT_EQ(late->to, JobState::kFailed);
 }
 
+// Issue 11: a lease that never reached a live handler spends nothing, even on
+// the last attempt (a max_attempts = 1 job must not fail without running).
+TEST_F(PlanFailureTest, NeverStartedIsAvailableAtOnceAndGivesTheAttemptBack) {
+  EXPECT_EQ(EventForFailure(Failure{ErrorClass::kWorkerLost, "x", {}, {}, {}, true}), JobEvent::kLeaseUndelivered);
+  EXPECT_EQ(EventForFailure(Failure{ErrorClass::kWorkerLost, "x", {}, {}, {}, false}), JobEvent::kLeaseLost);
+  Failure f = Fail(ErrorClass::kWorkerLost, "never started");
+  f.never_started = true;
+  const Timestamp now = kT0 + milliseconds(100);
+  auto c = Plan(RunningJob(1, 1), f, now);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->to, JobState::kAvailable);
+  EXPECT_EQ(c->run_at, now);
+  EXPECT_EQ(c->attempt, 0);
+  EXPECT_TRUE(c->leaves_running);
+  ASSERT_TRUE(c->error.has_value());
+  EXPECT_EQ(c->error->error_class, ErrorClass::kWorkerLost);
+  EXPECT_EQ(c->error->attempt, 1);
+  EXPECT_FALSE(c->error->counted);
+  EXPECT_EQ(c->error->message, "never started");
+}
+
+TEST_F(PlanFailureTest, NeverStartedKeepsTheDeadlineAndTheUsersCancel) {
+  Failure f = Fail(ErrorClass::kWorkerLost, "never started");
+  f.never_started = true;
+  Job late = RunningJob(2);
+  late.deadline_at = kT0;
+  auto c = Plan(late, f, kT0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->to, JobState::kFailed);
+
+  Job cancelled = RunningJob(2);
+  cancelled.cancel_requested = true;
+  cancelled.cancel_reason = CancelReason::kUser;
+  auto k = Plan(cancelled, f, kT0);
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->to, JobState::kCancelled);
+  EXPECT_FALSE(k->error->counted);
+
+  Job done = RunningJob(1);
+  done.state = JobState::kSucceeded;
+  EXPECT_EQ(Plan(done, f, kT0).status().code(), StatusCode::kLeaseLost);
+}
+
 TEST_F(PlanFailureTest, RateLimitedWaitsRetryAfterAndGivesTheAttemptBack) {
   Failure f = Fail(ErrorClass::kRateLimited, "429");
   f.retry_after = seconds(30);

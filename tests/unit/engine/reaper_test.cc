@@ -389,6 +389,121 @@ TEST_F(WorkerRegistryTest, GoneWorkersJobsAreTakenBackAsWorkerLostAtTheNextTick)
   EXPECT_EQ(Reap().workers_lost, 0);
 }
 
+// Issue 11: once the reaper saw a worker gone, its fetches lease nothing
+// (the job waits for a live worker instead of spending an attempt on a dead one).
+TEST_F(WorkerRegistryTest, GoneWorkerIsLeasedNothingAndTheListenerIsTold) {
+  Register("w1");
+  Register("w2");
+  std::vector<std::string> told;
+  engine().AddWorkerGoneListener([&](const std::string& id) { told.push_back(id); });
+  gone_->insert("w1");
+  EXPECT_EQ(Reap().workers_lost, 1);
+  EXPECT_EQ(told, (std::vector<std::string>{"w1"}));
+  const Job queued = Enqueue();
+  EXPECT_TRUE(FetchN(1, {"default"}, "w1").empty());
+  const Job got = FetchOne({"default"}, "w2");
+  EXPECT_EQ(got.id, queued.id);
+  EXPECT_EQ(got.attempt, 1);
+  EXPECT_TRUE(Get(queued.id).errors.empty());
+}
+
+// A server whose session with a worker dropped asks at once instead of
+// waiting for the next tick: the same verdict as the reaper's, for that worker only.
+TEST_F(WorkerRegistryTest, TakeBackIfSeenGoneAsksForOneWorkerNow) {
+  Register("w1");
+  Register("w2");
+  const Job a = Enqueue();
+  FetchOne({"default"}, "w1");
+  std::vector<std::string> told;
+  engine().AddWorkerGoneListener([&](const std::string& id) { told.push_back(id); });
+  auto alive = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(alive.ok()) << alive.status().ToString();
+  EXPECT_FALSE(*alive);
+  EXPECT_EQ(Get(a.id).state, JobState::kRunning);
+  gone_->insert("w1");
+  gone_->insert("w2");
+  auto dead = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  EXPECT_TRUE(*dead);
+  EXPECT_EQ(told, (std::vector<std::string>{"w1"}));
+  const Job got = Get(a.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_TRUE(got.errors[0].counted);  // leased before the verdict: it may have run
+  // Once stopped it is not asked again; an unknown id is no error.
+  auto again = engine().TakeBackIfSeenGone("w1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  auto nobody = engine().TakeBackIfSeenGone("nobody");
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_FALSE(*nobody);
+  EXPECT_EQ(Reap().workers_lost, 1);  // w2 only
+}
+
+// A take-back whose caller knows when the worker died: a job leased after that
+// never reached a live handler (not counted); one leased before may have
+// started, and spends its attempt (attempts bound a job that kills its workers).
+TEST_F(WorkerRegistryTest, TakeBackAfterADeathHandsBackLaterLeasesUncounted) {
+  Register("w1");
+  EnqueueRequest one = {};
+  one.max_attempts = 1;
+  const Job before = Enqueue(one);
+  FetchOne({"default"}, "w1");
+  clock().Advance(seconds(1));
+  const Timestamp died = Now();
+  const Job after = Enqueue(one);
+  FetchOne({"default"}, "w1");
+  clock().Advance(seconds(2));
+  auto taken = engine().TakeBackWorker("w1", ErrorClass::kWorkerLost, "session dropped", died);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_EQ(taken->size(), 2u);
+
+  const Job b = Get(before.id);
+  EXPECT_EQ(b.state, JobState::kFailed) << "leased before the death: the one attempt is spent";
+  ASSERT_EQ(b.errors.size(), 1u);
+  EXPECT_TRUE(b.errors[0].counted);
+
+  const Job a = Get(after.id);
+  EXPECT_EQ(a.state, JobState::kAvailable);
+  EXPECT_EQ(a.attempt, 0);
+  ASSERT_EQ(a.errors.size(), 1u);
+  EXPECT_EQ(a.errors[0].error_class, ErrorClass::kWorkerLost);
+  EXPECT_FALSE(a.errors[0].counted);
+  EXPECT_NE(a.errors[0].message.find("never started"), std::string::npos) << a.errors[0].message;
+}
+
+// A fetch answer the server could not deliver: its jobs come back at once,
+// the attempt not spent, even with max_attempts = 1; a job the worker did
+// settle meanwhile (it got the answer after all) is left alone.
+TEST_F(WorkerRegistryTest, UndeliveredFetchAnswerIsHandedBackWithoutSpendingAnAttempt) {
+  Register("w1");
+  EnqueueRequest one = {};
+  one.max_attempts = 1;
+  const Job x = Enqueue(one);
+  const Job y = Enqueue(one);
+  auto leased = FetchN(2, {"default"}, "w1");
+  ASSERT_EQ(leased.size(), 2u);
+  ASSERT_OK(Complete(leased[1]));
+  std::vector<JobEventRecord> events;
+  engine().AddListener([&](const JobEventRecord& e) { events.push_back(e); });
+  auto back = engine().HandBackUndelivered("w1", leased, "write failed");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, (std::vector<JobId>{x.id}));
+  const Job got = Get(x.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  EXPECT_EQ(got.attempt, 0);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kWorkerLost);
+  EXPECT_FALSE(got.errors[0].counted);
+  EXPECT_EQ(got.errors[0].attempt, 1);
+  EXPECT_NE(got.errors[0].message.find("never started"), std::string::npos) << got.errors[0].message;
+  EXPECT_EQ(Get(y.id).state, JobState::kSucceeded);
+  ASSERT_EQ(events.size(), 1u);  // -> available wakes a long-poll of a live worker
+  EXPECT_EQ(events[0].to, JobState::kAvailable);
+  // The next run is attempt 1 again.
+  EXPECT_EQ(FetchOne({"default"}, "w1").attempt, 1);
+}
+
 TEST_F(WorkerRegistryTest, DeregisteredWorkerIsNoLongerListed) {
   Register("w1");
   ASSERT_OK(engine().DeregisterWorker("w1"));
@@ -471,11 +586,51 @@ TEST_F(HeartbeatOmissionTest, JobLeftOutOfTheWorkersHeartbeatsIsTakenBackAsWorke
   EXPECT_EQ(answers[0].answer, HeartbeatAnswer::kContinue);
   const Job got = Get(lost.id);
   EXPECT_EQ(got.state, JobState::kAvailable);  // long before its lease end
-  EXPECT_EQ(got.attempt, 1);
+  EXPECT_EQ(got.attempt, 0) << "never named by a heartbeat: never started, nothing spent (issue 11)";
   ASSERT_EQ(got.errors.size(), 1u);
   EXPECT_EQ(got.errors[0].error_class, ErrorClass::kWorkerLost);
+  EXPECT_FALSE(got.errors[0].counted);
   EXPECT_NE(got.errors[0].message.find("w1"), std::string::npos);
   EXPECT_EQ(Get(held.id).state, JobState::kRunning);
+}
+
+// Issue 11: a job no heartbeat ever named never reached the worker: handed
+// back without spending an attempt, even the last one. One it did name and
+// then dropped may have run: counted.
+TEST_F(HeartbeatOmissionTest, JobNeverNamedIsHandedBackUncounted) {
+  Register("w1");
+  EnqueueRequest one = {};
+  one.max_attempts = 1;
+  const Job lost = Enqueue(one);
+  FetchOne({"default"}, "w1");
+  clock().Advance(kTtlThird);
+  BeatAs("w1", {});
+  clock().Advance(kTtlThird);
+  BeatAs("w1", {});
+  const Job got = Get(lost.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  EXPECT_EQ(got.attempt, 0);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_EQ(got.errors[0].error_class, ErrorClass::kWorkerLost);
+  EXPECT_FALSE(got.errors[0].counted);
+  EXPECT_NE(got.errors[0].message.find("never started"), std::string::npos) << got.errors[0].message;
+}
+
+TEST_F(HeartbeatOmissionTest, JobNamedOnceThenDroppedSpendsItsAttempt) {
+  Register("w1");
+  const Job j = Enqueue();
+  const Job leased = FetchOne({"default"}, "w1");
+  clock().Advance(kTtlThird);
+  BeatAs("w1", {leased});
+  clock().Advance(kTtlThird);
+  BeatAs("w1", {});
+  clock().Advance(kTtlThird);
+  BeatAs("w1", {});
+  const Job got = Get(j.id);
+  EXPECT_EQ(got.state, JobState::kAvailable);
+  EXPECT_EQ(got.attempt, 1);
+  ASSERT_EQ(got.errors.size(), 1u);
+  EXPECT_TRUE(got.errors[0].counted);
 }
 
 TEST_F(HeartbeatOmissionTest, JobFetchedAfterThePreviousHeartbeatIsNotTakenBack) {
@@ -540,6 +695,10 @@ TEST_F(HeartbeatOmissionTest, RestartedWorkerLosesTheJobsOfItsPreviousLife) {
   EXPECT_EQ(got.state, JobState::kAvailable);
   ASSERT_EQ(got.errors.size(), 1u);
   EXPECT_EQ(got.errors[0].error_class, ErrorClass::kWorkerLost);
+  // Leased in a previous life, which may have died running it: counted, so
+  // attempts still bound a job that kills its workers.
+  EXPECT_TRUE(got.errors[0].counted);
+  EXPECT_EQ(got.attempt, 1);
   EXPECT_EQ(Get(fresh.id).state, JobState::kRunning);
 }
 

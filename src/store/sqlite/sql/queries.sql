@@ -207,7 +207,8 @@ WHERE state = 'running' AND (?3 OR ?1 - ?2 > lease_ttl_ms);
 INSERT INTO workers (id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at,
                      last_seen_at, stopped_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)
-ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, pid_start_time = excluded.pid_start_time,
+ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, host = excluded.host, pid = excluded.pid,
+  pid_start_time = excluded.pid_start_time,
   boot_id = excluded.boot_id, pid_namespace = excluded.pid_namespace, queues = excluded.queues,
   slots = excluded.slots, busy = excluded.busy, last_seen_at = excluded.last_seen_at, stopped_at = NULL;
 
@@ -216,6 +217,10 @@ UPDATE workers SET busy = ?2, last_seen_at = ?3 WHERE id = ?1;
 
 -- name: WorkerSetStopped
 UPDATE workers SET stopped_at = ?2, busy = 0 WHERE id = ?1 AND stopped_at IS NULL;
+
+-- name: WorkerIsStopped
+-- A fetch leases nothing to a worker marked stopped (deregistered, or its death was seen).
+SELECT 1 FROM workers WHERE id = ?1 AND stopped_at IS NOT NULL;
 
 -- name: WorkerPurgeStopped
 -- Retention of the registry: workers stopped before ?1 (the reaper's, once per tick; the table
