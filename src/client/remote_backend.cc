@@ -252,17 +252,9 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
     item += "\",\"token\":";
     item += std::to_string(r.token);
     Status s = Status::Ok();
-    if (r.result || r.checkpoint || r.progress) {
+    if (r.checkpoint || r.progress) {
       nlohmann::json extra = nlohmann::json::object();
-      if (r.result) {
-        auto v = JsonValue("result", *r.result);
-        if (v.ok()) {
-          extra["result"] = std::move(v).value();
-        } else {
-          s = v.status();
-        }
-      }
-      if (s.ok()) s = AddOptionals(extra, r.checkpoint, r.progress);
+      s = AddOptionals(extra, r.checkpoint, r.progress);
       if (s.ok()) {
         for (auto it = extra.begin(); it != extra.end(); ++it) {
           item += ",\"";
@@ -275,6 +267,16 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
     if (!s.ok()) {
       out[i] = s;
       continue;
+    }
+    if (r.result) {
+      // The result's text as the handler gave it, neither parsed nor written
+      // again here: the worker pool refused a result that is not JSON for its
+      // job alone (WorkerPool, before settling), and the engine, behind the
+      // server's parse of the body, is what validates and compacts it, once.
+      // A non-JSON result that still got here makes the server refuse the
+      // body; nothing is stored.
+      item += ",\"result\":";
+      item += *r.result;
     }
     item += '}';
     if (!sent.empty()) body += ',';

@@ -34,6 +34,10 @@ Result<std::vector<Job>> JobsFromJson(const nlohmann::json& array);
 // with nlohmann and JobsFromJson, which give the same jobs or the error.
 std::optional<std::vector<Job>> JobsFromFetchAnswerText(std::string_view text);
 
+// The fetch answer {"jobs": [...]} (or any text holding job objects under
+// "jobs") decoded from its text by the library reader (simdjson On-Demand).
+Result<std::vector<Job>> JobsFromFetchAnswer(std::string_view text);
+
 // POST /v1/jobs body.
 nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);
 
