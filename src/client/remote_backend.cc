@@ -156,18 +156,8 @@ Result<std::vector<Job>> RemoteBackend::Fetch(const FetchRequest& request, Durat
     if (shut_down_.load()) return std::vector<Job>{};
     return answer.status();
   }
-  // The server's answer decoded straight from its text; anything the fast
-  // reader does not take goes through the tree, which gives the same jobs or
-  // names what is wrong.
-  std::optional<std::vector<Job>> fast = JobsFromFetchAnswerText(*answer);
-  std::vector<Job> jobs;
-  if (fast) {
-    jobs = std::move(*fast);
-  } else {
-    const nlohmann::json parsed = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_object() || !parsed.contains("jobs")) return Status::Internal("fetch jobs: no jobs in the answer");
-    JW_ASSIGN_OR_RETURN(jobs, JobsFromJson(parsed["jobs"]));
-  }
+  // The server's answer decoded straight from its text by the one reader.
+  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromFetchAnswer(*answer));
   std::lock_guard<std::mutex> lock(mu_);
   for (const Job& j : jobs) held_.insert({j.id, j.lease_token});
   return jobs;
