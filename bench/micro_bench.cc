@@ -10,9 +10,13 @@
 #include <benchmark/benchmark.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 
 #include "bench_common.h"
+#include "protocol/job_codec.h"
+#include "protocol/job_json.h"
 
 using namespace jobwarden;
 using namespace jobwarden::bench;
@@ -110,6 +114,56 @@ void BM_FormatRfc3339(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_FormatRfc3339);
+
+// The worker's decode of one fetch answer of 64 running jobs, as the server
+// writes it (src/server/worker_routes.cc: the job JSON plus its "lease").
+// Arg: the reader (0 = the one reader, simdjson On-Demand, on the text, as the
+// worker decodes; 1 = nlohmann's DOM, then JobsFromJson, as the CLI decodes).
+std::string FetchAnswer64() {
+  std::string text = R"({"jobs":[)";
+  const Timestamp t0 = FromMillis(1'795'000'000'123);
+  for (int i = 0; i < 64; ++i) {
+    Job j;
+    j.id = 1'000'000 + i;
+    j.kind = "resize";
+    j.queue = "images";
+    j.state = JobState::kRunning;
+    j.args = R"({"height":480,"src":"s3://bucket/img-)" + std::to_string(i) + R"(.png","width":640})";
+    j.attempt = 1;
+    j.timeout = std::chrono::seconds(30);
+    j.run_at = j.created_at = t0;
+    j.started_at = j.heartbeat_at = t0 + std::chrono::milliseconds(250);
+    j.lease_expires_at = t0 + std::chrono::milliseconds(30'250);
+    j.worker_id = "host-1-4242-abcdef";
+    j.lease_token = 7'000 + i;
+    std::string lease = R"({"expires_at":)";
+    AppendJsonTimeOrNull(lease, j.lease_expires_at);
+    lease += R"(,"grace_s":5.0,"token":)" + std::to_string(j.lease_token) + R"(,"ttl_s":30.0})";
+    if (i > 0) text += ',';
+    AppendJobJson(text, j, {{"lease", lease}});
+  }
+  return text + "]}";
+}
+
+void BM_DecodeFetchAnswer64(benchmark::State& state) {
+  const std::string text = FetchAnswer64();
+  for (auto _ : state) {
+    std::vector<Job> jobs;
+    switch (state.range(0)) {
+      case 0:
+        jobs = Check(JobsFromFetchAnswer(text), "decode");
+        break;
+      default:
+        jobs = Check(JobsFromJson(nlohmann::json::parse(text)["jobs"]), "decode");
+        break;
+    }
+    if (jobs.size() != 64) std::abort();
+    benchmark::DoNotOptimize(jobs);
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+}
+BENCHMARK(BM_DecodeFetchAnswer64)->ArgName("reader")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

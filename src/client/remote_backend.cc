@@ -156,18 +156,8 @@ Result<std::vector<Job>> RemoteBackend::Fetch(const FetchRequest& request, Durat
     if (shut_down_.load()) return std::vector<Job>{};
     return answer.status();
   }
-  // The server's answer decoded straight from its text; anything the fast
-  // reader does not take goes through the tree, which gives the same jobs or
-  // names what is wrong.
-  std::optional<std::vector<Job>> fast = JobsFromFetchAnswerText(*answer);
-  std::vector<Job> jobs;
-  if (fast) {
-    jobs = std::move(*fast);
-  } else {
-    const nlohmann::json parsed = nlohmann::json::parse(*answer, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_object() || !parsed.contains("jobs")) return Status::Internal("fetch jobs: no jobs in the answer");
-    JW_ASSIGN_OR_RETURN(jobs, JobsFromJson(parsed["jobs"]));
-  }
+  // The server's answer decoded straight from its text by the one reader.
+  JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromFetchAnswer(*answer));
   std::lock_guard<std::mutex> lock(mu_);
   for (const Job& j : jobs) held_.insert({j.id, j.lease_token});
   return jobs;
@@ -252,17 +242,9 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
     item += "\",\"token\":";
     item += std::to_string(r.token);
     Status s = Status::Ok();
-    if (r.result || r.checkpoint || r.progress) {
+    if (r.checkpoint || r.progress) {
       nlohmann::json extra = nlohmann::json::object();
-      if (r.result) {
-        auto v = JsonValue("result", *r.result);
-        if (v.ok()) {
-          extra["result"] = std::move(v).value();
-        } else {
-          s = v.status();
-        }
-      }
-      if (s.ok()) s = AddOptionals(extra, r.checkpoint, r.progress);
+      s = AddOptionals(extra, r.checkpoint, r.progress);
       if (s.ok()) {
         for (auto it = extra.begin(); it != extra.end(); ++it) {
           item += ",\"";
@@ -275,6 +257,16 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
     if (!s.ok()) {
       out[i] = s;
       continue;
+    }
+    if (r.result) {
+      // The result's text as the handler gave it, neither parsed nor written
+      // again here: the worker pool refused a result that is not JSON for its
+      // job alone (WorkerPool, before settling), and the engine, behind the
+      // server's parse of the body, is what validates and compacts it, once.
+      // A non-JSON result that still got here makes the server refuse the
+      // body; nothing is stored.
+      item += ",\"result\":";
+      item += *r.result;
     }
     item += '}';
     if (!sent.empty()) body += ',';

@@ -22,17 +22,19 @@
 
 namespace jobwarden {
 
-// A job object; with a `lease` member (a fetch answer) also the lease token,
+// One reader of the job JSON, on its text (simdjson On-Demand): every job the
+// client receives goes through it, so the decoders cannot drift. A job
+// object; with a `lease` member (a fetch answer) also the lease token,
 // expiry, TTL and grace.
+Result<Job> JobFromJsonText(std::string_view text);
+
+// The fetch answer {"jobs": [...]} decoded straight from its text: the
+// worker's hot path (escapes, errors histories, any UTF-8 included).
+Result<std::vector<Job>> JobsFromFetchAnswer(std::string_view text);
+
+// The same reader for a tree (the CLI's remote mode): its text, read.
 Result<Job> JobFromJson(const nlohmann::json& j);
 Result<std::vector<Job>> JobsFromJson(const nlohmann::json& array);
-
-// The fetch answer {"jobs": [...]} decoded straight from its text, without a
-// JSON tree: the worker's hot path. Handles what the server writes (compact,
-// no escapes, no errors history); anything else (escapes, non-ASCII, an
-// unexpected shape or value) gives nullopt, and the caller decodes the text
-// with nlohmann and JobsFromJson, which give the same jobs or the error.
-std::optional<std::vector<Job>> JobsFromFetchAnswerText(std::string_view text);
 
 // POST /v1/jobs body.
 nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);

@@ -13,14 +13,6 @@ nlohmann::json TimeOrNull(const std::optional<Timestamp>& t) {
   return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
 }
 
-nlohmann::json JsonOrNull(const std::optional<std::string>& text) {
-  return text ? ParseStoredJson(*text) : nlohmann::json(nullptr);
-}
-
-nlohmann::json StringOrNull(const std::optional<std::string>& s) {
-  return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
-}
-
 template <typename I>
 void AppendInt(std::string& out, I v) {
   char buf[24];
@@ -256,45 +248,15 @@ nlohmann::json ErrorEntryToJson(const ErrorEntry& e) {
   return j;
 }
 
-nlohmann::json JobToJson(const Job& job) {
-  nlohmann::json errors = nlohmann::json::array();
-  for (const ErrorEntry& e : job.errors) errors.push_back(ErrorEntryToJson(e));
-  const bool running = job.state == JobState::kRunning;
-  nlohmann::json cancel_reason = nullptr;
-  if (job.cancel_requested && job.cancel_reason != CancelReason::kNone) {
-    cancel_reason = std::string(ToString(job.cancel_reason));
-  }
-  return {
-      {"id", FormatJobId(job.id)},
-      {"kind", job.kind},
-      {"queue", job.queue},
-      {"priority", job.priority},
-      {"state", std::string(ToString(job.state))},
-      {"args", ParseStoredJson(job.args)},
-      {"attempt", job.attempt},
-      {"max_attempts", job.max_attempts},
-      {"timeout_s", ToSeconds(job.timeout)},
-      {"stall_timeout_s", job.stall_timeout ? nlohmann::json(ToSeconds(*job.stall_timeout)) : nlohmann::json(nullptr)},
-      {"deadline_at", TimeOrNull(job.deadline_at)},
-      {"run_at", FormatRfc3339(job.run_at)},
-      {"created_at", FormatRfc3339(job.created_at)},
-      {"started_at", TimeOrNull(job.started_at)},
-      {"finished_at", TimeOrNull(job.finished_at)},
-      {"heartbeat_at", TimeOrNull(job.heartbeat_at)},
-      // A lease exists only while running; the last lease's expiry is history, not state.
-      {"lease_expires_at", running ? TimeOrNull(job.lease_expires_at) : nlohmann::json(nullptr)},
-      {"worker_id", StringOrNull(job.worker_id)},
-      {"cancel_requested", job.cancel_requested},
-      {"cancel_reason", cancel_reason},
-      {"progress", ProgressToJson(job.progress)},
-      {"checkpoint", JsonOrNull(job.checkpoint)},
-      {"result", JsonOrNull(job.result)},
-      {"errors", std::move(errors)},
-      {"unique_key", StringOrNull(job.unique_key)},
-      {"resource_key", StringOrNull(job.resource_key)},
-      {"batch_id", StringOrNull(job.batch_id)},
-      {"tags", job.tags},
-  };
+// The tree is read back from the one writer, AppendJobJson, so the two
+// cannot differ by a field.
+nlohmann::json JobToJson(const Job& job) { return nlohmann::json::parse(JobJsonText(job)); }
+
+std::string JobJsonText(const Job& job) {
+  std::string out;
+  out.reserve(768);
+  AppendJobJson(out, job);
+  return out;
 }
 
 Result<Progress> ProgressFromJson(const nlohmann::json& j) {

@@ -19,7 +19,11 @@
 
 namespace jobwarden {
 
+// The job JSON has one writer, AppendJobJson below (the field list written
+// once); JobToJson is its text read back as a tree, and JobJsonText its text.
+// Paths that only send the job (the API's answers, SSE frames) use the text.
 nlohmann::json JobToJson(const Job& job);
+std::string JobJsonText(const Job& job);
 
 // A field added to the job JSON: its name and its value as JSON text.
 struct JsonField {
@@ -27,10 +31,9 @@ struct JsonField {
   std::string_view json;
 };
 
-// Appends JobToJson(job) as compact text, byte for byte what
-// JobToJson(job).dump(-1, ' ', false, error_handler_t::replace) writes (same
-// keys in the same sorted order, same numbers, same escapes), without
-// building the tree: the hot paths (fetch answer, enqueue answer). `extra`
+// Appends the job JSON as compact text, byte for byte what nlohmann's
+// dump(-1, ' ', false, error_handler_t::replace) writes of it (keys in sorted
+// order, its numbers, its escapes), without building a tree. `extra`
 // fields (sorted by name, none of the job's own) go in at their sorted places,
 // as assigning them to the tree would put them.
 void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonField> extra = {});

@@ -73,7 +73,7 @@ void GetJob(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (!id.ok()) return ReplyStatus(res, id.status());
   auto job = ctx.engine.Get(*id);
   if (!job.ok()) return ReplyStatus(res, job.status());
-  ReplyJson(res, 200, JobToJson(*job));
+  ReplyJsonText(res, 200, JobJsonText(*job));
 }
 
 void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
@@ -111,12 +111,22 @@ void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   }
   auto jobs = ctx.engine.List(p);
   if (!jobs.ok()) return ReplyStatus(res, jobs.status());
-  nlohmann::json list = nlohmann::json::array();
-  for (const Job& j : *jobs) list.push_back(JobToJson(j));
+  // {"jobs": [...], "next_cursor": ...} written straight to text (keys sorted, as a tree's dump).
+  std::string body = "{\"jobs\":[";
+  body.reserve(16 + jobs->size() * 768);
+  for (std::size_t i = 0; i < jobs->size(); ++i) {
+    if (i > 0) body += ',';
+    AppendJobJson(body, (*jobs)[i]);
+  }
+  body += "],\"next_cursor\":";
   // A full page may have a next one; the cursor is the last id seen (keyset).
-  nlohmann::json next = nullptr;
-  if (static_cast<int>(jobs->size()) == p.limit) next = FormatJobId(jobs->back().id);
-  ReplyJson(res, 200, {{"jobs", std::move(list)}, {"next_cursor", std::move(next)}});
+  if (static_cast<int>(jobs->size()) == p.limit) {
+    AppendJsonString(body, FormatJobId(jobs->back().id));
+  } else {
+    body += "null";
+  }
+  body += '}';
+  ReplyJsonText(res, 200, std::move(body));
 }
 
 void CancelOrRetry(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool cancel) {
@@ -125,7 +135,7 @@ void CancelOrRetry(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, b
   if (!id.ok()) return ReplyStatus(res, id.status());
   auto job = cancel ? ctx.engine.Cancel(*id) : ctx.engine.Retry(*id);
   if (!job.ok()) return ReplyStatus(res, job.status());
-  ReplyJson(res, 200, JobToJson(*job));
+  ReplyJsonText(res, 200, JobJsonText(*job));
 }
 
 void DeleteJob(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {

@@ -46,7 +46,7 @@ void Events(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
       ctx.events.Unsubscribe(sub);
       return ReplyStatus(res, job.status());
     }
-    sub->channel->Push(SseFrame("job", JobToJson(*job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    sub->channel->Push(SseFrame("job", JobJsonText(*job)));
   }
   SseHeaders(res);
   res.stream = ChannelProducer(sub->channel, ctx.config.event_tick);

@@ -76,9 +76,10 @@ TEST(ClientJobCodecTest, ReadsTheLeaseOfAFetchAnswerAndRefusesWrongTypes) {
   EXPECT_NE(bad.status().message().find("job.attempt"), std::string::npos) << bad.status().ToString();
 }
 
-// The worker's fast decoder of the fetch answer must give what the tree
-// decoder gives, and hand anything it does not take to it (nullopt).
-TEST(ClientJobCodecTest, FetchAnswerTextDecodesAsTheTreeDoes) {
+// The one reader of the fetch answer: what the encoder wrote comes back,
+// escapes, errors histories and UTF-8 included, and a wrong shape is
+// kInternal naming the field.
+TEST(ClientJobCodecTest, FetchAnswerTextDecodesWhatTheEncoderWrote) {
   auto answer_of = [](const std::vector<Job>& jobs) {
     std::string text = R"({"jobs":[)";
     for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -88,45 +89,75 @@ TEST(ClientJobCodecTest, FetchAnswerTextDecodesAsTheTreeDoes) {
     }
     return text + "]}";
   };
-  auto same = [](const std::string& text) {
-    auto fast = JobsFromFetchAnswerText(text);
-    auto slow = JobsFromJson(json::parse(text)["jobs"]);
-    ASSERT_TRUE(slow.ok()) << slow.status().ToString();
-    ASSERT_TRUE(fast.has_value()) << text;
-    ASSERT_EQ(fast->size(), slow->size());
-    for (std::size_t i = 0; i < fast->size(); ++i) {
-      EXPECT_EQ(JobToJson((*fast)[i]), JobToJson((*slow)[i]));
-      EXPECT_EQ((*fast)[i].lease_token, (*slow)[i].lease_token);
-      EXPECT_EQ((*fast)[i].lease_ttl, (*slow)[i].lease_ttl);
-      EXPECT_EQ((*fast)[i].grace, (*slow)[i].grace);
-      EXPECT_EQ((*fast)[i].lease_expires_at, (*slow)[i].lease_expires_at);
+  auto same = [](const std::string& text, const std::vector<Job>& want) {
+    auto jobs = JobsFromFetchAnswer(text);
+    ASSERT_TRUE(jobs.ok()) << jobs.status().ToString() << " " << text;
+    ASSERT_EQ(jobs->size(), want.size());
+    for (std::size_t i = 0; i < jobs->size(); ++i) {
+      EXPECT_EQ(JobToJson((*jobs)[i]), JobToJson(want[i]));
+      EXPECT_EQ((*jobs)[i].lease_token, 99);
+      EXPECT_EQ((*jobs)[i].lease_ttl, std::chrono::seconds(10));
+      EXPECT_EQ((*jobs)[i].grace, std::chrono::milliseconds(2500));
+      EXPECT_EQ((*jobs)[i].lease_expires_at, *ParseRfc3339("2026-01-01T00:00:13.000Z"));
     }
+    // The tree decoder is the same reader.
+    auto tree = JobsFromJson(json::parse(text)["jobs"]);
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    ASSERT_EQ(tree->size(), want.size());
+    for (std::size_t i = 0; i < tree->size(); ++i) EXPECT_EQ(JobToJson((*tree)[i]), JobToJson(want[i]));
+  };
+  // The lease's expiry wins over the job's field, as the server means it.
+  auto leased = [](Job j) {
+    j.lease_expires_at = *ParseRfc3339("2026-01-01T00:00:13.000Z");
+    return j;
   };
   Job rich = RichJob();
-  rich.errors.clear();
   rich.result = R"({"n":[1,2.5,"x"]})";
   Job plain;
   plain.id = 7;
   plain.kind = "noop";
   plain.state = JobState::kRunning;
-  same(answer_of({}));
-  same(answer_of({plain}));
-  same(answer_of({rich, plain, rich}));
-  same(json::parse(answer_of({rich, plain})).dump(2));  // whitespace
-  same(R"({"jobs":[{"id":"3","state":"running","extra":{"a":[1,{"b":null}]},"lease":null}]})");
-
-  // Handed to the tree decoder: escapes, an errors history, a repeated field,
-  // a wrong type, not JSON, another shape.
   Job escaped = plain;
-  escaped.kind = "a\"b";
-  EXPECT_FALSE(JobsFromFetchAnswerText(answer_of({escaped})).has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(answer_of({RichJob()})).has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","id":"4"}]})").has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","attempt":"two"}]})").has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3","state":"running","attempt":01}]})").has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[]}x)").has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[],"more":1})").has_value());
-  EXPECT_FALSE(JobsFromFetchAnswerText(R"({"jobs":[{"id":"3"}]})").has_value());
+  escaped.kind = "a\"b\\c\n\x01";
+  escaped.queue = "caf\xc3\xa9 \xe2\x82\xac";
+  escaped.args = R"({"s":"\u00e9\"","t":"\ud83d\ude00"})";
+  escaped.tags = {"t\tab", "\xf0\x9f\x98\x80"};
+  same(answer_of({}), {});
+  same(answer_of({plain}), {leased(plain)});
+  same(answer_of({rich, plain, rich}), {leased(rich), leased(plain), leased(rich)});
+  same(answer_of({escaped, RichJob()}), {leased(escaped), leased(RichJob())});
+  same(json::parse(answer_of({rich, plain})).dump(2), {leased(rich), leased(plain)});  // whitespace
+
+  Job three;
+  three.id = 3;
+  three.state = JobState::kRunning;
+  auto one = JobsFromFetchAnswer(R"({"jobs":[{"id":"3","state":"running","extra":{"a":[1,{"b":null}]},"lease":null}]})");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ(JobToJson((*one)[0]), JobToJson(three));
+
+  // Refused, kInternal, naming what is wrong.
+  auto refused = [](const std::string& text, const std::string& names) {
+    auto r = JobsFromFetchAnswer(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInternal) << text;
+    EXPECT_NE(r.status().message().find(names), std::string::npos) << r.status().ToString();
+  };
+  refused(R"({"jobs":[{"id":"3","state":"running","attempt":"two"}]})", "job.attempt");
+  refused(R"({"jobs":[{"id":"3","state":"running","attempt":1.5}]})", "job.attempt");
+  refused(R"({"jobs":[{"id":"3","state":"running","timeout_s":"30"}]})", "job.timeout_s");
+  refused(R"({"jobs":[{"id":"3","state":"running","tags":["a",1]}]})", "job.tags");
+  refused(R"({"jobs":[{"id":"3","state":"running","progress":{"total":1}}]})", "job.progress.done");
+  refused(R"({"jobs":[{"id":"3","state":"running","errors":[{"class":"nope"}]}]})", "job.errors[0].class");
+  refused(R"({"jobs":[{"id":"3","state":"running","lease":{"token":"x"}}]})", "job.lease.token");
+  refused(R"({"jobs":[{"id":"3","state":"running","args":[1,tru]}]})", "job.args");
+  refused(R"({"jobs":[{"id":"3","state":"running","attempt":01}]})", "job.attempt");
+  refused(R"({"jobs":[{"id":"3"}]})", "job.state");
+  refused(R"({"jobs":[{"state":"running"}]})", "job.id");
+  refused(R"({"jobs":[]}x)", "not JSON");
+  refused(R"({"jobs":{}})", "jobs");
+  refused(R"({"other":[]})", "jobs");
+  refused("not json", "not JSON");
 }
 
 TEST(ClientStatusFromHttpTest, ErrorCodesAndStatusesMapOnce) {
