@@ -28,7 +28,7 @@ SupervisorImpl::SupervisorImpl(UniqueFd epoll, std::shared_ptr<Waker> waker, boo
     : epoll_(std::move(epoll)), waker_(std::move(waker)), have_pidfd_(have_pidfd), self_(::getpid()) {
   std::random_device rd;
   mark_salt_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start([this](std::stop_token) { Loop(); });
 }
 
 SupervisorImpl::~SupervisorImpl() {
@@ -37,7 +37,7 @@ SupervisorImpl::~SupervisorImpl() {
     stopping_ = true;
   }
   waker_->Wake();
-  thread_.join();
+  thread_.Stop();
 }
 
 Result<std::shared_ptr<Subprocess>> SupervisorImpl::Start(const CommandSpec& spec, ControlCallback on_control) {

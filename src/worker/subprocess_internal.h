@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/owned_thread.h"
 #include "worker/subprocess.h"
 
 namespace jobwarden::subprocess_internal {
@@ -255,7 +256,12 @@ class SupervisorImpl final : public SubprocessSupervisor {
   // Supervisor thread only.
   std::unordered_map<std::uint64_t, std::shared_ptr<Attempt>> attempts_;
   std::uint64_t next_serial_ = 0;
-  std::thread thread_;  // owned: joined by the destructor
+
+  // Joined by the destructor, after stopping_ is set. Its stop token goes
+  // unused: the loop waits in epoll, not on a condition variable, so it is
+  // woken by waker_, and stopping_ (under mu_ with pending_) is what lets a
+  // Start() racing the shutdown be answered rather than lost.
+  OwnedThread thread_;
 };
 
 }  // namespace jobwarden::subprocess_internal
