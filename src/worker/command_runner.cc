@@ -33,6 +33,56 @@ std::string FmtCommand(const std::vector<std::string>& argv) {
   return out;
 }
 
+// What the handler reported on fd 3 that decides its outcome: written on the
+// supervisor thread as lines arrive, read once the process is gone.
+struct Fd3Outcome {
+  std::mutex mu;
+  std::optional<ControlMessage> error;   // GUARDED_BY(mu): the last error line
+  std::optional<std::string> result;     // GUARDED_BY(mu): the last result line
+};
+
+// The attempt's command line, environment, directory and stdin (the job JSON).
+CommandSpec SpecFor(const Job& job, const CommandKind& kind) {
+  CommandSpec spec;
+  spec.argv = kind.command;
+  spec.env = HandlerEnvironment(job, kind);
+  spec.cwd = kind.cwd;
+  spec.name = "job " + FormatJobId(job.id) + " [" + job.kind + "] attempt " + std::to_string(job.attempt);
+  nlohmann::json in = JobToJson(job);
+  in["deadline"] = AttemptDeadline(job) ? nlohmann::json(FormatRfc3339(*AttemptDeadline(job))) : nullptr;
+  spec.stdin_data = in.dump();
+  spec.stdin_data += '\n';
+  return spec;
+}
+
+// fd-3 messages arrive on the supervisor thread: record them, never block.
+// Progress and checkpoints go to the active job at once; the last error and
+// result wait in `fd3` for the exit.
+ControlCallback RecordControl(std::shared_ptr<ActiveJob> a, std::shared_ptr<Fd3Outcome> fd3, std::string name) {
+  return [a = std::move(a), fd3 = std::move(fd3), name = std::move(name)](const ControlMessage& m) {
+    switch (m.type) {
+      case ControlMessage::Type::kProgress:
+        RecordProgress(*a, m.progress);
+        break;
+      case ControlMessage::Type::kCheckpoint: {
+        Status s = RecordCheckpoint(*a, m.json);
+        if (!s.ok()) spdlog::error("{}: fd-3 checkpoint ignored: {}", name, s.message());
+        break;
+      }
+      case ControlMessage::Type::kResult: {
+        std::lock_guard<std::mutex> lock(fd3->mu);
+        fd3->result = m.json;
+        break;
+      }
+      case ControlMessage::Type::kError: {
+        std::lock_guard<std::mutex> lock(fd3->mu);
+        fd3->error = m;
+        break;
+      }
+    }
+  };
+}
+
 }  // namespace
 
 std::vector<std::string> HandlerEnvironment(const Job& job, const CommandKind& kind) {
@@ -108,49 +158,9 @@ CommandRunner::CommandRunner(SubprocessSupervisor& supervisor, CommandKind kind)
 
 RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
   const Job& job = a->job;
-  CommandSpec spec;
-  spec.argv = kind_.command;
-  spec.env = HandlerEnvironment(job, kind_);
-  spec.cwd = kind_.cwd;
-  spec.name = "job " + FormatJobId(job.id) + " [" + job.kind + "] attempt " + std::to_string(job.attempt);
-  {
-    nlohmann::json in = JobToJson(job);
-    in["deadline"] = AttemptDeadline(job) ? nlohmann::json(FormatRfc3339(*AttemptDeadline(job))) : nullptr;
-    spec.stdin_data = in.dump();
-    spec.stdin_data += '\n';
-  }
-
-  // fd-3 messages arrive on the supervisor thread: record them, never block.
-  struct Fd3 {
-    std::mutex mu;
-    std::optional<ControlMessage> error;   // GUARDED_BY(mu): the last error line
-    std::optional<std::string> result;     // GUARDED_BY(mu): the last result line
-  };
-  auto fd3 = std::make_shared<Fd3>();
-  auto on_control = [a, fd3, name = spec.name](const ControlMessage& m) {
-    switch (m.type) {
-      case ControlMessage::Type::kProgress:
-        RecordProgress(*a, m.progress);
-        break;
-      case ControlMessage::Type::kCheckpoint: {
-        Status s = RecordCheckpoint(*a, m.json);
-        if (!s.ok()) spdlog::error("{}: fd-3 checkpoint ignored: {}", name, s.message());
-        break;
-      }
-      case ControlMessage::Type::kResult: {
-        std::lock_guard<std::mutex> lock(fd3->mu);
-        fd3->result = m.json;
-        break;
-      }
-      case ControlMessage::Type::kError: {
-        std::lock_guard<std::mutex> lock(fd3->mu);
-        fd3->error = m;
-        break;
-      }
-    }
-  };
-
-  auto started = supervisor_.Start(spec, on_control);
+  const CommandSpec spec = SpecFor(job, kind_);
+  auto fd3 = std::make_shared<Fd3Outcome>();
+  auto started = supervisor_.Start(spec, RecordControl(a, fd3, spec.name));
   if (!started.ok()) {
     RunOutcome out;
     out.failure.error_class = ErrorClass::kTransient;
