@@ -18,16 +18,15 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time.h"
 
 namespace jobwarden {
@@ -121,16 +120,18 @@ class WorkerSupervisor {
   };
   Duration BackoffFor(int quick_deaths) const;
   void Loop();
+  // REQUIRES: mu_ held. No slot has a running worker.
+  bool AllExitedLocked() const REQUIRES(mu_);
 
   const SupervisorOptions options_;
   ProcessControl& control_;
   const OnExit on_exit_;
 
-  mutable std::mutex mu_;
-  std::condition_variable changed_;  // a worker exited, or quit_ was set
-  std::vector<Slot> slots_;          // GUARDED_BY(mu_); only RunOnce's thread changes pids
-  bool stopping_ = false;            // GUARDED_BY(mu_)
-  bool quit_ = false;                // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar changed_;  // a worker exited, or quit_ was set
+  std::vector<Slot> slots_ GUARDED_BY(mu_);  // only RunOnce's thread changes pids
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool quit_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

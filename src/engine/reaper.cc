@@ -26,7 +26,7 @@ Reaper::Reaper(Engine& engine, ReaperOptions options) : engine_(engine), options
 Reaper::~Reaper() { Stop(); }
 
 void Reaper::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -34,19 +34,19 @@ void Reaper::Start() {
 
 void Reaper::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Reaper::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Reaper::Loop() {
@@ -61,8 +61,10 @@ void Reaper::Loop() {
       first = false;
       if (options_.on_pass) options_.on_pass(*r);
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, options_.tick, [&] { return stop_ || wake_; });
+    const auto until = std::chrono::steady_clock::now() + options_.tick;
+    MutexLock lock(mu_);
+    while (!stop_ && !wake_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
     if (stop_) return;
     wake_ = false;
   }

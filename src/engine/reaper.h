@@ -4,11 +4,10 @@
 // this is only the loop, so tests call ReapOnce directly with a FakeClock.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 
 namespace jobwarden {
@@ -44,10 +43,10 @@ class Reaper {
 
   Engine& engine_;
   const ReaperOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;   // GUARDED_BY(mu_)
-  bool wake_ = false;   // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool wake_ GUARDED_BY(mu_) = false;
   std::thread thread_;  // owned: joined by Stop()
 };
 

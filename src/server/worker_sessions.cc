@@ -10,7 +10,7 @@ WorkerSessions::WorkerSessions(Engine& engine, Options options) : engine_(engine
 WorkerSessions::~WorkerSessions() { Stop(); }
 
 void WorkerSessions::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -18,15 +18,15 @@ void WorkerSessions::Start() {
 
 void WorkerSessions::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void WorkerSessions::Registered(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   workers_[worker_id] = WorkerState::kActive;
   pending_.erase(worker_id);
 }
@@ -34,7 +34,7 @@ void WorkerSessions::Registered(const std::string& worker_id) {
 Status WorkerSessions::Check(const std::string& worker_id) {
   if (worker_id.empty()) return Status::InvalidArgument("worker_id: required");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = workers_.find(worker_id);
     if (it != workers_.end()) {
       if (it->second == WorkerState::kActive) return Status::Ok();
@@ -47,7 +47,7 @@ Status WorkerSessions::Check(const std::string& worker_id) {
   if (!workers.ok()) return workers.status();
   for (const WorkerRecord& w : *workers) {
     if (w.id == worker_id) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       workers_.emplace(worker_id, WorkerState::kActive);
       return Status::Ok();
     }
@@ -58,7 +58,7 @@ Status WorkerSessions::Check(const std::string& worker_id) {
 void WorkerSessions::Deregistered(const std::string& worker_id) {
   std::shared_ptr<Session> s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     workers_.erase(worker_id);
     pending_.erase(worker_id);
     auto it = sessions_.find(worker_id);
@@ -78,7 +78,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
   s->channel = std::make_shared<StreamChannel>(4096);
   std::shared_ptr<Session> old;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closing_) return Status::Unavailable("the server is shutting down");
     if (open_ >= options_.max_sessions) {
       return Status::Unavailable("too many open worker sessions (limit " + std::to_string(options_.max_sessions) +
@@ -104,7 +104,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
 void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
   bool scheduled = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --open_;
     if (session->replaced || closing_) return;
     auto it = sessions_.find(session->worker_id);
@@ -116,33 +116,33 @@ void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
   if (scheduled) {
     spdlog::info("worker {}: session dropped; its jobs are taken back unless it reconnects within {}",
                  session->worker_id, FormatDurationShort(options_.grace));
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 }
 
 bool WorkerSessions::HasSession(const std::string& worker_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sessions_.count(worker_id) > 0;
 }
 
 std::size_t WorkerSessions::open_sessions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return open_;
 }
 
 void WorkerSessions::StopRequested(JobId id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (sessions_.empty()) return;
     notices_.push_back(id);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void WorkerSessions::CloseAll(const std::string& reason) {
   std::map<std::string, std::shared_ptr<Session>> sessions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closing_ = true;
     pending_.clear();
     sessions = sessions_;
@@ -156,7 +156,7 @@ void WorkerSessions::SendCancelNotice(JobId id) {
   if (!job.ok() || job->state != JobState::kRunning || !job->cancel_requested || !job->worker_id) return;
   std::shared_ptr<Session> s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = sessions_.find(*job->worker_id);
     if (it == sessions_.end()) return;
     s = it->second;
@@ -180,7 +180,7 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
   }
   bool reopened = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     reopened = sessions_.count(worker_id) > 0;
     if (!reopened && workers_.count(worker_id) > 0) workers_[worker_id] = WorkerState::kLost;
   }
@@ -192,18 +192,12 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
 }
 
 void WorkerSessions::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (const auto& [id, due] : pending_) next = std::min(next, due);
-    cv_.wait_until(lock, next, [&] {
-      if (stop_ || !notices_.empty()) return true;
-      const auto now = std::chrono::steady_clock::now();
-      for (const auto& [id, due] : pending_) {
-        if (due <= now) return true;
-      }
-      return false;
-    });
+    while (!WorkDueLocked() && cv_.WaitUntil(mu_, next) == std::cv_status::no_timeout) {
+    }
     if (stop_) break;
     std::deque<JobId> notices;
     notices.swap(notices_);
@@ -217,11 +211,19 @@ void WorkerSessions::Loop() {
         ++it;
       }
     }
-    lock.unlock();
+    MutexUnlock unlock(mu_);  // the engine's database work runs without the lock
     for (JobId id : notices) SendCancelNotice(id);
     for (const std::string& w : due) TakeBack(w);
-    lock.lock();
   }
+}
+
+bool WorkerSessions::WorkDueLocked() const {
+  if (stop_ || !notices_.empty()) return true;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, due] : pending_) {
+    if (due <= now) return true;
+  }
+  return false;
 }
 
 }  // namespace jobwarden::server
