@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages jobwarden needs to build, test and run.
 # Idempotent: installs only what is missing (apt-get update first, as Debian requires).
+#   scripts/setup.sh            the packages below
+#   scripts/setup.sh clang ...  and these extra ones (scripts/check_thread_safety.sh wants clang)
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,7 @@ PACKAGES=(
   libboost-dev libcpp-httplib-dev
   python3
 )
+PACKAGES+=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

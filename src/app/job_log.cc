@@ -44,7 +44,7 @@ void LoggingBackend::LogStarted(const std::vector<Job>& jobs) {
   const auto now = std::chrono::steady_clock::now();
   for (const Job& j : jobs) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       running_[j.id] = {j.kind, j.attempt, now, now};
     }
     const std::string limits = "timeout " + FormatDurationShort(j.timeout) +
@@ -64,7 +64,7 @@ Result<std::vector<HeartbeatResult>> LoggingBackend::Heartbeat(const HeartbeatRe
     if (!item.progress) continue;
     std::string kind;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto it = running_.find(item.id);
       if (it == running_.end() || now - it->second.progress_logged < progress_every_) continue;
       it->second.progress_logged = now;
@@ -96,7 +96,7 @@ void LoggingBackend::LogCompleted(const std::vector<CompleteRequest>& requests, 
     const CompleteRequest& r = requests[i];
     Running run;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto it = running_.find(r.id);
       if (it == running_.end()) continue;
       run = it->second;
@@ -113,7 +113,7 @@ Status LoggingBackend::Fail(const FailRequest& request) {
   Status s = inner_.Fail(request);
   Running run;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = running_.find(request.id);
     if (it == running_.end()) return s;
     run = it->second;

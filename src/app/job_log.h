@@ -9,9 +9,9 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "core/thread_annotations.h"
 #include "protocol/backend.h"
 
 namespace jobwarden {
@@ -46,8 +46,8 @@ class LoggingBackend final : public Backend {
 
   Backend& inner_;
   const Duration progress_every_;
-  std::mutex mu_;
-  std::map<JobId, Running> running_;  // GUARDED_BY(mu_): jobs fetched and not yet reported
+  Mutex mu_;
+  std::map<JobId, Running> running_ GUARDED_BY(mu_);  // jobs fetched and not yet reported
 };
 
 }  // namespace jobwarden

@@ -8,10 +8,10 @@ LocalBackend::LocalBackend(Engine& engine, Duration poll_interval) : engine_(eng
   engine_.AddListener([w = wakeups_](const JobEventRecord& e) {
     if (e.to != JobState::kAvailable) return;
     {
-      std::lock_guard<std::mutex> lock(w->mu);
+      MutexLock lock(w->mu);
       ++w->generation;
     }
-    w->cv.notify_all();
+    w->cv.NotifyAll();
   });
 }
 
@@ -25,7 +25,7 @@ Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Durati
   while (true) {
     std::uint64_t seen;
     {
-      std::lock_guard<std::mutex> lock(wakeups_->mu);
+      MutexLock lock(wakeups_->mu);
       if (wakeups_->shut_down) return std::vector<Job>{};
       seen = wakeups_->generation;
     }
@@ -35,9 +35,11 @@ Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Durati
     // Poll with +-20% jitter, or wake at once when a job becomes available here.
     std::uniform_int_distribution<std::int64_t> jitter(-poll_interval_.count() / 5, poll_interval_.count() / 5);
     const auto next_poll = now + poll_interval_ + Duration(jitter(rng));
-    std::unique_lock<std::mutex> lock(wakeups_->mu);
-    wakeups_->cv.wait_until(lock, std::min(next_poll, give_up),
-                            [&] { return wakeups_->generation != seen || wakeups_->shut_down; });
+    const auto until = std::min(next_poll, give_up);
+    Wakeups& w = *wakeups_;
+    MutexLock lock(w.mu);
+    while (w.generation == seen && !w.shut_down && w.cv.WaitUntil(w.mu, until) == std::cv_status::no_timeout) {
+    }
   }
 }
 
@@ -53,7 +55,7 @@ Result<CompleteAndFetchResult> LocalBackend::CompleteAndFetch(const std::vector<
                                                               const FetchRequest& fetch) {
   bool shut_down;
   {
-    std::lock_guard<std::mutex> lock(wakeups_->mu);
+    MutexLock lock(wakeups_->mu);
     shut_down = wakeups_->shut_down;
   }
   if (!shut_down) return engine_.CompleteManyAndFetch(completions, fetch);
@@ -66,10 +68,10 @@ Status LocalBackend::Fail(const FailRequest& request) { return engine_.Fail(requ
 
 void LocalBackend::WakeAll() {
   {
-    std::lock_guard<std::mutex> lock(wakeups_->mu);
+    MutexLock lock(wakeups_->mu);
     wakeups_->shut_down = true;
   }
-  wakeups_->cv.notify_all();
+  wakeups_->cv.NotifyAll();
 }
 
 }  // namespace jobwarden

@@ -8,10 +8,9 @@
 // `poll_interval` (with jitter, so processes do not synchronise).
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 #include "protocol/backend.h"
 
@@ -37,10 +36,10 @@ class LocalBackend final : public Backend {
 
  private:
   struct Wakeups {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::uint64_t generation = 0;  // GUARDED_BY(mu): bumped when a job may have become available
-    bool shut_down = false;        // GUARDED_BY(mu): WakeAll() was called
+    Mutex mu;
+    CondVar cv;
+    std::uint64_t generation GUARDED_BY(mu) = 0;  // bumped when a job may have become available
+    bool shut_down GUARDED_BY(mu) = false;  // WakeAll() was called
   };
 
   Engine& engine_;

@@ -117,7 +117,7 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
   // Reap. Only this thread changes pids, so the snapshot stays true.
   std::vector<std::pair<std::size_t, pid_t>> running;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].pid > 0) running.emplace_back(i, slots_[i].pid);
     }
@@ -126,7 +126,7 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
   for (const auto& [i, pid] : running) {
     const std::optional<int> status = control_.TryReap(pid);
     if (!status) continue;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     Slot& s = slots_[i];
     exits.push_back({s.index, s.worker_id, pid, *status, stopping_});
     if (now - s.started >= options_.stable_after) s.quick_deaths = 0;
@@ -143,13 +143,13 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
   for (const SupervisedExit& e : exits) {
     if (on_exit_) on_exit_(e);
   }
-  if (!exits.empty()) changed_.notify_all();
+  if (!exits.empty()) changed_.NotifyAll();
 
   // (Re)start what is due.
   SteadyTime next = now + kPollInterval;
   std::vector<std::size_t> due;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return next;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       const Slot& s = slots_[i];
@@ -164,14 +164,14 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
   for (std::size_t i : due) {
     std::string id;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       id = options_.id_prefix + "-" + std::to_string(slots_[i].index) + "-" + std::to_string(slots_[i].generation + 1);
     }
     std::vector<std::string> argv = options_.argv;
     argv.push_back("--worker-id");
     argv.push_back(id);
     Result<pid_t> pid = control_.Spawn(argv);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     Slot& s = slots_[i];
     ++s.generation;
     if (!pid.ok()) {
@@ -193,21 +193,26 @@ WorkerSupervisor::SteadyTime WorkerSupervisor::RunOnce(SteadyTime now) {
 }
 
 void WorkerSupervisor::Start() {
-  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); },
+                [this] {
+                  { MutexLock sync(mu_); }  // the loop checks its token under mu_: no lost wake-up
+                  changed_.NotifyAll();
+                });
 }
 
 void WorkerSupervisor::Loop(const std::stop_token& stop) {
   while (true) {
     const SteadyTime next = RunOnce(std::chrono::steady_clock::now());
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // Only the deadline or Stop() end the wait (an exit's notify does not: RunOnce polls).
-    changed_.wait_until(lock, stop, next, [] { return false; });
+    while (!stop.stop_requested() && changed_.WaitUntil(mu_, next) == std::cv_status::no_timeout) {
+    }
     if (stop.stop_requested()) return;
   }
 }
 
 void WorkerSupervisor::BeginStop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return;
   stopping_ = true;
   for (const Slot& s : slots_) {
@@ -216,17 +221,23 @@ void WorkerSupervisor::BeginStop() {
 }
 
 void WorkerSupervisor::SignalAll(int signo) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const Slot& s : slots_) {
     if (s.pid > 0) control_.Signal(s.pid, signo);
   }
 }
 
 bool WorkerSupervisor::WaitAllExited(Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return changed_.wait_for(lock, timeout, [&] {
-    return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid == 0; });
-  });
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(mu_);
+  while (!AllExitedLocked()) {
+    if (changed_.WaitUntil(mu_, until) == std::cv_status::timeout) return AllExitedLocked();
+  }
+  return true;
+}
+
+bool WorkerSupervisor::AllExitedLocked() const {
+  return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid == 0; });
 }
 
 void WorkerSupervisor::Stop() {
@@ -243,7 +254,7 @@ void WorkerSupervisor::Stop() {
 }
 
 std::vector<pid_t> WorkerSupervisor::pids() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<pid_t> out;
   for (const Slot& s : slots_) {
     if (s.pid > 0) out.push_back(s.pid);

@@ -18,10 +18,8 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <stop_token>
@@ -29,6 +27,7 @@
 
 #include "core/owned_thread.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time.h"
 
 namespace jobwarden {
@@ -121,17 +120,19 @@ class WorkerSupervisor {
     int quick_deaths = 0;     // in a row; sets the backoff
   };
   Duration BackoffFor(int quick_deaths) const;
-  void Loop(const std::stop_token& stop);
+  void Loop(const std::stop_token& stop) EXCLUDES(mu_);
+  // REQUIRES: mu_ held. No slot has a running worker.
+  bool AllExitedLocked() const REQUIRES(mu_);
 
   const SupervisorOptions options_;
   ProcessControl& control_;
   const OnExit on_exit_;
 
-  mutable std::mutex mu_;
-  std::condition_variable_any changed_;  // a worker exited (the loop's wait also ends on Stop())
-  std::vector<Slot> slots_;              // GUARDED_BY(mu_); only RunOnce's thread changes pids
-  bool stopping_ = false;                // GUARDED_BY(mu_)
-  OwnedThread thread_;                   // the RunOnce loop; joined by Stop()
+  mutable Mutex mu_;
+  CondVar changed_;  // a worker exited; Stop() wakes the loop's wait through the OwnedThread's wake
+  std::vector<Slot> slots_ GUARDED_BY(mu_);  // only RunOnce's thread changes pids
+  bool stopping_ GUARDED_BY(mu_) = false;
+  OwnedThread thread_;  // the RunOnce loop; joined by Stop()
 };
 
 }  // namespace jobwarden

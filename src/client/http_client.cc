@@ -98,11 +98,13 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
+// `aborted` and `idle_since` (while idle) are guarded by HttpClient::mu_, and
+// not annotated: Clang's analysis cannot name another object's mutex.
 struct HttpClient::Connection {
   std::unique_ptr<net::SocketStream> stream;  // null until connected; set under HttpClient::mu_
   boost::beast::flat_buffer buffer;           // bytes read past the last answer (none, normally)
-  bool aborted = false;                       // GUARDED_BY(HttpClient::mu_)
-  std::chrono::steady_clock::time_point idle_since;  // GUARDED_BY(HttpClient::mu_) while idle
+  bool aborted = false;                       // under HttpClient::mu_
+  std::chrono::steady_clock::time_point idle_since;  // under HttpClient::mu_ while idle
   // How long its last answer (not a long-poll's) took; "long" until there was one.
   std::chrono::steady_clock::duration last_answer = std::chrono::steady_clock::duration::max();
 };
@@ -118,7 +120,7 @@ HttpClient::~HttpClient() = default;
 std::unique_ptr<HttpClient::Connection> HttpClient::Acquire() {
   std::unique_ptr<Connection> c;
   std::vector<std::unique_ptr<Connection>> stale;  // closed outside the lock
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   while (!idle_.empty() && !c) {
     c = std::move(idle_.back());
@@ -134,7 +136,7 @@ std::unique_ptr<HttpClient::Connection> HttpClient::Acquire() {
 }
 
 void HttpClient::Release(std::unique_ptr<Connection> c, bool reusable) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   busy_.erase(std::remove(busy_.begin(), busy_.end(), c.get()), busy_.end());
   if (reusable && !c->aborted && c->stream && idle_.size() < options_.max_idle) {
     c->idle_since = std::chrono::steady_clock::now();
@@ -143,7 +145,7 @@ void HttpClient::Release(std::unique_ptr<Connection> c, bool reusable) {
 }
 
 void HttpClient::AbortInFlight() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (Connection* c : busy_) {
     c->aborted = true;
     if (c->stream) c->stream->Shutdown();
@@ -177,7 +179,7 @@ bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::
       return false;
     }
     auto stream = std::make_unique<net::SocketStream>(*fd);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (c.aborted) {
       a.error = "aborted";
       return false;

@@ -18,11 +18,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time.h"
 #include "net/busy_poll.h"
 
@@ -155,9 +155,9 @@ class HttpClient {
   const HttpClientOptions options_;
   std::string host_header_;    // "host:port", as the Host header wants it
   std::string authorization_;  // "Bearer <token>", or empty
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
-  std::vector<Connection*> busy_;                  // GUARDED_BY(mu_): in an exchange now
+  Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
+  std::vector<Connection*> busy_ GUARDED_BY(mu_);  // in an exchange now
   net::BusyPoller busy_poller_;                    // for the answer to a request that is not a long-poll
   std::atomic<std::uint64_t> busy_polls_caught_{0};
   std::atomic<std::uint64_t> busy_polls_missed_{0};

@@ -74,7 +74,7 @@ Result<std::string> RemoteBackend::Register(const WorkerRecord& worker) {
     if (auto g = FromSeconds(answer["session_grace_s"].get<double>()); g.ok()) grace = *g;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     record_ = worker;
     record_.id = id;
   }
@@ -94,7 +94,7 @@ Result<std::string> RemoteBackend::Register(const WorkerRecord& worker) {
 void RemoteBackend::Reregister() {
   WorkerRecord w;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     w = record_;
   }
   auto r = RegisterCall(w);
@@ -119,7 +119,7 @@ void RemoteBackend::SessionLost() {
   std::vector<Lease> condemned;
   std::string id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     condemned.assign(held_.begin(), held_.end());
     condemned_.insert(held_.begin(), held_.end());
     id = record_.id;
@@ -129,7 +129,7 @@ void RemoteBackend::SessionLost() {
 }
 
 void RemoteBackend::Settled(const Lease& lease) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   held_.erase(lease);
   condemned_.erase(lease);
 }
@@ -158,7 +158,7 @@ Result<std::vector<Job>> RemoteBackend::Fetch(const FetchRequest& request, Durat
   }
   // The server's answer decoded straight from its text by the one reader.
   JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromFetchAnswer(*answer));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const Job& j : jobs) held_.insert({j.id, j.lease_token});
   return jobs;
 }
@@ -167,7 +167,7 @@ Result<std::vector<HeartbeatResult>> RemoteBackend::Heartbeat(const HeartbeatReq
   std::vector<HeartbeatResult> out;
   nlohmann::json items = nlohmann::json::array();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const HeartbeatItem& h : request.jobs) {
       if (condemned_.count({h.id, h.token}) > 0) {
         // Given up when the session was lost: not renewed, and absent from

@@ -23,13 +23,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "client/http_client.h"
 #include "client/worker_session.h"
+#include "core/thread_annotations.h"
 #include "protocol/backend.h"
 
 namespace jobwarden::client {
@@ -85,10 +85,10 @@ class RemoteBackend final : public Backend {
   std::unique_ptr<WorkerSession> session_;
   std::atomic<bool> shut_down_{false};
 
-  std::mutex mu_;
-  WorkerRecord record_;          // GUARDED_BY(mu_): as registered, for re-registration
-  std::set<Lease> held_;         // GUARDED_BY(mu_): leased and not settled
-  std::set<Lease> condemned_;    // GUARDED_BY(mu_): held when the session was lost
+  Mutex mu_;
+  WorkerRecord record_ GUARDED_BY(mu_);  // as registered, for re-registration
+  std::set<Lease> held_ GUARDED_BY(mu_);  // leased and not settled
+  std::set<Lease> condemned_ GUARDED_BY(mu_);  // held when the session was lost
 };
 
 }  // namespace jobwarden::client

@@ -27,7 +27,7 @@ WorkerSession::WorkerSession(HttpClientOptions http, std::string worker_id, Dura
 WorkerSession::~WorkerSession() { Stop(); }
 
 void WorkerSession::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -35,11 +35,11 @@ void WorkerSession::Start() {
 
 void WorkerSession::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
     if (stream_ != nullptr) stream_->Shutdown();
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -67,7 +67,7 @@ void WorkerSession::OnEvent(const std::string& name, const std::string& data, bo
     spdlog::info("worker {}: the server is shutting down; reconnecting until it is back", worker_id_);
   } else if (name == "bye") {
     // Deregistered: there is nothing to keep open any more.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   } else if (name == "replaced" || name == "overflow") {
     spdlog::info("worker {}: session ended by the server ({})", worker_id_, name);
@@ -77,7 +77,7 @@ void WorkerSession::OnEvent(const std::string& name, const std::string& data, bo
 int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx) {
   namespace http = boost::beast::http;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return 0;
   }
   // Quick to notice a dead server: it ticks the stream every 100 ms, and a
@@ -89,14 +89,14 @@ int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx
   net::SocketStream stream(*fd);
   stream.set_timeout(std::clamp<Duration>(grace_ / 2, std::chrono::milliseconds(300), std::chrono::seconds(2)));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return 0;
     stream_ = &stream;
   }
   struct Unpublish {
     WorkerSession* self;
     ~Unpublish() {
-      std::lock_guard<std::mutex> lock(self->mu_);
+      MutexLock lock(self->mu_);
       self->stream_ = nullptr;
     }
   } unpublish{this};
@@ -143,7 +143,7 @@ int WorkerSession::RunOnce(bool& shutdown_seen, SteadyClock::time_point& last_rx
     while (!parser.is_done()) {
       http::read_some(stream, buffer, parser, ec);
       if (ec) break;
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) break;
     }
   } else {
@@ -168,7 +168,7 @@ void WorkerSession::Loop() {
     const std::int64_t opens_before = opens_.load();
     const int status = RunOnce(shutdown_seen, last_rx);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) return;
     }
     if (opens_.load() != opens_before) {
@@ -195,8 +195,13 @@ void WorkerSession::Loop() {
                     worker_id_, FormatDurationShort(grace_ / 2));
       if (callbacks_.on_lost) callbacks_.on_lost();
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, pause, [&] { return stop_; })) return;
+    {
+      MutexLock lock(mu_);
+      const auto until = SteadyClock::now() + pause;
+      while (!stop_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+      }
+      if (stop_) return;
+    }
     pause = std::clamp<Duration>(pause * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(200));
   }
 }

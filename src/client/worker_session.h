@@ -15,15 +15,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "client/http_client.h"
 #include "core/job.h"
+#include "core/thread_annotations.h"
 
 namespace jobwarden::net {
 class SocketStream;
@@ -65,10 +64,10 @@ class WorkerSession {
   const Duration grace_;
   const WorkerSessionCallbacks callbacks_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;                       // GUARDED_BY(mu_)
-  net::SocketStream* stream_ = nullptr;     // GUARDED_BY(mu_): the open stream, for Stop() to shut down
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  net::SocketStream* stream_ GUARDED_BY(mu_) = nullptr;  // the open stream, for Stop() to shut down
   std::atomic<bool> connected_{false};
   std::atomic<std::int64_t> epoch_{0};
   std::atomic<std::int64_t> opens_{0};

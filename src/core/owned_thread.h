@@ -9,16 +9,20 @@
 // - Stop() requests stop and joins; idempotent, a no-op when never started,
 //   and called by the destructor, so the thread never outlives its owner and
 //   is never detached.
-// - The body waits on a std::condition_variable_any with the stop token
-//   (`cv.wait_until(lock, stop, deadline, pred)`): a stop request wakes the
-//   wait through the token's callback, which notifies under the condition
-//   variable's own lock, so no wake-up is lost and the service needs no stop
-//   flag of its own.
+// - The body checks its stop token. If it waits on a
+//   std::condition_variable_any with the token
+//   (`cv.wait_until(lock, stop, deadline, pred)`), a stop request wakes the
+//   wait through the token's callback. If it waits on something the token
+//   cannot reach (a CondVar over an annotated Mutex, an epoll loop), Start()
+//   takes a `wake` that Stop() calls after the request and before the join;
+//   it must wake the body so that the wake-up cannot be lost, e.g. take the
+//   body's mutex (the body checks the token under it), then notify.
 //
 // Not thread-safe itself: its owner serialises Start() and Stop() (as it did
 // with the std::thread). Stop() must not be called from the thread itself.
 #pragma once
 
+#include <functional>
 #include <stop_token>
 #include <thread>
 #include <utility>
@@ -35,22 +39,25 @@ class OwnedThread {
   // Runs `body(std::stop_token)` on a new thread; a no-op while one runs.
   // A stopped OwnedThread may be started again (with a fresh stop token).
   template <typename Body>
-  void Start(Body&& body) {
+  void Start(Body&& body, std::function<void()> wake = {}) {
     if (thread_.joinable()) return;
+    wake_ = std::move(wake);
     thread_ = std::jthread(std::forward<Body>(body));
   }
 
-  // Requests stop and joins the thread. Idempotent.
+  // Requests stop, wakes the body (see Start), and joins the thread. Idempotent.
   void Stop() {
     if (!thread_.joinable()) return;
     thread_.request_stop();
+    if (wake_) wake_();
     thread_.join();
   }
 
   bool running() const { return thread_.joinable(); }
 
  private:
-  std::jthread thread_;
+  std::function<void()> wake_;
+  std::jthread thread_;  // last: destroyed (and so joined) before wake_
 };
 
 }  // namespace jobwarden

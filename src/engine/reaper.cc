@@ -26,18 +26,21 @@ Reaper::Reaper(Engine& engine, ReaperOptions options) : engine_(engine), options
 Reaper::~Reaper() { Stop(); }
 
 void Reaper::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); },
+                [this] {
+                  { MutexLock sync(mu_); }  // the loop checks its token under mu_: no lost wake-up
+                  cv_.NotifyAll();
+                });
 }
 
 void Reaper::Stop() { thread_.Stop(); }
 
 void Reaper::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Reaper::Loop(const std::stop_token& stop) {
@@ -52,8 +55,10 @@ void Reaper::Loop(const std::stop_token& stop) {
       first = false;
       if (options_.on_pass) options_.on_pass(*r);
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, stop, options_.tick, [&] { return wake_; });
+    const auto until = std::chrono::steady_clock::now() + options_.tick;
+    MutexLock lock(mu_);
+    while (!stop.stop_requested() && !wake_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
     if (stop.stop_requested()) return;
     wake_ = false;
   }

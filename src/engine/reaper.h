@@ -4,12 +4,11 @@
 // this is only the loop, so tests call ReapOnce directly with a FakeClock.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <stop_token>
 
 #include "core/owned_thread.h"
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 
 namespace jobwarden {
@@ -45,10 +44,10 @@ class Reaper {
 
   Engine& engine_;
   const ReaperOptions options_;
-  std::mutex mu_;
-  std::condition_variable_any cv_;  // Wake() and Stop() (through the stop token)
-  bool wake_ = false;               // GUARDED_BY(mu_)
-  OwnedThread thread_;              // joined by Stop()
+  Mutex mu_;
+  CondVar cv_;  // Wake(), and Stop() through the OwnedThread's wake
+  bool wake_ GUARDED_BY(mu_) = false;
+  OwnedThread thread_;  // joined by Stop()
 };
 
 }  // namespace jobwarden

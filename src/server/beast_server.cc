@@ -24,14 +24,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <list>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "core/thread_annotations.h"
 #include "net/busy_poll.h"
 #include "net/socket_stream.h"
 #include "server/error_mapping.h"
@@ -238,23 +237,25 @@ class BeastServer final : public HttpServer {
     if (stop_fd_ >= 0 && ::write(stop_fd_, &one, sizeof one) < 0) {
       spdlog::warn("http: could not signal the stop: {}", std::strerror(errno));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    work_cv_.notify_all();
+    MutexLock lock(mu_);
+    work_cv_.NotifyAll();
   }
 
  private:
   struct Worker {
     std::thread thread;
-    bool exited = false;  // GUARDED_BY(mu_): its loop returned, join it
+    // Its loop returned, join it. Guarded by BeastServer::mu_, and not
+    // annotated: Clang's analysis cannot name the enclosing object's mutex.
+    bool exited = false;
   };
 
   // Hands a new connection to an idle thread, or starts one.
-  void Dispatch(int fd) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Dispatch(int fd) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     ReapExited();
     pending_.push_back(fd);
     if (idle_ >= pending_.size()) {
-      work_cv_.notify_one();
+      work_cv_.NotifyOne();
     } else if (live_ < options_.max_threads) {
       workers_.emplace_back();
       auto it = std::prev(workers_.end());
@@ -273,7 +274,7 @@ class BeastServer final : public HttpServer {
   }
 
   // REQUIRES: mu_ held. Joins the threads that ended on their idle timeout.
-  void ReapExited() {
+  void ReapExited() REQUIRES(mu_) {
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (!it->exited) {
         ++it;
@@ -284,33 +285,38 @@ class BeastServer final : public HttpServer {
     }
   }
 
-  void JoinAll() {
+  void JoinAll() EXCLUDES(mu_) {
     std::list<Worker> all;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       all.swap(workers_);
     }
     for (Worker& w : all) w.thread.join();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (int fd : pending_) ::close(fd);  // accepted, never read: the client retries elsewhere
     pending_.clear();
   }
 
   void ThreadMain(std::list<Worker>::iterator self) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     while (true) {
       if (!pending_.empty()) {
         const int fd = pending_.front();
         pending_.pop_front();
-        lock.unlock();
+        MutexUnlock unlock(mu_);
         ServeConnection(fd);
-        lock.lock();
         continue;
       }
       if (stopped_.load()) break;
       ++idle_;
-      const bool woke = work_cv_.wait_for(lock, options_.idle_thread_timeout,
-                                          [&] { return !pending_.empty() || stopped_.load(); });
+      const auto idle_until = std::chrono::steady_clock::now() + options_.idle_thread_timeout;
+      bool woke = true;
+      while (pending_.empty() && !stopped_.load()) {
+        if (work_cv_.WaitUntil(mu_, idle_until) == std::cv_status::timeout) {
+          woke = !pending_.empty() || stopped_.load();
+          break;
+        }
+      }
       --idle_;
       if (!woke && live_ > options_.min_threads) break;
     }
@@ -321,7 +327,7 @@ class BeastServer final : public HttpServer {
 
   // noexcept in effect: whatever a request throws past the handler's own
   // catch (an allocation, a producer) ends its connection, not the process.
-  void ServeConnection(int fd) {
+  void ServeConnection(int fd) EXCLUDES(mu_) {
     SocketStream stream(fd);
     try {
       const std::string peer = stream.PeerAddress();
@@ -534,13 +540,13 @@ class BeastServer final : public HttpServer {
   std::atomic<bool> stopped_{false};
   net::BusyPoller busy_poller_{options_.busy_poll};  // for the next request of a keep-alive connection
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::list<Worker> workers_;  // GUARDED_BY(mu_): joined when exited, or by JoinAll
-  std::deque<int> pending_;    // GUARDED_BY(mu_): accepted connections no thread has taken yet
-  std::size_t live_ = 0;       // GUARDED_BY(mu_): threads whose loop has not returned
-  std::size_t idle_ = 0;       // GUARDED_BY(mu_)
-  bool warned_full_ = false;   // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar work_cv_;
+  std::list<Worker> workers_ GUARDED_BY(mu_);  // joined when exited, or by JoinAll
+  std::deque<int> pending_ GUARDED_BY(mu_);  // accepted connections no thread has taken yet
+  std::size_t live_ GUARDED_BY(mu_) = 0;  // threads whose loop has not returned
+  std::size_t idle_ GUARDED_BY(mu_) = 0;
+  bool warned_full_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

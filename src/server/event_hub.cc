@@ -18,7 +18,7 @@ EventHub::EventHub(std::size_t max_subscribers, JobLookup lookup)
     : max_subscribers_(max_subscribers), lookup_(std::move(lookup)) {}
 
 std::shared_ptr<EventHub::Subscription> EventHub::Subscribe(EventFilter filter) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_ || subs_.size() >= max_subscribers_) return nullptr;
   auto s = std::make_shared<Subscription>();
   s->filter = std::move(filter);
@@ -30,7 +30,7 @@ std::shared_ptr<EventHub::Subscription> EventHub::Subscribe(EventFilter filter) 
 }
 
 void EventHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = subs_.begin(); it != subs_.end(); ++it) {
     if (*it == s) {
       if (s->filter.queue) queue_filtered_.fetch_sub(1);
@@ -44,7 +44,7 @@ void EventHub::Unsubscribe(const std::shared_ptr<Subscription>& s) {
 
 std::pair<std::string, std::string> EventHub::Resolve(JobId id, const std::string& kind, const std::string& queue) {
   {
-    std::lock_guard<std::mutex> lock(cache_mu_);
+    MutexLock lock(cache_mu_);
     if (!kind.empty() && !queue.empty()) {
       if (cache_.size() >= kCacheLimit) cache_.clear();
       cache_[id] = {kind, queue};
@@ -56,14 +56,14 @@ std::pair<std::string, std::string> EventHub::Resolve(JobId id, const std::strin
   if (queue_filtered_.load() == 0 || !lookup_) return {kind, queue};
   auto job = lookup_(id);
   if (!job.ok()) return {kind, queue};
-  std::lock_guard<std::mutex> lock(cache_mu_);
+  MutexLock lock(cache_mu_);
   if (cache_.size() >= kCacheLimit) cache_.clear();
   cache_[id] = {job->kind, job->queue};
   return {job->kind, job->queue};
 }
 
 void EventHub::Deliver(JobId id, const std::string& queue, const std::string& frame) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& s : subs_) {
     if (s->filter.job_id && *s->filter.job_id != id) continue;
     if (s->filter.queue && *s->filter.queue != queue) continue;
@@ -101,7 +101,7 @@ void EventHub::PublishProgress(JobId id, const Progress& progress, Timestamp at)
 }
 
 void EventHub::CloseAll(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   closed_ = true;
   const std::string frame = SseFrame("shutdown", nlohmann::json({{"message", reason}}).dump());
   for (const auto& s : subs_) s->channel->Close(frame);

@@ -15,13 +15,13 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "core/job.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 #include "server/stream_channel.h"
 
@@ -63,11 +63,11 @@ class EventHub {
   JobLookup lookup_;
   std::atomic<std::size_t> count_{0};
   std::atomic<std::size_t> queue_filtered_{0};
-  mutable std::mutex mu_;
-  std::list<std::shared_ptr<Subscription>> subs_;  // GUARDED_BY(mu_)
-  bool closed_ = false;                             // GUARDED_BY(mu_)
-  std::mutex cache_mu_;
-  std::unordered_map<JobId, std::pair<std::string, std::string>> cache_;  // GUARDED_BY(cache_mu_)
+  mutable Mutex mu_;
+  std::list<std::shared_ptr<Subscription>> subs_ GUARDED_BY(mu_);
+  bool closed_ GUARDED_BY(mu_) = false;
+  Mutex cache_mu_;
+  std::unordered_map<JobId, std::pair<std::string, std::string>> cache_ GUARDED_BY(cache_mu_);
 };
 
 }  // namespace jobwarden::server

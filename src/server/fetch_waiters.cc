@@ -13,7 +13,7 @@ void FetchWaiters::EnlistLocked(const std::shared_ptr<Waiter>& w) {
 
 std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::string>& queues,
                                                         const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (shutdown_ || count_ >= max_waiters_) return nullptr;
   auto w = std::make_shared<Waiter>(queues, worker_id);
   ++count_;
@@ -22,9 +22,11 @@ std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::s
 }
 
 bool FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Waiter& w = *waiter;
-  w.cv_.wait_until(lock, deadline, [&] { return w.woken_ || w.shutdown_ || shutdown_ || w.dropped_; });
+  while (!w.woken_ && !w.shutdown_ && !shutdown_ && !w.dropped_ &&
+         w.cv_.WaitUntil(mu_, deadline) == std::cv_status::no_timeout) {
+  }
   if (w.shutdown_ || shutdown_ || w.dropped_ || !w.woken_) return false;
   // Consume the wake-up and stand in line again (at the back: fairness).
   EnlistLocked(waiter);
@@ -33,7 +35,7 @@ bool FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::stea
 
 void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter, bool consumed_wakeup) {
   if (!waiter) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (waiter->removed_) return;
   waiter->removed_ = true;
   ++waiter->generation_;  // its entries are now stale
@@ -83,7 +85,7 @@ bool FetchWaiters::WakeOneLocked(const std::string& queue) {
     Waiter& w = *e.waiter;
     if (w.removed_ || w.woken_ || w.shutdown_ || e.generation != w.generation_) continue;  // stale
     w.woken_ = true;
-    w.cv_.notify_one();
+    w.cv_.NotifyOne();
     return true;
   }
   by_queue_.erase(it);
@@ -97,14 +99,14 @@ bool FetchWaiters::WakeOldestLocked() {
     Waiter& w = *e.waiter;
     if (w.removed_ || w.woken_ || w.shutdown_ || e.generation != w.generation_) continue;
     w.woken_ = true;
-    w.cv_.notify_one();
+    w.cv_.NotifyOne();
     return true;
   }
   return false;
 }
 
 void FetchWaiters::JobsAvailable(const std::string& queue, std::size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (count_ == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
     if (!WakeOneLocked(queue)) break;
@@ -112,7 +114,7 @@ void FetchWaiters::JobsAvailable(const std::string& queue, std::size_t n) {
 }
 
 void FetchWaiters::JobsAvailableAnywhere(std::size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (count_ == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
     if (!WakeOldestLocked()) break;
@@ -120,39 +122,39 @@ void FetchWaiters::JobsAvailableAnywhere(std::size_t n) {
 }
 
 void FetchWaiters::WakeQueue(const std::string& queue) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (WakeOneLocked(queue)) {
   }
 }
 
 void FetchWaiters::DropWorker(const std::string& worker_id) {
   if (worker_id.empty()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const Entry& e : all_) {
     Waiter& w = *e.waiter;
     if (w.removed_ || w.dropped_ || w.worker_id_ != worker_id) continue;
     w.dropped_ = true;
-    w.cv_.notify_one();
+    w.cv_.NotifyOne();
   }
 }
 
 void FetchWaiters::Shutdown() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   shutdown_ = true;
   for (const Entry& e : all_) {
     e.waiter->shutdown_ = true;
-    e.waiter->cv_.notify_one();
+    e.waiter->cv_.NotifyOne();
   }
   for (const auto& [q, line] : by_queue_) {
     for (const Entry& e : line) {
       e.waiter->shutdown_ = true;
-      e.waiter->cv_.notify_one();
+      e.waiter->cv_.NotifyOne();
     }
   }
 }
 
 std::size_t FetchWaiters::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return count_;
 }
 

@@ -18,15 +18,14 @@
 // waiters are woken, one per job) and from a queue resume.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "core/time.h"
 
 namespace jobwarden::server {
@@ -68,16 +67,18 @@ class FetchWaiters {
     std::uint64_t generation;
   };
   // REQUIRES: mu_ held. Wakes the oldest live waiter on `queue`; false if none.
-  bool WakeOneLocked(const std::string& queue);
-  bool WakeOldestLocked();
-  void EnlistLocked(const std::shared_ptr<Waiter>& w);
+  bool WakeOneLocked(const std::string& queue) REQUIRES(mu_);
+  // REQUIRES: mu_ held.
+  bool WakeOldestLocked() REQUIRES(mu_);
+  // REQUIRES: mu_ held.
+  void EnlistLocked(const std::shared_ptr<Waiter>& w) REQUIRES(mu_);
 
   const std::size_t max_waiters_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::deque<Entry>> by_queue_;  // GUARDED_BY(mu_)
-  std::deque<Entry> all_;                              // GUARDED_BY(mu_): every waiter, oldest first
-  std::size_t count_ = 0;                              // GUARDED_BY(mu_)
-  bool shutdown_ = false;                              // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, std::deque<Entry>> by_queue_ GUARDED_BY(mu_);
+  std::deque<Entry> all_ GUARDED_BY(mu_);  // every waiter, oldest first
+  std::size_t count_ GUARDED_BY(mu_) = 0;
+  bool shutdown_ GUARDED_BY(mu_) = false;
 };
 
 class FetchWaiters::Waiter {
@@ -89,12 +90,16 @@ class FetchWaiters::Waiter {
   friend class FetchWaiters;
   const std::vector<std::string> queues_;
   const std::string worker_id_;
-  std::condition_variable cv_;
-  std::uint64_t generation_ = 0;  // GUARDED_BY(FetchWaiters::mu_): bumped on each (re)enlisting
-  bool woken_ = false;            // GUARDED_BY(FetchWaiters::mu_)
-  bool shutdown_ = false;         // GUARDED_BY(FetchWaiters::mu_)
-  bool removed_ = false;          // GUARDED_BY(FetchWaiters::mu_)
-  bool dropped_ = false;          // GUARDED_BY(FetchWaiters::mu_): its worker cannot take a job
+  CondVar cv_;  // waits on FetchWaiters::mu_
+  // The fields below are guarded by FetchWaiters::mu_ and are not annotated:
+  // Clang's analysis cannot name another object's mutex (a GUARDED_BY here
+  // would mean a mutex of the Waiter). Only FetchWaiters touches them, under
+  // its mu_.
+  std::uint64_t generation_ = 0;  // bumped on each (re)enlisting
+  bool woken_ = false;
+  bool shutdown_ = false;
+  bool removed_ = false;
+  bool dropped_ = false;  // its worker cannot take a job
 };
 
 }  // namespace jobwarden::server

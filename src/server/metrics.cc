@@ -34,7 +34,7 @@ void Metrics::OnJobEvent(const JobEventRecord& e) {
 }
 
 void Metrics::OnRequest(std::string_view method, std::string_view route, int status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++requests_[{method, route, status}];
 }
 
@@ -87,7 +87,7 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now,
       << "jobwarden_http_busy_polls_total{outcome=\"missed\"} " << busy_polls_missed_.load() << '\n';
   out << "# HELP jobwarden_http_requests_total HTTP requests by route and status.\n"
       << "# TYPE jobwarden_http_requests_total counter\n";
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [key, n] : requests_) {
     const auto& [method, route, status] = key;
     out << "jobwarden_http_requests_total{method=\"" << method << "\",route=\"" << Escape(route) << "\",status=\""

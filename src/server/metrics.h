@@ -8,12 +8,12 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/error_class.h"
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 
 namespace jobwarden::server {
@@ -43,8 +43,8 @@ class Metrics {
   std::atomic<std::uint64_t> lease_expirations_{0};
   std::atomic<std::uint64_t> busy_polls_caught_{0};
   std::atomic<std::uint64_t> busy_polls_missed_{0};
-  mutable std::mutex mu_;
-  std::map<std::tuple<std::string_view, std::string_view, int>, std::uint64_t> requests_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::tuple<std::string_view, std::string_view, int>, std::uint64_t> requests_ GUARDED_BY(mu_);
 };
 
 }  // namespace jobwarden::server

@@ -6,7 +6,7 @@ StreamChannel::StreamChannel(std::size_t max_pending) : max_pending_(max_pending
 
 bool StreamChannel::Push(std::string frame) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return false;
     if (frames_.size() >= max_pending_) {
       frames_.push_back(SseFrame("overflow", R"({"message":"the client fell too far behind; reconnect"})"));
@@ -15,28 +15,30 @@ bool StreamChannel::Push(std::string frame) {
       frames_.push_back(std::move(frame));
     }
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
   return true;
 }
 
 void StreamChannel::Close(std::string final_frame) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return;
     if (!final_frame.empty()) frames_.push_back(std::move(final_frame));
     closed_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 bool StreamChannel::closed() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return closed_;
 }
 
 bool StreamChannel::Next(Duration tick, std::string& out) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, tick, [&] { return !frames_.empty() || closed_; });
+  const auto until = std::chrono::steady_clock::now() + tick;
+  MutexLock lock(mu_);
+  while (frames_.empty() && !closed_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+  }
   while (!frames_.empty()) {
     out += frames_.front();
     frames_.pop_front();

@@ -10,12 +10,11 @@
 // send, so a dropped peer fails a write within about two ticks.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "core/thread_annotations.h"
 #include "core/time.h"
 #include "server/http_server.h"
 
@@ -38,10 +37,10 @@ class StreamChannel {
 
  private:
   const std::size_t max_pending_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> frames_;  // GUARDED_BY(mu_)
-  bool closed_ = false;             // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::string> frames_ GUARDED_BY(mu_);
+  bool closed_ GUARDED_BY(mu_) = false;
 };
 
 // One Server-Sent Events frame: "event: <name>\ndata: <data>\n\n".

@@ -10,14 +10,18 @@ WorkerSessions::WorkerSessions(Engine& engine, Options options) : engine_(engine
 WorkerSessions::~WorkerSessions() { Stop(); }
 
 void WorkerSessions::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
+  MutexLock lock(mu_);
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); },
+                [this] {
+                  { MutexLock sync(mu_); }  // the loop checks its token under mu_: no lost wake-up
+                  cv_.NotifyAll();
+                });
 }
 
 void WorkerSessions::Stop() { thread_.Stop(); }
 
 void WorkerSessions::Registered(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   workers_[worker_id] = WorkerState::kActive;
   pending_.erase(worker_id);
   dropped_at_.erase(worker_id);
@@ -26,7 +30,7 @@ void WorkerSessions::Registered(const std::string& worker_id) {
 Status WorkerSessions::Check(const std::string& worker_id) {
   if (worker_id.empty()) return Status::InvalidArgument("worker_id: required");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = workers_.find(worker_id);
     if (it != workers_.end()) {
       if (it->second == WorkerState::kActive) return Status::Ok();
@@ -39,7 +43,7 @@ Status WorkerSessions::Check(const std::string& worker_id) {
   if (!workers.ok()) return workers.status();
   for (const WorkerRecord& w : *workers) {
     if (w.id == worker_id) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       workers_.emplace(worker_id, WorkerState::kActive);
       return Status::Ok();
     }
@@ -49,7 +53,7 @@ Status WorkerSessions::Check(const std::string& worker_id) {
 
 Status WorkerSessions::CheckLeasable(const std::string& worker_id) {
   JW_RETURN_IF_ERROR(Check(worker_id));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (pending_.count(worker_id) > 0) {
     return Status::Unavailable("worker_id: the session of worker '" + worker_id +
                                "' dropped; it is leased nothing until it reopens the session");
@@ -59,7 +63,7 @@ Status WorkerSessions::CheckLeasable(const std::string& worker_id) {
 
 void WorkerSessions::WorkerGone(const std::string& worker_id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = workers_.find(worker_id);
     if (it != workers_.end()) it->second = WorkerState::kLost;
   }
@@ -69,7 +73,7 @@ void WorkerSessions::WorkerGone(const std::string& worker_id) {
 void WorkerSessions::Deregistered(const std::string& worker_id) {
   std::shared_ptr<Session> s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     workers_.erase(worker_id);
     pending_.erase(worker_id);
     dropped_at_.erase(worker_id);
@@ -90,7 +94,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
   s->channel = std::make_shared<StreamChannel>(4096);
   std::shared_ptr<Session> old;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closing_) return Status::Unavailable("the server is shutting down");
     if (open_ >= options_.max_sessions) {
       return Status::Unavailable("too many open worker sessions (limit " + std::to_string(options_.max_sessions) +
@@ -117,7 +121,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
 void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
   bool scheduled = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --open_;
     if (session->replaced || closing_) return;
     auto it = sessions_.find(session->worker_id);
@@ -131,7 +135,7 @@ void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
     spdlog::info("worker {}: session dropped; its jobs are taken back unless it reconnects within {}",
                  session->worker_id, FormatDurationShort(options_.grace));
     if (options_.on_unleasable) options_.on_unleasable(session->worker_id);
-    cv_.notify_all();
+    cv_.NotifyAll();
     // On this host a dead worker's death can be seen at once (its pid is
     // gone): no need to wait for the grace, nor for the reaper's next tick.
     // The engine then tells WorkerGone(); the pending take-back finds nothing.
@@ -141,28 +145,28 @@ void WorkerSessions::Ended(const std::shared_ptr<Session>& session) {
 }
 
 bool WorkerSessions::HasSession(const std::string& worker_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sessions_.count(worker_id) > 0;
 }
 
 std::size_t WorkerSessions::open_sessions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return open_;
 }
 
 void WorkerSessions::StopRequested(JobId id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (sessions_.empty()) return;
     notices_.push_back(id);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void WorkerSessions::CloseAll(const std::string& reason) {
   std::map<std::string, std::shared_ptr<Session>> sessions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closing_ = true;
     pending_.clear();
     dropped_at_.clear();
@@ -177,7 +181,7 @@ void WorkerSessions::SendCancelNotice(JobId id) {
   if (!job.ok() || job->state != JobState::kRunning || !job->cancel_requested || !job->worker_id) return;
   std::shared_ptr<Session> s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = sessions_.find(*job->worker_id);
     if (it == sessions_.end()) return;
     s = it->second;
@@ -195,7 +199,7 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
                               FormatDurationShort(options_.grace);
   std::optional<Timestamp> dropped_at;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = dropped_at_.find(worker_id);
     if (it != dropped_at_.end()) {
       dropped_at = it->second;
@@ -212,7 +216,7 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
   }
   bool reopened = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     reopened = sessions_.count(worker_id) > 0;
     if (!reopened && workers_.count(worker_id) > 0) workers_[worker_id] = WorkerState::kLost;
   }
@@ -224,18 +228,12 @@ void WorkerSessions::TakeBack(const std::string& worker_id) {
 }
 
 void WorkerSessions::Loop(const std::stop_token& stop) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop.stop_requested()) {
     auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (const auto& [id, due] : pending_) next = std::min(next, due);
-    cv_.wait_until(lock, stop, next, [&] {
-      if (!notices_.empty()) return true;
-      const auto now = std::chrono::steady_clock::now();
-      for (const auto& [id, due] : pending_) {
-        if (due <= now) return true;
-      }
-      return false;
-    });
+    while (!stop.stop_requested() && !WorkDueLocked() && cv_.WaitUntil(mu_, next) == std::cv_status::no_timeout) {
+    }
     if (stop.stop_requested()) break;
     std::deque<JobId> notices;
     notices.swap(notices_);
@@ -249,11 +247,19 @@ void WorkerSessions::Loop(const std::stop_token& stop) {
         ++it;
       }
     }
-    lock.unlock();
+    MutexUnlock unlock(mu_);  // the engine's database work runs without the lock
     for (JobId id : notices) SendCancelNotice(id);
     for (const std::string& w : due) TakeBack(w);
-    lock.lock();
   }
+}
+
+bool WorkerSessions::WorkDueLocked() const {
+  if (!notices_.empty()) return true;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, due] : pending_) {
+    if (due <= now) return true;
+  }
+  return false;
 }
 
 }  // namespace jobwarden::server

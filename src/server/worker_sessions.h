@@ -20,18 +20,17 @@
 // drop) is handed back without spending an attempt when the grace ends.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "core/owned_thread.h"
+#include "core/thread_annotations.h"
 #include "engine/engine.h"
 #include "server/stream_channel.h"
 
@@ -50,7 +49,9 @@ class WorkerSessions {
   struct Session {
     std::string worker_id;
     std::shared_ptr<StreamChannel> channel;
-    bool replaced = false;  // GUARDED_BY(WorkerSessions::mu_): a newer session took over
+    // A newer session took over. Guarded by WorkerSessions::mu_, and not
+    // annotated: Clang's analysis cannot name another object's mutex.
+    bool replaced = false;
   };
 
   WorkerSessions(Engine& engine, Options options);
@@ -98,21 +99,24 @@ class WorkerSessions {
 
  private:
   enum class WorkerState { kActive, kLost };
-  void Loop(const std::stop_token& stop);
-  void SendCancelNotice(JobId id);
-  void TakeBack(const std::string& worker_id);
+  void Loop(const std::stop_token& stop) EXCLUDES(mu_);
+  // REQUIRES: mu_ held. Whether Loop has something to do now.
+  bool WorkDueLocked() const REQUIRES(mu_);
+  void SendCancelNotice(JobId id) EXCLUDES(mu_);
+  void TakeBack(const std::string& worker_id) EXCLUDES(mu_);
 
   Engine& engine_;
   const Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable_any cv_;  // notices and take-backs for Loop (which Stop() wakes by its stop token)
-  std::map<std::string, WorkerState> workers_;                     // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_ptr<Session>> sessions_;       // GUARDED_BY(mu_): the current one per worker
-  std::size_t open_ = 0;                                           // GUARDED_BY(mu_): streams not yet ended
-  std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // GUARDED_BY(mu_): take-back due
-  std::map<std::string, Timestamp> dropped_at_;  // GUARDED_BY(mu_): when each pending drop was noticed (engine clock)
-  std::deque<JobId> notices_;                                      // GUARDED_BY(mu_)
-  bool closing_ = false;                                           // GUARDED_BY(mu_): shutdown began
+  mutable Mutex mu_;
+  CondVar cv_;  // notices and take-backs for Loop; Stop() wakes it through the OwnedThread's wake
+  std::map<std::string, WorkerState> workers_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Session>> sessions_ GUARDED_BY(mu_);  // the current one per worker
+  std::size_t open_ GUARDED_BY(mu_) = 0;  // streams not yet ended
+  std::map<std::string, std::chrono::steady_clock::time_point> pending_ GUARDED_BY(mu_);  // take-back due
+  // When each pending drop was noticed (engine clock).
+  std::map<std::string, Timestamp> dropped_at_ GUARDED_BY(mu_);
+  std::deque<JobId> notices_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;  // shutdown began
   OwnedThread thread_;  // Loop; joined by Stop()
 };
 
