@@ -125,16 +125,7 @@ int RunEmbedded(const GlobalOptions& global, const WorkerFlags& flags) {
     if (!jobs.ok()) return Fail(jobs.status().WithContext("--seed"));
     seed = std::move(*jobs);
   }
-  const fs::path db(global.db);
-  if (db.has_parent_path()) {
-    std::error_code ec;
-    fs::create_directories(db.parent_path(), ec);
-    if (ec) {
-      return Fail(Status::Unavailable("--db " + global.db + ": cannot create directory '" +
-                                      db.parent_path().string() + "': " + ec.message()));
-    }
-  }
-
+  // OpenStore (through EmbeddedWorker) parses the --db URL and creates a SQLite file's directory.
   EmbeddedWorkerOptions options;
   options.db_path = global.db;
   options.config = std::move(*config);
