@@ -16,7 +16,6 @@
 namespace jobwarden {
 
 using engine_internal::kChunk;
-using engine_internal::ValidName;
 
 namespace {
 
@@ -96,7 +95,7 @@ Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
 Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
   if (worker.slots < 1) return Status::InvalidArgument("slots: must be at least 1");
   for (const std::string& q : worker.queues) {
-    if (!ValidName(q, 128)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+    if (!IsValidName(q, kMaxQueueNameLength)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
   }
   const Timestamp now = clock_.Now();
   if (worker.id.empty()) {
@@ -108,7 +107,7 @@ Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%06llx", static_cast<unsigned long long>(suffix));
     worker.id = (worker.host.empty() ? std::string("worker") : worker.host) + "-" + std::to_string(worker.pid) + "-" + buf;
-  } else if (!ValidName(worker.id, 200)) {
+  } else if (!IsValidName(worker.id, 200)) {
     return Status::InvalidArgument("worker_id: must be 1-200 characters of letters, digits and _ - . : /");
   }
   worker.started_at = now;
@@ -295,7 +294,7 @@ const BackoffPolicy& Engine::BackoffFor(const std::string& kind) const {
 // Producers
 
 Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
-  if (!ValidName(r.kind, 200)) {
+  if (!IsValidName(r.kind, 200)) {
     return Status::InvalidArgument("kind: must be 1-200 characters of letters, digits and _ - . : /");
   }
   const KindDefaults* kd = nullptr;
@@ -304,7 +303,7 @@ Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
   NewJob j;
   j.kind = r.kind;
   j.queue = r.queue.value_or(kd && kd->queue ? *kd->queue : "default");
-  if (!ValidName(j.queue, 128)) {
+  if (!IsValidName(j.queue, kMaxQueueNameLength)) {
     return Status::InvalidArgument("queue: must be 1-128 characters of letters, digits and _ - . : /");
   }
   j.priority = r.priority.value_or(0);
@@ -344,7 +343,7 @@ Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
   }
   j.unique_key = r.unique_key;
   j.resource_key = r.resource_key ? r.resource_key : (kd ? kd->resource_key : std::nullopt);
-  if (j.resource_key && !ValidName(*j.resource_key, 255)) {
+  if (j.resource_key && !IsValidName(*j.resource_key, 255)) {
     return Status::InvalidArgument("resource_key: must be 1-255 characters of letters, digits and _ - . : /");
   }
   j.batch_id = r.batch_id;
@@ -426,7 +425,7 @@ Result<JobFetchParams> Engine::FetchParams(const FetchRequest& request) const {
   JobFetchParams p;
   p.queues = request.queues.empty() ? std::vector<std::string>{"default"} : request.queues;
   for (const std::string& q : p.queues) {
-    if (!ValidName(q, 128)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+    if (!IsValidName(q, kMaxQueueNameLength)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
   }
   p.max = request.max;
   p.lease_ttl = std::clamp(request.lease_ttl.value_or(options_.default_lease_ttl), options_.min_lease_ttl,

@@ -11,7 +11,6 @@
 namespace jobwarden {
 
 using engine_internal::kChunk;
-using engine_internal::ValidName;
 
 Result<Job> Engine::Get(JobId id) { return store_.JobGet(id); }
 
@@ -96,12 +95,12 @@ Result<ResetStuckResult> Engine::ResetStuck(Duration older_than) {
 }
 
 Status Engine::PauseQueue(const std::string& name) {
-  if (!ValidName(name, 128)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  if (!IsValidName(name, kMaxQueueNameLength)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
   return store_.QueueSetPaused(name, true, clock_.Now());
 }
 
 Status Engine::ResumeQueue(const std::string& name) {
-  if (!ValidName(name, 128)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  if (!IsValidName(name, kMaxQueueNameLength)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
   return store_.QueueSetPaused(name, false, clock_.Now());
 }
 
