@@ -28,6 +28,7 @@ struct EnqueueRequest {
   std::optional<std::string> resource_key;
   std::optional<std::string> batch_id;
   std::vector<std::string> tags;
+  std::optional<int> cost;  // default 1
 };
 
 struct EnqueueResult {

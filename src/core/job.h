@@ -90,7 +90,11 @@ struct Job {
   std::optional<std::string> resource_key;
   std::optional<std::string> batch_id;
   std::vector<std::string> tags;
+  int cost = 1;  // tokens the job spends from its resource's rate limit when leased
 };
+
+// A job's cost: 1 ..= kMaxJobCost.
+inline constexpr int kMaxJobCost = 1'000'000;
 
 // The id as it appears in the API and CLI: an opaque string.
 std::string FormatJobId(JobId id);

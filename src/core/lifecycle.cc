@@ -156,6 +156,14 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
   }
   if (!why_final.empty()) entry.message += " (final: " + why_final + ")";
   c.error = std::move(entry);
+  if (job.resource_key) {
+    ResourceOutcome r;
+    r.key = *job.resource_key;
+    // A lease that never reached a handler says nothing about the service.
+    r.outcome = failure.never_started ? BreakerOutcome::kNeutral : BreakerOutcomeFor(failure.error_class);
+    if (failure.error_class == ErrorClass::kRateLimited && failure.retry_after) r.hold_until = now + *failure.retry_after;
+    c.resource = std::move(r);
+  }
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/backoff.h"
+#include "core/flow_control.h"
 #include "core/job.h"
 
 namespace jobwarden {
@@ -30,6 +31,16 @@ struct Failure {
   // available at once, the attempt given back, the entry `counted: false`.
   // Used with class worker_lost. Default: false (the run may have started).
   bool never_started = false;
+};
+
+// What an ended run means for the job's resource (flow control): an outcome
+// for its breaker and, for a rate_limited failure with retry_after, a hold of
+// every job of the resource until then. The store applies it in the same
+// transaction as the job's change, with core/flow_control.h.
+struct ResourceOutcome {
+  std::string key;
+  BreakerOutcome outcome = BreakerOutcome::kNeutral;
+  std::optional<Timestamp> hold_until;
 };
 
 // A planned change to one job row.
@@ -63,6 +74,8 @@ struct JobChange {
   std::optional<std::string> result;
   std::optional<std::string> checkpoint;
   std::optional<Progress> progress;
+  // Set when a run of a job with a resource_key ends (PlanFailure).
+  std::optional<ResourceOutcome> resource;
 };
 
 // The event a failure class maps to in the table.

@@ -346,6 +346,11 @@ Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
   if (j.resource_key && !IsValidName(*j.resource_key, 255)) {
     return Status::InvalidArgument("resource_key: must be 1-255 characters of letters, digits and _ - . : /");
   }
+  j.cost = r.cost.value_or(1);
+  if (j.cost < 1 || j.cost > kMaxJobCost) {
+    return Status::InvalidArgument("cost: must be 1-" + std::to_string(kMaxJobCost) + " (got " +
+                                   std::to_string(j.cost) + ")");
+  }
   j.batch_id = r.batch_id;
   for (const std::string& t : r.tags) {
     if (t.empty() || t.size() > 100) return Status::InvalidArgument("tags: each tag must be 1-100 characters");
@@ -408,6 +413,7 @@ Result<std::vector<EnqueueResult>> Engine::EnqueueMany(const std::vector<Enqueue
       j.resource_key = n.resource_key;
       j.batch_id = n.batch_id;
       j.tags = n.tags;
+      j.cost = n.cost;
       Emit({j.id, j.kind, j.queue, std::nullopt, j.state, std::nullopt, "enqueued", now});
     }
     out.push_back(std::move(r));

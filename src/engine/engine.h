@@ -20,6 +20,7 @@
 #include "core/backoff.h"
 #include "core/clock.h"
 #include "core/enqueue.h"
+#include "core/flow_config.h"
 #include "core/job.h"
 #include "core/kind.h"
 #include "core/lifecycle.h"
@@ -102,6 +103,30 @@ struct JobEventRecord {
   Timestamp at{};
 };
 using EventListener = std::function<void(const JobEventRecord&)>;
+
+// Why a queue's available jobs are not leased (doctor): each reason names
+// the limit ("paused", "queue concurrency 1 reached (1 running)",
+// "resource host:imx breaker open until 2026-...").
+struct QueueHold {
+  std::string queue;
+  std::int64_t available = 0;
+  std::vector<std::string> reasons;
+};
+
+// A flow-control change (DESIGN.md: a `queue_warning` event and one log line
+// per warning crossing and clearing; a `breaker` event and one log line per
+// breaker change). Found by Engine::WatchFlow, which compares with its last call.
+struct FlowEvent {
+  enum class Kind { kQueueWarning, kQueueWarningCleared, kBreaker };
+  Kind kind = Kind::kQueueWarning;
+  std::string name;    // the queue, or the resource key
+  std::string reason;  // warnings: "depth" or "age"
+  std::string message;
+  std::optional<BreakerState> from;  // kBreaker
+  BreakerState to = BreakerState::kClosed;
+  Timestamp at{};
+};
+using FlowListener = std::function<void(const FlowEvent&)>;
 
 class Engine {
  public:
@@ -190,8 +215,33 @@ class Engine {
   Result<ResetStuckResult> ResetStuck(Duration older_than);
   Status PauseQueue(const std::string& name);
   Status ResumeQueue(const std::string& name);
+  // Every queue, with its limits and the warnings in force.
   Result<std::vector<QueueInfo>> Queues();
   Result<std::vector<JobDiagnosis>> Doctor();
+
+  // --- flow control (DESIGN.md "Flow control") ---
+  // One queue; kNotFound when it has no jobs and no settings.
+  Result<QueueInfo> Queue(const std::string& name);
+  // Validates the merged limits (the message names the field) and stores
+  // them; answers the queue as it now is. Changes nothing on error.
+  Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch);
+  Result<std::vector<ResourceInfo>> Resources();
+  // One resource; kNotFound when it has no settings, no state and no jobs.
+  Result<ResourceInfo> Resource(const std::string& key);
+  Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch);
+  // A config file's limits, at start: every named queue and resource gets
+  // exactly its table's limits. Validates all before writing any.
+  Status ApplyLimits(const FlowLimits& limits);
+  // For each queue with available jobs that are not being leased, the limits
+  // that hold them (paused, queue concurrency, resource breaker, concurrency,
+  // rate, retry_after hold).
+  Result<std::vector<QueueHold>> HeldQueues();
+  // Compares queue warnings and breaker states with the previous call and
+  // tells the flow listeners (and the log) of each change. The reaper loop
+  // calls it once per pass; cheap when no queue has warnings and no
+  // resource has a breaker.
+  Status WatchFlow();
+  void AddFlowListener(FlowListener listener);
 
   // --- maintenance ---
   // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run
@@ -238,6 +288,11 @@ class Engine {
   EngineOptions options_;
   std::vector<EventListener> listeners_;
   std::vector<std::function<void(const std::string&)>> worker_gone_listeners_;
+  std::vector<FlowListener> flow_listeners_;
+  // WatchFlow's memory of the last pass: warnings in force ("queue/reason") and breaker states.
+  std::mutex watch_mu_;
+  std::map<std::string, std::string> watched_warnings_;      // GUARDED_BY(watch_mu_)
+  std::map<std::string, BreakerState> watched_breakers_;     // GUARDED_BY(watch_mu_)
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
 };

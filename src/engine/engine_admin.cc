@@ -104,8 +104,6 @@ Status Engine::ResumeQueue(const std::string& name) {
   return store_.QueueSetPaused(name, false, clock_.Now());
 }
 
-Result<std::vector<QueueInfo>> Engine::Queues() { return store_.QueueList(); }
-
 Result<std::vector<JobDiagnosis>> Engine::Doctor() {
   const Timestamp now = clock_.Now();
   std::vector<JobDiagnosis> out;

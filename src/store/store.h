@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/flow_control.h"
 #include "core/job.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
@@ -62,6 +63,7 @@ struct NewJob {
   std::optional<std::string> resource_key;
   std::optional<std::string> batch_id;
   std::vector<std::string> tags;
+  int cost = 1;  // tokens spent from the resource's bucket at fetch
 };
 
 struct JobInsertParams {
@@ -84,6 +86,21 @@ struct InsertedJob {
 // A worker_id whose registered row is stopped (it deregistered, or its death
 // was seen) is leased nothing: the check is part of the fetch's atomic write,
 // so no lease reaches a worker after it was marked stopped.
+//
+// Flow control (DESIGN.md "Flow control"), in the same transaction: a queue
+// with `concurrency` leases at most that many running jobs (the slots left,
+// in fetch order: sequential mode); a job with a resource_key is leased only
+// if its resource's concurrency, token bucket (the job's cost), breaker and
+// retry_after hold allow it, and the lease updates the bucket and the
+// half-open probe. Jobs passed over stay available and spend nothing; the
+// fetch does not read past them (docs/storage.md says how).
+struct FetchHolds {
+  std::int64_t held = 0;  // available jobs passed over because of a limit
+  // The earliest time a time-based hold seen by this fetch lifts (a token
+  // refill, a breaker's cooldown, a retry_after): when to fetch again.
+  std::optional<Timestamp> retry_at;
+};
+
 struct JobFetchParams {
   std::vector<std::string> queues;
   int max = 1;
@@ -91,6 +108,7 @@ struct JobFetchParams {
   Duration lease_ttl{};
   Duration grace{};
   std::string worker_id;
+  FetchHolds* holds = nullptr;  // optional out: what limits held back
 };
 
 // Extend each listed lease to now + its TTL and record progress and
@@ -155,6 +173,28 @@ struct ReaperTickResult {
   std::int64_t graced = 0;
 };
 
+// A resource's outcomes over a recent window (DESIGN.md Resource JSON `stats`).
+struct ResourceStats {
+  std::int64_t succeeded = 0;  // jobs that succeeded in the window
+  std::int64_t failed = 0;     // runs that ended with an error in the window
+  std::optional<Duration> p50;  // run time of the successes
+  std::optional<Duration> p95;
+};
+
+// A resource as the API shows it: its settings, its state and its jobs.
+struct ResourceInfo {
+  std::string key;
+  ResourceLimits limits;
+  std::int64_t running = 0;
+  std::int64_t available = 0;
+  Breaker breaker;                      // as of `now` (open past its cooldown reads half_open)
+  std::optional<TokenBucket> bucket;    // with a rate, refilled to `now`
+  std::optional<Timestamp> held_until;  // a retry_after hold in force
+  ResourceStats stats;
+};
+
+inline constexpr Duration kResourceStatsWindow = std::chrono::minutes(5);
+
 inline constexpr int kMaxBulkJobs = 10'000;
 
 // The Store is split by the users of each part: jobs (the engine's job
@@ -197,7 +237,32 @@ class QueueStore {
  public:
   virtual ~QueueStore() = default;
   virtual Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) = 0;
+  // Replaces the queue's limits (creating its row). Lowering a concurrency
+  // below the number running is allowed: the running go on, fetch waits.
+  virtual Status QueueSetLimits(const std::string& name, const QueueLimits& limits, Timestamp now) = 0;
+  // Every queue that has jobs or settings, by name, with its limits.
   virtual Result<std::vector<QueueInfo>> QueueList() = 0;
+  // The resource keys of `queue`'s available jobs and how many each has, at
+  // most `limit` keys, by key (doctor's "held by" explanation).
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> QueueResourceKeys(const std::string& queue,
+                                                                                      int limit) = 0;
+};
+
+// Resources (flow control). Their state (bucket, breaker, retry_after hold)
+// changes inside the job writes: fetch (JobFetch, JobCompleteManyAndFetch)
+// takes tokens and leases probes; a complete is a breaker success; a
+// JobChange with `resource` records a failure or a hold (JobApplyMany).
+class ResourceStore {
+ public:
+  virtual ~ResourceStore() = default;
+  // Replaces the resource's limits (creating its row). A new or changed rate
+  // starts from a full bucket; the breaker's state is kept.
+  virtual Status ResourceSetLimits(const std::string& key, const ResourceLimits& limits, Timestamp now) = 0;
+  // Every resource with settings or state, and every key of a waiting or
+  // running job, by key, as of `now` (stats over kResourceStatsWindow).
+  virtual Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) = 0;
+  // One resource; kNotFound when it has no settings, no state and no jobs.
+  virtual Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) = 0;
 };
 
 // The worker registry.
@@ -231,7 +296,7 @@ class MaintenanceStore {
   virtual Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) = 0;
 };
 
-class Store : public JobStore, public QueueStore, public WorkerStore, public MaintenanceStore {
+class Store : public JobStore, public QueueStore, public ResourceStore, public WorkerStore, public MaintenanceStore {
  public:
   ~Store() override = default;
 

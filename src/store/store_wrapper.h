@@ -36,7 +36,23 @@ class StoreWrapper : public Store {
   Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) override {
     return target_.QueueSetPaused(name, paused, now);
   }
+  Status QueueSetLimits(const std::string& name, const QueueLimits& limits, Timestamp now) override {
+    return target_.QueueSetLimits(name, limits, now);
+  }
   Result<std::vector<QueueInfo>> QueueList() override { return target_.QueueList(); }
+  Result<std::vector<std::pair<std::string, std::int64_t>>> QueueResourceKeys(const std::string& queue,
+                                                                              int limit) override {
+    return target_.QueueResourceKeys(queue, limit);
+  }
+
+  // ResourceStore
+  Status ResourceSetLimits(const std::string& key, const ResourceLimits& limits, Timestamp now) override {
+    return target_.ResourceSetLimits(key, limits, now);
+  }
+  Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) override { return target_.ResourceList(now); }
+  Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) override {
+    return target_.ResourceGet(key, now);
+  }
 
   // WorkerStore
   Status WorkerUpsert(const WorkerRecord& w) override { return target_.WorkerUpsert(w); }
