@@ -50,7 +50,8 @@ void Refill(TokenBucket& b, double rate_per_s, double burst, Timestamp now);
 // Refills, then takes `cost` tokens if the bucket holds them (or is full, for a
 // cost above the burst). True when taken.
 bool TryTake(TokenBucket& b, double rate_per_s, double burst, double cost, Timestamp now);
-// The earliest time at which TryTake(cost) would succeed: `now` if it would now.
+// The earliest time at which TryTake(cost) would succeed: `now` if it would now,
+// Timestamp::max() if never (no positive rate).
 Timestamp WhenAvailable(const TokenBucket& b, double rate_per_s, double burst, double cost, Timestamp now);
 
 // --- circuit breaker ---------------------------------------------------------
@@ -64,6 +65,7 @@ int BreakerStateNumber(BreakerState s);
 struct BreakerConfig {
   int failures = 0;  // consecutive failures that open it; 0 = no breaker
   Duration cooldown = std::chrono::seconds(30);
+  friend bool operator==(const BreakerConfig&, const BreakerConfig&) = default;
 };
 
 struct Breaker {
@@ -92,7 +94,9 @@ bool AdvanceBreaker(Breaker& b, Timestamp now);
 bool BreakerAllowsLease(const Breaker& b, bool probe_running);
 // Records a lease: in half_open the leased job becomes the probe.
 void OnBreakerLease(Breaker& b, std::int64_t job_id);
-// Records the outcome of a run of `job_id`. True when the state changed.
+// Records the outcome of a run of `job_id`. True when the state changed (the
+// `state` field: `failures` and `probe_job` can change without it, so a caller
+// persists whenever the Breaker differs from before).
 // closed: success resets the count; a failure counts, and the threshold-th
 // opens the breaker until now + cooldown. open: nothing changes (runs leased
 // before it opened are ignored). half_open: only the probe's outcome counts —
