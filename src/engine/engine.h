@@ -241,6 +241,8 @@ class Engine {
   // calls it once per pass; cheap when no queue has warnings and no
   // resource has a breaker.
   Status WatchFlow();
+  static constexpr Duration kWatchEvery = std::chrono::seconds(2);
+  static constexpr Duration kWatchIdleEvery = std::chrono::seconds(30);
   void AddFlowListener(FlowListener listener);
 
   // --- maintenance ---
@@ -282,6 +284,8 @@ class Engine {
   Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
                                        Timestamp registered_at, Timestamp now);
   std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
+  // New settings: the next WatchFlow looks at once rather than after kWatchIdleEvery.
+  void WatchSoon();
 
   Store& store_;
   const Clock& clock_;
@@ -293,6 +297,11 @@ class Engine {
   std::mutex watch_mu_;
   std::map<std::string, std::string> watched_warnings_;      // GUARDED_BY(watch_mu_)
   std::map<std::string, BreakerState> watched_breakers_;     // GUARDED_BY(watch_mu_)
+  // The watch reads every queue's counts: with a million jobs that is ~0.2 s,
+  // so it runs at most every kWatchEvery, and only every kWatchIdleEvery while
+  // no queue has warnings set and no resource has a breaker.
+  std::optional<Timestamp> watched_at_;                      // GUARDED_BY(watch_mu_)
+  bool watch_has_subjects_ = true;                           // GUARDED_BY(watch_mu_)
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
 };

@@ -92,6 +92,7 @@ Result<QueueInfo> Engine::SetQueueLimits(const std::string& name, const QueueLim
   const QueueLimits next = Apply(current, patch);
   JW_RETURN_IF_ERROR(ValidateQueueLimits(next));
   JW_RETURN_IF_ERROR(store_.QueueSetLimits(name, next, clock_.Now()));
+  WatchSoon();
   return Queue(name);
 }
 
@@ -112,6 +113,7 @@ Result<ResourceInfo> Engine::SetResourceLimits(const std::string& key, const Res
   const ResourceLimits next = Apply(current, patch);
   JW_RETURN_IF_ERROR(ValidateResourceLimits(next));
   JW_RETURN_IF_ERROR(store_.ResourceSetLimits(key, next, clock_.Now()));
+  WatchSoon();
   return Resource(key);
 }
 
@@ -133,6 +135,7 @@ Status Engine::ApplyLimits(const FlowLimits& limits) {
     if (auto r = store_.ResourceGet(key, now); r.ok() && r->limits == l) continue;
     JW_RETURN_IF_ERROR(store_.ResourceSetLimits(key, l, now).WithContext("resources." + key));
   }
+  WatchSoon();
   return Status::Ok();
 }
 
@@ -171,6 +174,11 @@ Result<std::vector<QueueHold>> Engine::HeldQueues() {
   return out;
 }
 
+void Engine::WatchSoon() {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  watch_has_subjects_ = true;
+}
+
 void Engine::AddFlowListener(FlowListener listener) { flow_listeners_.push_back(std::move(listener)); }
 
 Status Engine::WatchFlow() {
@@ -178,12 +186,16 @@ Status Engine::WatchFlow() {
   std::vector<FlowEvent> events;
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
+    if (watched_at_ && now - *watched_at_ < (watch_has_subjects_ ? kWatchEvery : kWatchIdleEvery)) {
+      return Status::Ok();
+    }
+    watched_at_ = now;
+    bool subjects = false;
     // Queue warnings: only queues that have warn_depth or warn_age.
     JW_ASSIGN_OR_RETURN(std::vector<QueueInfo> queues, Queues());
     std::map<std::string, std::string> warnings;  // "queue/reason" -> message
-    std::map<std::string, const QueueInfo*> by_name;
     for (const QueueInfo& q : queues) {
-      by_name.emplace(q.name, &q);
+      subjects = subjects || q.limits.warn_depth || q.limits.warn_age;
       for (const std::string& reason : q.warnings) warnings.emplace(q.name + "/" + reason, WarningMessage(q, reason, now));
     }
     for (const auto& [id, message] : warnings) {
@@ -208,6 +220,7 @@ Status Engine::WatchFlow() {
     std::map<std::string, BreakerState> breakers;
     for (const ResourceInfo& r : resources) {
       if (r.limits.breaker.failures == 0 && r.breaker.state == BreakerState::kClosed) continue;
+      subjects = true;
       breakers.emplace(r.key, r.breaker.state);
       auto it = watched_breakers_.find(r.key);
       const BreakerState before = it == watched_breakers_.end() ? BreakerState::kClosed : it->second;
@@ -221,6 +234,7 @@ Status Engine::WatchFlow() {
       events.push_back({FlowEvent::Kind::kBreaker, r.key, "", message, before, r.breaker.state, now});
     }
     watched_breakers_ = std::move(breakers);
+    watch_has_subjects_ = subjects;
   }
   for (const FlowEvent& e : events) {
     if (e.kind == FlowEvent::Kind::kQueueWarningCleared) {

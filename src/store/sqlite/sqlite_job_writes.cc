@@ -31,7 +31,7 @@ Result<std::vector<InsertedJob>> SqliteStore::JobInsertMany(const JobInsertParam
           q.Bind(1, j.kind).Bind(2, j.queue).Bind(3, j.priority).Bind(4, ToString(j.state)).Bind(5, j.args);
           q.Bind(6, j.max_attempts).Bind(7, j.timeout).Bind(8, j.stall_timeout).Bind(9, j.deadline_at);
           q.Bind(10, j.run_at).Bind(11, p.now).Bind(12, j.unique_key).Bind(13, j.resource_key);
-          q.Bind(14, j.batch_id).Bind(15, EncodeTags(j.tags));
+          q.Bind(14, j.batch_id).Bind(15, EncodeTags(j.tags)).Bind(16, j.cost);
           JW_RETURN_IF_ERROR(q.Run());
           out.push_back({conn.LastInsertRowid(), false});
         }
@@ -144,6 +144,11 @@ Result<std::vector<Status>> SqliteStore::JobApplyMany(const JobApplyParams& p) {
             ins.Bind(5, e.at).Bind(6, e.counted).Bind(7, e.limit).Bind(8, e.output_tail);
             JW_RETURN_IF_ERROR(ins.Run());
           }
+          if (c.resource) {
+            JW_RETURN_IF_ERROR(LoadFlow(conn));
+            JW_RETURN_IF_ERROR(
+                RecordOutcome(conn, c.resource->key, c.resource->outcome, c.id, c.resource->hold_until, p.now));
+          }
           out.push_back(Status::Ok());
         }
         return Status::Ok();
@@ -195,69 +200,9 @@ Result<std::int64_t> SqliteStore::JobDeleteMany(const JobDeleteParams& p) {
       "delete jobs");
 }
 
-Status SqliteStore::FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out) {
-  out.clear();
-  {
-    // In the fetch's own transaction, so a worker marked stopped (its death
-    // seen) is leased nothing, however the fetch and the stop interleave.
-    Query stopped(conn, "WorkerIsStopped");
-    stopped.Bind(1, p.worker_id);
-    JW_ASSIGN_OR_RETURN(bool row, stopped.Step());
-    if (row) return Status::Ok();
-  }
-  std::vector<Job> candidates;
-  for (const std::string& queue : p.queues) {
-    {
-      Query paused(conn, "QueueIsPaused");
-      paused.Bind(1, queue);
-      JW_ASSIGN_OR_RETURN(bool row, paused.Step());
-      if (row && paused.Int(0) != 0) continue;
-    }
-    bool due = false;
-    {
-      Query probe(conn, "JobHasDueScheduledInQueue");
-      probe.Bind(1, queue).Bind(2, p.now);
-      JW_ASSIGN_OR_RETURN(due, probe.Step());
-    }
-    if (due) {
-      Query promote(conn, "JobPromoteScheduledInQueue");
-      promote.Bind(1, queue).Bind(2, p.now).Bind(3, std::max(p.max, 100));
-      JW_RETURN_IF_ERROR(promote.Run());
-    }
-    Query q(conn, "JobFetchCandidates");
-    q.Bind(1, queue).Bind(2, p.now).Bind(3, p.max);
-    while (true) {
-      JW_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      JW_ASSIGN_OR_RETURN(Job job, ReadJob(q));
-      candidates.push_back(std::move(job));
-    }
-  }
-  if (p.queues.size() > 1) {
-    // Merge the per-queue heads: priority, then run_at, then id.
-    std::sort(candidates.begin(), candidates.end(), [](const Job& a, const Job& b) {
-      if (a.priority != b.priority) return a.priority > b.priority;
-      if (a.run_at != b.run_at) return a.run_at < b.run_at;
-      return a.id < b.id;
-    });
-    if (candidates.size() > static_cast<std::size_t>(p.max)) {
-      candidates.resize(static_cast<std::size_t>(p.max));
-    }
-  }
-  out.reserve(candidates.size());
-  for (Job& job : candidates) {
-    Query lease(conn, "JobLease");
-    lease.Bind(1, job.id).Bind(2, p.now).Bind(3, p.lease_ttl).Bind(4, p.grace).Bind(5, p.worker_id);
-    JW_RETURN_IF_ERROR(lease.Run());
-    if (conn.Changes() != 1) continue;  // not available after all (cannot happen in this transaction)
-    LeaseFields(job, p);
-    out.push_back(std::move(job));
-  }
-  return Status::Ok();
-}
-
 Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out) {
   out.clear();
+  std::vector<JobId> completed;
   for (const CompleteItem& item : p.items) {
     Query q(conn, "JobComplete");
     q.Bind(1, item.id).Bind(2, item.token).Bind(3, p.now);
@@ -266,6 +211,7 @@ Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std
     JW_RETURN_IF_ERROR(q.Run());
     if (conn.Changes() == 1) {
       out.push_back(Status::Ok());
+      completed.push_back(item.id);
       continue;
     }
     // Idempotent retry: the same token already completed it.
@@ -278,7 +224,7 @@ Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std
     }
     out.push_back(already_done ? Status::Ok() : GuardFailure(conn, item.id, JobState::kRunning, item.token));
   }
-  return Status::Ok();
+  return RecordSuccesses(conn, completed, p.now);
 }
 
 }  // namespace jobwarden::sqlite

@@ -28,6 +28,9 @@ Result<std::vector<QueueInfo>> SqliteStore::QueueList() {
         QueueInfo& info = queues[q.Text(0)];
         info.name = q.Text(0);
         info.paused = q.Int(1) != 0;
+        if (auto v = q.OptInt(2)) info.limits.concurrency = static_cast<int>(*v);
+        info.limits.warn_depth = q.OptInt(3);
+        if (auto v = q.OptInt(4)) info.limits.warn_age = Duration(*v);
       }
     }
     {

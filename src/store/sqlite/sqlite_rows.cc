@@ -8,7 +8,7 @@ constexpr std::string_view kJobColumns =
     "id, kind, queue, priority, state, args, attempt, max_attempts, timeout_ms, stall_timeout_ms, deadline_at, "
     "run_at, created_at, started_at, finished_at, heartbeat_at, lease_expires_at, lease_token, lease_ttl_ms, "
     "grace_ms, worker_id, cancel_requested, cancel_reason, takeback_at, progress_done, progress_total, "
-    "progress_message, progress_updated_at, stall_since, checkpoint, result, unique_key, resource_key, batch_id, tags";
+    "progress_message, progress_updated_at, stall_since, checkpoint, result, unique_key, resource_key, batch_id, tags, cost";
 
 const std::vector<std::pair<std::string, std::string>>& Statements() {
   static const auto* statements = [] {
@@ -106,6 +106,7 @@ Result<Job> ReadJob(const Query& q) {
   j.resource_key = q.OptText(c++);
   j.batch_id = q.OptText(c++);
   j.tags = DecodeTags(q.Text(c++));
+  j.cost = static_cast<int>(q.Int(c++));
   return j;
 }
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "store/sqlite/sqlite_checkpointer.h"
@@ -70,6 +71,20 @@ Status InReadTx(Connection& conn, Fn&& fn) {
   return s.ok() ? end : s;
 }
 
+// Flow control's per-transaction types (sqlite_flow.cc).
+struct FetchCandidate;
+struct ResourceGate;
+using GateMap = std::unordered_map<std::string, ResourceGate>;
+
+// The settings of every resource with a row, cached per store and reloaded
+// when the database's limits_version changes. Touched only inside writer ops,
+// which the group commit runs one at a time.
+struct FlowSettings {
+  std::int64_t version = -1;  // -1: not loaded
+  std::unordered_map<std::string, ResourceLimits> resources;
+  bool any_breaker = false;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer,
@@ -99,6 +114,14 @@ class SqliteStore final : public Store {
   // Queues, workers, the reaper's tick (sqlite_queues_workers.cc).
   Status QueueSetPaused(const std::string& name, bool paused, Timestamp now) override;
   Result<std::vector<QueueInfo>> QueueList() override;
+
+  // Flow control (sqlite_flow.cc).
+  Status QueueSetLimits(const std::string& name, const QueueLimits& limits, Timestamp now) override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> QueueResourceKeys(const std::string& queue,
+                                                                              int limit) override;
+  Status ResourceSetLimits(const std::string& key, const ResourceLimits& limits, Timestamp now) override;
+  Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) override;
+  Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) override;
   Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;
   Status WorkerUpsert(const WorkerRecord& w) override;
   Status WorkerTouch(const std::string& id, int busy, Timestamp now) override;
@@ -112,8 +135,25 @@ class SqliteStore final : public Store {
 
  private:
   // The bodies of JobFetch and JobCompleteMany, inside the caller's transaction.
-  static Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out);
-  static Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
+  Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out);
+  Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
+
+  // Flow control inside a writer op (sqlite_flow.cc).
+  Status LoadFlow(Connection& conn);
+  // The gate of `key` in this transaction, loaded once; nullptr when the key has no row.
+  Result<ResourceGate*> GateFor(Connection& conn, const std::string& key, Timestamp now, GateMap& gates);
+  static bool GateAllows(const ResourceGate& g, int cost, Timestamp now, FetchHolds* holds);
+  static void GateTake(ResourceGate& g, JobId id, int cost, Timestamp now);
+  static Status WriteGates(Connection& conn, const GateMap& gates);
+  Status QueueCandidates(Connection& conn, const std::string& queue, int max, const JobFetchParams& p, GateMap& gates,
+                         std::vector<FetchCandidate>& out);
+  Status KeyedCandidates(Connection& conn, const std::string& queue, int max, const JobFetchParams& p, GateMap& gates,
+                         std::vector<FetchCandidate>& out);
+  // A run's outcome for its resource (breaker, retry_after hold).
+  Status RecordOutcome(Connection& conn, const std::string& key, BreakerOutcome outcome, JobId job,
+                       std::optional<Timestamp> hold_until, Timestamp now);
+  // Breaker successes of the completed jobs, when some resource has a breaker.
+  Status RecordSuccesses(Connection& conn, const std::vector<JobId>& completed, Timestamp now);
 
   // One write statement in the group commit, bound by `bind`; returns the rows
   // it changed. `weight` is its share of a batch (the rows it may touch).
@@ -137,6 +177,7 @@ class SqliteStore final : public Store {
   SqliteStoreOptions options_;
   ReaderPool readers_;
   Checkpointer checkpointer_;  // outlives the writer, whose commits signal it
+  FlowSettings flow_;          // only inside writer ops (see FlowSettings)
   Writer writer_;
 };
 

@@ -46,6 +46,14 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair{"JobPromoteScheduled", "jobs_scheduled_due"},
                       std::pair{"JobPurgeFinished", "jobs_finished"},
                       std::pair{"JobFetchCandidates", "jobs_fetch"},
+                      // Flow control: keyed jobs from their index alone; per key when the head is held.
+                      std::pair{"JobFetchKeyedCandidates", "jobs_fetch_keyed"},
+                      std::pair{"JobFetchKeyedScan", "jobs_fetch_keyed"},
+                      std::pair{"JobFetchNextKey", "jobs_fetch_by_key"},
+                      std::pair{"JobFetchKeyHead", "jobs_fetch_by_key"},
+                      std::pair{"QueueRunning", "jobs_state_queue"},
+                      std::pair{"ResourceCountInState", "jobs_resource"},
+                      std::pair{"ResourceNextJobKey", "jobs_resource"},
                       std::pair{"JobHasDueScheduledInQueue", "jobs_scheduled"},
                       std::pair{"JobPromoteScheduledInQueue", "jobs_scheduled"},
                       // Listing by state: the queues holding the state, then each queue's run by id.

@@ -6,15 +6,18 @@
 
 -- name: JobInsert
 INSERT INTO jobs (kind, queue, priority, state, args, max_attempts, timeout_ms, stall_timeout_ms, deadline_at,
-                  run_at, created_at, unique_key, resource_key, batch_id, tags)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15);
+                  run_at, created_at, unique_key, resource_key, batch_id, tags, cost)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16);
 
 -- name: JobFindUnique
 SELECT id FROM jobs
 WHERE unique_key = ?1 AND state IN ('scheduled', 'available', 'running');
 
--- name: QueueIsPaused
-SELECT paused FROM queues WHERE name = ?1;
+-- name: QueueFetchSettings
+SELECT paused, concurrency FROM queues WHERE name = ?1;
+
+-- name: QueueRunning
+SELECT COUNT(*) FROM jobs INDEXED BY jobs_state_queue WHERE state = 'running' AND queue = ?1;
 
 -- name: JobHasDueScheduledInQueue
 -- One probe of jobs_scheduled, so that fetch runs JobPromoteScheduledInQueue (whose IN subquery
@@ -39,13 +42,125 @@ WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_scheduled_due
              ORDER BY run_at LIMIT ?2);
 
 -- name: JobFetchCandidates
--- The whole row: fetch answers with it, after applying JobLease's changes in C++ (LeaseFields in
--- sqlite_store.cc). Reading it here instead of `UPDATE ... RETURNING` saves, per leased job, the
--- ephemeral table SQLite builds for every RETURNING statement (~40% of fetch; docs/benchmarks.md).
-SELECT {JOB_COLUMNS} FROM jobs
-WHERE state = 'available' AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
+-- The jobs without a resource_key, whole rows: fetch answers with them, after applying JobLease's
+-- changes in C++ (LeaseFields in sqlite_rows.cc). Reading it here instead of `UPDATE ... RETURNING`
+-- saves, per leased job, the ephemeral table SQLite builds for every RETURNING statement (~40% of
+-- fetch; docs/benchmarks.md).
+SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_fetch
+WHERE state = 'available' AND resource_key IS NULL AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
 ORDER BY priority DESC, run_at, id
 LIMIT ?3;
+
+-- name: JobFetchKeyedCandidates
+-- The jobs with a resource_key, whole rows, when no resource has limits (nothing can hold them).
+SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_fetch_keyed
+WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
+ORDER BY priority DESC, run_at, id
+LIMIT ?3;
+
+-- name: JobFetchKeyedScan
+-- The jobs with a resource_key in fetch order, from the index alone (it covers every column read):
+-- fetch walks it while it leases or passes over jobs, up to a bound, then goes per key.
+SELECT id, priority, run_at, resource_key, cost FROM jobs INDEXED BY jobs_fetch_keyed
+WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
+ORDER BY priority DESC, run_at, id;
+
+-- name: JobFetchNextKey
+-- The next resource key with available jobs in the queue after ?2 ('' for the first): one seek.
+SELECT resource_key FROM jobs INDEXED BY jobs_fetch_by_key
+WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 AND resource_key > ?2
+ORDER BY resource_key LIMIT 1;
+
+-- name: JobFetchKeyHead
+-- The first ?4 available jobs of one key in the queue, in fetch order, from the index alone.
+SELECT id, priority, run_at, resource_key, cost FROM jobs INDEXED BY jobs_fetch_by_key
+WHERE state = 'available' AND resource_key = ?3 AND queue = ?1 AND (deadline_at IS NULL OR deadline_at > ?2)
+ORDER BY priority DESC, run_at, id
+LIMIT ?4;
+
+-- name: JobGetForLease
+SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND state = 'available';
+
+-- name: JobResourceKey
+SELECT resource_key FROM jobs WHERE id = ?1;
+
+-- name: JobStateOf
+SELECT state FROM jobs WHERE id = ?1;
+
+-- name: LimitsVersion
+SELECT value FROM meta WHERE key = 'limits_version';
+
+-- name: LimitsVersionBump
+INSERT INTO meta (key, value) VALUES ('limits_version', 1)
+ON CONFLICT (key) DO UPDATE SET value = value + 1;
+
+-- name: ResourceAllLimits
+SELECT key, concurrency, rate_text, rate_per_s, burst, breaker_failures, breaker_cooldown_ms FROM resources;
+
+-- name: ResourceState
+SELECT tokens, tokens_at, breaker_state, breaker_count, breaker_open_until, probe_job, held_until
+FROM resources WHERE key = ?1;
+
+-- name: ResourceStateSet
+UPDATE resources SET tokens = ?2, tokens_at = ?3, breaker_state = ?4, breaker_count = ?5, breaker_open_until = ?6,
+                     probe_job = ?7, held_until = ?8
+WHERE key = ?1;
+
+-- name: ResourceEnsure
+-- A row for a key that gets state before it has settings (a retry_after hold).
+INSERT INTO resources (key, updated_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING;
+
+-- name: ResourceSetLimits
+-- A new or changed rate starts from a full bucket (tokens NULL); the breaker's state is kept.
+INSERT INTO resources (key, concurrency, rate_text, rate_per_s, burst, breaker_failures, breaker_cooldown_ms,
+                       updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (key) DO UPDATE SET
+  concurrency = excluded.concurrency,
+  tokens = CASE WHEN rate_per_s IS excluded.rate_per_s AND burst IS excluded.burst THEN tokens ELSE NULL END,
+  tokens_at = CASE WHEN rate_per_s IS excluded.rate_per_s AND burst IS excluded.burst THEN tokens_at ELSE NULL END,
+  rate_text = excluded.rate_text, rate_per_s = excluded.rate_per_s, burst = excluded.burst,
+  breaker_failures = excluded.breaker_failures, breaker_cooldown_ms = excluded.breaker_cooldown_ms,
+  updated_at = excluded.updated_at;
+
+-- name: ResourceRow
+SELECT key, concurrency, rate_text, rate_per_s, burst, breaker_failures, breaker_cooldown_ms,
+       tokens, tokens_at, breaker_state, breaker_count, breaker_open_until, probe_job, held_until
+FROM resources WHERE key = ?1;
+
+-- name: ResourceKeys
+SELECT key FROM resources ORDER BY key;
+
+-- name: ResourceNextJobKey
+-- The next resource key of any job after ?1 ('' for the first): one seek in jobs_resource.
+SELECT resource_key FROM jobs INDEXED BY jobs_resource WHERE resource_key > ?1 ORDER BY resource_key LIMIT 1;
+
+-- name: ResourceCountInState
+SELECT COUNT(*) FROM jobs INDEXED BY jobs_resource WHERE resource_key = ?1 AND state = ?2;
+
+-- name: ResourceRecentRunTimes
+-- Run times of the key's successes since ?2, shortest first (p50/p95).
+SELECT finished_at - started_at AS took FROM jobs INDEXED BY jobs_resource
+WHERE resource_key = ?1 AND state = 'succeeded' AND finished_at >= ?2 AND started_at IS NOT NULL
+ORDER BY took;
+
+-- name: ResourceRecentFailures
+-- Runs of the key's jobs that ended with an error since ?2 (drains and lost leases excluded: they
+-- say nothing about the service).
+SELECT COUNT(*) FROM job_errors AS e INDEXED BY job_errors_at JOIN jobs AS j ON j.id = e.job_id
+WHERE e.at >= ?2 AND j.resource_key = ?1
+  AND e.class != 'interrupted' AND e.class != 'worker_lost' AND e.class != 'lease_expired'
+  AND e.class != 'cancelled';
+
+-- name: QueueSetLimits
+INSERT INTO queues (name, concurrency, warn_depth, warn_age_ms, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, warn_depth = excluded.warn_depth,
+  warn_age_ms = excluded.warn_age_ms, updated_at = excluded.updated_at;
+
+-- name: QueueResourceKeys
+SELECT resource_key, COUNT(*) FROM jobs INDEXED BY jobs_fetch_by_key
+WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1
+GROUP BY resource_key ORDER BY resource_key LIMIT ?2;
 
 -- name: JobLease
 -- Keep in step with LeaseFields() in sqlite_store.cc, which applies the same changes to the row read.
@@ -188,7 +303,7 @@ SELECT queue, state, COUNT(*) FROM jobs GROUP BY state, queue;
 SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = ?1;
 
 -- name: QueueAll
-SELECT name, paused FROM queues ORDER BY name;
+SELECT name, paused, concurrency, warn_depth, warn_age_ms FROM queues ORDER BY name;
 
 -- name: MetaGet
 SELECT value FROM meta WHERE key = ?1;
