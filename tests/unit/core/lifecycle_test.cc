@@ -567,3 +567,54 @@ TEST(LimitNameTest, NamesMatchTheErrorEntryLimitField) {
 
 }  // namespace
 }  // namespace jobwarden
+
+namespace jobwarden {
+namespace {
+
+// Flow control: a failure of a job with a resource_key tells its breaker how
+// the run went, and a rate_limited one with retry_after holds the resource.
+TEST(PlanFailureResourceTest, ARunOfAKeyedJobCarriesItsBreakerOutcomeAndHold) {
+  Job j = RunningJob();
+  j.resource_key = "host:imx";
+  std::mt19937_64 rng(1);
+  const std::pair<ErrorClass, BreakerOutcome> cases[] = {
+      {ErrorClass::kTransient, BreakerOutcome::kFailure},  {ErrorClass::kCrashed, BreakerOutcome::kFailure},
+      {ErrorClass::kTimeout, BreakerOutcome::kFailure},    {ErrorClass::kRateLimited, BreakerOutcome::kFailure},
+      {ErrorClass::kPermanent, BreakerOutcome::kNeutral},  {ErrorClass::kWorkerLost, BreakerOutcome::kNeutral},
+      {ErrorClass::kInterrupted, BreakerOutcome::kNeutral}, {ErrorClass::kLeaseExpired, BreakerOutcome::kNeutral},
+  };
+  for (const auto& [c, outcome] : cases) {
+    Failure f;
+    f.error_class = c;
+    f.message = "x";
+    auto change = PlanFailure(j, f, kT0, BackoffPolicy{}, rng);
+    ASSERT_TRUE(change.ok()) << change.status().ToString();
+    ASSERT_TRUE(change->resource) << ToString(c);
+    EXPECT_EQ(change->resource->key, "host:imx");
+    EXPECT_EQ(change->resource->outcome, outcome) << ToString(c);
+    EXPECT_FALSE(change->resource->hold_until) << ToString(c);
+  }
+  Failure limited;
+  limited.error_class = ErrorClass::kRateLimited;
+  limited.message = "429";
+  limited.retry_after = seconds(30);
+  auto change = PlanFailure(j, limited, kT0, BackoffPolicy{}, rng);
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->resource->hold_until, kT0 + seconds(30));
+
+  Failure undelivered;
+  undelivered.error_class = ErrorClass::kWorkerLost;
+  undelivered.message = "never reached";
+  undelivered.never_started = true;
+  change = PlanFailure(j, undelivered, kT0, BackoffPolicy{}, rng);
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->resource->outcome, BreakerOutcome::kNeutral);
+
+  j.resource_key.reset();
+  change = PlanFailure(j, limited, kT0, BackoffPolicy{}, rng);
+  ASSERT_TRUE(change.ok());
+  EXPECT_FALSE(change->resource) << "a job without a key touches no resource";
+}
+
+}  // namespace
+}  // namespace jobwarden
