@@ -11,7 +11,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -24,6 +23,7 @@
 #include "core/kind.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "os/process_identity.h"
 #include "store/store.h"
 
@@ -231,15 +231,15 @@ class Engine {
   // heartbeat ever named is handed back as never started.
   Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
                                        Timestamp registered_at, Timestamp now);
-  std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
+  std::mt19937_64& Rng() REQUIRES(rng_mu_);  // REQUIRES: rng_mu_ held
 
   Store& store_;
   const Clock& clock_;
   EngineOptions options_;
   std::vector<EventListener> listeners_;
   std::vector<std::function<void(const std::string&)>> worker_gone_listeners_;
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
 };
 
 }  // namespace jobwarden
