@@ -133,13 +133,16 @@ std::vector<std::shared_ptr<ActiveJob>> WorkerPool::ToActiveJobs(std::vector<Job
     a->notifier = notifier_;
     a->grace = options_.grace;
     a->max_checkpoint_bytes = options_.max_checkpoint_bytes;
-    a->lease_deadline = sent + job.lease_ttl;
     if (auto limit = AttemptDeadline(job)) {
       a->attempt_deadline = sent + std::chrono::duration_cast<SteadyDuration>(*limit - sent_wall);
       a->deadline_kind = (job.deadline_at && *job.deadline_at == *limit) ? CancelReason::kDeadline
                                                                           : CancelReason::kTimeout;
     }
-    a->checkpoint = job.checkpoint;
+    {
+      MutexLock lock(a->mu);  // `a` is not shared yet: uncontended, taken for the fields' rule
+      a->lease_deadline = sent + job.lease_ttl;
+      a->checkpoint = job.checkpoint;
+    }
     a->job = std::move(job);
     batch.push_back(std::move(a));
   }

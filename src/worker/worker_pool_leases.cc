@@ -61,7 +61,7 @@ bool WorkerPool::SendHeartbeat() {
   std::vector<std::pair<bool, bool>> cleared;  // dirty flags taken, to restore on failure
   std::vector<std::shared_ptr<ActiveJob>> sent_jobs;
   for (auto& a : held) {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     // Settled jobs are no longer held; lost or self-fenced ones are given up
     // (renewing them now would keep a job we are killing from its next worker).
     if (a->settled || IsUnreportable(a->stop_reason)) continue;
@@ -94,7 +94,7 @@ bool WorkerPool::SendHeartbeat() {
     spdlog::warn("worker {}: heartbeat for {} job(s) failed: {}", worker_id_, req.jobs.size(),
                  answers.status().ToString());
     for (std::size_t i = 0; i < sent_jobs.size(); ++i) {
-      std::lock_guard<std::mutex> lock(sent_jobs[i]->mu);
+      MutexLock lock(sent_jobs[i]->mu);
       sent_jobs[i]->progress_dirty |= cleared[i].first;
       sent_jobs[i]->checkpoint_dirty |= cleared[i].second;
     }
@@ -109,7 +109,7 @@ bool WorkerPool::SendHeartbeat() {
       continue;
     }
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       a->lease_deadline = sent + a->job.lease_ttl;
     }
     if (r.answer == HeartbeatAnswer::kCancel) RequestStop(a, StopReasonFor(r.cancel_reason));
@@ -121,7 +121,7 @@ void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason rea
   std::function<void(Duration)> terminate;
   std::function<void()> kill;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->stop_reason != StopReason::kNone || a->finished) {
       // A lost lease overrides an earlier reason: the outcome must not be reported,
       // and a command still running is killed now.
@@ -192,7 +192,7 @@ void WorkerPool::Watchdog() {
     std::optional<StopReason> stop;
     std::function<void()> kill;
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       if (a->finished || a->settled) continue;
       if (a->stop_reason == StopReason::kNone) {
         if (now + kFenceMargin >= a->lease_deadline - a->grace) {
@@ -216,7 +216,7 @@ void WorkerPool::Watchdog() {
     if (!a) continue;
     bool give_up = false;
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       give_up = a->in_process && !a->finished && !a->abandoned && a->stop_reason != StopReason::kNone &&
                 (now >= a->stop_at + a->grace || now + kFenceMargin >= a->lease_deadline);
       if (give_up) a->abandoned = true;
@@ -228,7 +228,7 @@ void WorkerPool::Watchdog() {
 void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) {
   StopReason reason;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     reason = a->stop_reason;
   }
   std::int64_t count;

@@ -23,7 +23,7 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
   RunOutcome out;
   JobContext ctx(a);
   auto stopped = [&]() -> std::optional<StopReason> {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->stop_reason == StopReason::kNone) return std::nullopt;
     return a->stop_reason;
   };
@@ -41,7 +41,7 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
   try {
     (*h)(ctx);
     out.success = true;
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     out.result = a->result;
   } catch (const StopRequested&) {
     if (auto reason = stopped()) {
@@ -83,13 +83,13 @@ void WorkerPool::SlotLoop(std::size_t slot) {
     {
       // A job stopped before it started (lease lost, self-fenced, cancelled
       // while queued) is never run: its lease may already be someone else's.
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       if (!hand_back) stopped_before = a->stop_reason;
     }
     if (hand_back) {
       // Fetched but not started when the drain began: give it back untouched.
       {
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         if (a->stop_reason == StopReason::kNone) a->stop_reason = StopReason::kDrain;
         a->finished = true;
       }
@@ -98,7 +98,7 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       out.failure.message = "the worker is shutting down; handed back before it started";
     } else if (stopped_before != StopReason::kNone) {
       {
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       }
       out.stopped = true;
@@ -110,21 +110,21 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       if (h != handlers_.end()) {
         std::shared_ptr<const InProcessHandler> handler = h->second;
         {
-          std::lock_guard<std::mutex> lock(a->mu);
+          MutexLock lock(a->mu);
           a->in_process = true;
         }
         out = RunInProcess(a, handler);
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         if (a->abandoned) return;  // this thread was given up on: the pool may be gone; touch nothing
         a->finished = true;
       } else if (r != runners_.end()) {
         out = r->second->Run(a);
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       } else {
         out.failure.error_class = ErrorClass::kTransient;
         out.failure.message = "no handler for kind '" + a->job.kind + "' in worker " + worker_id_;
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       }
     }
@@ -139,7 +139,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   std::optional<std::string> checkpoint;
   std::optional<Progress> progress;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->settled) return false;
     a->settled = true;
     reason = a->stop_reason;
