@@ -15,10 +15,8 @@
 #include <spdlog/common.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -71,30 +69,34 @@ class Notifier {
  public:
   void Notify() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       pending_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   // Waits up to `timeout` for a notification; true if one came.
   bool WaitFor(std::chrono::steady_clock::duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = cv_.wait_for(lock, timeout, [&] { return pending_; });
+    MutexLock lock(mu_);
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pending_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
+    const bool got = pending_;
     pending_ = false;
     return got;
   }
   // Waits until `clock` reaches `deadline` for a notification; true if one came.
   bool WaitUntil(const MonotonicClock& clock, MonotonicClock::TimePoint deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = clock.WaitUntil(cv_, lock, deadline, [&] { return pending_; });
+    MutexLock lock(mu_);
+    while (!pending_ && clock.Now() < deadline) clock.WaitUntil(cv_, mu_, deadline);
+    const bool got = pending_;
     pending_ = false;
     return got;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool pending_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool pending_ GUARDED_BY(mu_) = false;
 };
 
 // The state of one leased job, shared by its handler, the heartbeat loop and

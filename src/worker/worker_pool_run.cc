@@ -74,7 +74,7 @@ void WorkerPool::SlotLoop(std::size_t slot) {
   while (auto a = Take(slot)) {
     bool hand_back = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       hand_back = phase_ != Phase::kRunning;
       if (!hand_back) ++stats_.started;
     }
@@ -129,7 +129,7 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       }
     }
     if (!Report(a, std::move(out))) Finish(a);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (slot_job_[slot] == a) slot_job_[slot] = nullptr;
   }
 }
@@ -152,7 +152,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   if (IsUnreportable(reason)) {
     spdlog::warn("job {} [{}]: {}; its outcome is not reported (the job may run elsewhere)", job.id, job.kind,
                  ToString(reason));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.lost;
     return false;
   }
@@ -173,7 +173,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     bool wake_fetcher;
     bool wake_completer;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       completions_.push_back({a, CompleteRequest{job.id, job.lease_token, outcome.result, checkpoint, progress}});
       ++awaiting_complete_;
       wake_fetcher = FetcherMayProceed();
@@ -182,8 +182,8 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
       // (SetFetcherState, NotifyAll).
       wake_completer = !FetcherTakesCompletions();
     }
-    if (wake_completer) completer_cv_.notify_one();
-    if (wake_fetcher) fetch_cv_.notify_one();  // the fetcher counts the slot as free
+    if (wake_completer) completer_cv_.NotifyOne();
+    if (wake_fetcher) fetch_cv_.NotifyOne();  // the fetcher counts the slot as free
     return true;
   }
   SendFail(job, std::move(outcome.failure), std::move(checkpoint), std::move(progress));
@@ -202,7 +202,7 @@ void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::st
     if (s.code() != StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100) * (1 << i));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!s.ok()) {
     if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
     spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind, ToString(failure.error_class),
@@ -218,13 +218,13 @@ void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
   bool wake_fetcher;
   bool wake_waiter;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
     wake_fetcher = FetcherMayProceed();
     wake_waiter = phase_ != Phase::kRunning && active_.empty();
   }
-  if (wake_fetcher) fetch_cv_.notify_one();
-  if (wake_waiter) cv_.notify_all();
+  if (wake_fetcher) fetch_cv_.NotifyOne();
+  if (wake_waiter) cv_.NotifyAll();
 }
 
 }  // namespace jobwarden
