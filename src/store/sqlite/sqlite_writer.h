@@ -12,15 +12,14 @@
 // waiting caller after each commit, cost more than the SQL; docs/benchmarks.md).
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -54,12 +53,12 @@ class Writer {
   template <typename F>
   Status Submit(F&& fn, int weight = 1) {
     Pending p(Op(fn), weight);
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return Status::Unavailable("the store is closing");
     queue_.push_back(&p);
-    p.cv.wait(lock, [&] { return p.done || (!leading_ && queue_.front() == &p); });
+    while (!p.done && (leading_ || queue_.front() != &p)) p.cv.Wait(mu_);
     if (p.done) return p.result;
-    Lead(lock);
+    Lead();
     return p.result;
   }
 
@@ -69,21 +68,23 @@ class Writer {
     Op op;
     int weight;
     Status result = Status::Ok();
-    bool done = false;           // GUARDED_BY(mu_)
-    std::condition_variable cv;  // its caller waits here; notified under mu_ (the waiter outlives it)
+    // Under the Writer's mu_. Not annotated: the lock analysis cannot tie a
+    // Pending's field to the Writer's mu_ (GUARDED_BY here would name a mutex of the Pending).
+    bool done = false;
+    CondVar cv;  // its caller waits here; notified under mu_ (the waiter outlives it)
   };
 
   static constexpr int kMaxRowsPerTransaction = 10'000;
   static constexpr int kMaxBatchesPerLead = 4;
 
-  // REQUIRES: mu_ held by `lock`, the caller is at the head of the queue and no one leads.
+  // REQUIRES: mu_ held, the caller is at the head of the queue and no one leads.
   // A leader that finds more callers queued when its transaction committed
   // runs their batch too (a few times, a bounded delay for its own caller):
   // it is on a CPU already, while waking the next leader costs a thread switch
   // on the one serial path, which on a loaded machine waits for a time slice.
   // noexcept: an exception here would leave leading_ set and every caller waiting
   // forever; terminating is what the old writer thread did too.
-  void Lead(std::unique_lock<std::mutex>& lock) noexcept;
+  void Lead() noexcept REQUIRES(mu_);
   // BEGIN IMMEDIATE, waiting out other processes' write locks.
   Status Begin();
   Status Commit();
@@ -92,11 +93,11 @@ class Writer {
 
   std::unique_ptr<Connection> conn_;  // used only by the leader, outside mu_
   const Duration lock_wait_;
-  std::mutex mu_;
-  std::condition_variable idle_cv_;  // the destructor waits here for the last leader
-  std::deque<Pending*> queue_;       // GUARDED_BY(mu_): waiting, in arrival order
-  bool leading_ = false;             // GUARDED_BY(mu_): a caller is running a batch
-  bool stop_ = false;                // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar idle_cv_;                             // the destructor waits here for the last leader
+  std::deque<Pending*> queue_ GUARDED_BY(mu_);  // waiting, in arrival order
+  bool leading_ GUARDED_BY(mu_) = false;        // a caller is running a batch
+  bool stop_ GUARDED_BY(mu_) = false;
   std::vector<Pending*> batch_;      // used by the leader only (reused: no allocation per batch)
 };
 
