@@ -28,10 +28,8 @@ void Writer::Lead() noexcept {
       MutexUnlock unlock(mu_);
       RunBatch(batch_);
     }
-    for (Pending* q : batch_) {
-      q->done = true;
-      q->cv.NotifyOne();
-    }
+    settled_ += batch_.size();
+    for (Pending* q : batch_) q->cv.NotifyOne();
     batch_.clear();
   }
   leading_ = false;

@@ -12,6 +12,7 @@
 // waiting caller after each commit, cost more than the SQL; docs/benchmarks.md).
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <type_traits>
@@ -55,9 +56,10 @@ class Writer {
     Pending p(Op(fn), weight);
     MutexLock lock(mu_);
     if (stop_) return Status::Unavailable("the store is closing");
+    p.seq = ++queued_;
     queue_.push_back(&p);
-    while (!p.done && (leading_ || queue_.front() != &p)) p.cv.Wait(mu_);
-    if (p.done) return p.result;
+    while (!Settled(p) && (leading_ || queue_.front() != &p)) p.cv.Wait(mu_);
+    if (Settled(p)) return p.result;
     Lead();
     return p.result;
   }
@@ -68,9 +70,11 @@ class Writer {
     Op op;
     int weight;
     Status result = Status::Ok();
-    // Under the Writer's mu_. Not annotated: the lock analysis cannot tie a
-    // Pending's field to the Writer's mu_ (GUARDED_BY here would name a mutex of the Pending).
-    bool done = false;
+    // Its place in arrival order (1, 2, ...), given as it is queued; only its
+    // own caller reads it. Whether its batch ran is Writer::Settled(p), not a
+    // `done` flag here that the leader sets: the lock analysis cannot tie a
+    // Pending's field to the Writer's mu_, and settled_ it checks.
+    std::uint64_t seq = 0;
     CondVar cv;  // its caller waits here; notified under mu_ (the waiter outlives it)
   };
 
@@ -85,6 +89,9 @@ class Writer {
   // noexcept: an exception here would leave leading_ set and every caller waiting
   // forever; terminating is what the old writer thread did too.
   void Lead() noexcept REQUIRES(mu_);
+  // REQUIRES: mu_ held. Whether `p`'s batch ran (committed or failed). Batches
+  // take the queue from its front, so operations settle in arrival order.
+  bool Settled(const Pending& p) const REQUIRES(mu_) { return p.seq <= settled_; }
   // BEGIN IMMEDIATE, waiting out other processes' write locks.
   Status Begin();
   Status Commit();
@@ -96,6 +103,8 @@ class Writer {
   Mutex mu_;
   CondVar idle_cv_;                             // the destructor waits here for the last leader
   std::deque<Pending*> queue_ GUARDED_BY(mu_);  // waiting, in arrival order
+  std::uint64_t queued_ GUARDED_BY(mu_) = 0;    // operations ever queued: the last one's seq
+  std::uint64_t settled_ GUARDED_BY(mu_) = 0;   // operations whose batch ran: those with seq <= settled_
   bool leading_ GUARDED_BY(mu_) = false;        // a caller is running a batch
   bool stop_ GUARDED_BY(mu_) = false;
   std::vector<Pending*> batch_;      // used by the leader only (reused: no allocation per batch)
