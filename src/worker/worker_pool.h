@@ -204,8 +204,8 @@ class WorkerPool {
     return combine_ && phase_ == Phase::kRunning &&
            (fetcher_state_ == FetcherState::kWaiting || fetcher_state_ == FetcherState::kQuick);
   }
-  // REQUIRES: mu_ held (released briefly to wake the completer).
   enum class FetcherState;
+  // REQUIRES: mu_ held (released briefly to wake the completer).
   void SetFetcherState(FetcherState state) REQUIRES(mu_);
   void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
   // REQUIRES: mu_ held
