@@ -6,8 +6,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+
+#include "core/thread_annotations.h"
 
 namespace jobwarden {
 
@@ -18,32 +18,18 @@ class MonotonicClock {
 
   virtual ~MonotonicClock() = default;
   virtual TimePoint Now() const = 0;
-  // Blocks on `cv`, whose mutex `lock` holds, until `cv` is notified (or
-  // wakes spuriously) or this clock reaches `deadline`.
-  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                         TimePoint deadline) const = 0;
-
-  // Waits until `pred()` holds or this clock reaches `deadline`; returns
-  // pred() (as std::condition_variable::wait_until does).
-  template <typename Pred>
-  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint deadline,
-                 Pred pred) const {
-    while (!pred()) {
-      if (Now() >= deadline) return pred();
-      WaitUntil(cv, lock, deadline);
-    }
-    return true;
-  }
+  // Blocks on `cv`, releasing `mu` (held by the caller), until `cv` is
+  // notified (or wakes spuriously) or this clock reaches `deadline`; returns
+  // with `mu` held. Callers loop on their condition, as with CondVar (no
+  // predicate overload, so the lock analysis can follow the loop):
+  //   while (!ready_ && clock.Now() < deadline) clock.WaitUntil(cv_, mu_, deadline);
+  virtual void WaitUntil(CondVar& cv, Mutex& mu, TimePoint deadline) const REQUIRES(mu) = 0;
 };
 
 class RealMonotonicClock final : public MonotonicClock {
  public:
   TimePoint Now() const override { return std::chrono::steady_clock::now(); }
-  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                 TimePoint deadline) const override {
-    cv.wait_until(lock, deadline);
-  }
-  using MonotonicClock::WaitUntil;
+  void WaitUntil(CondVar& cv, Mutex& mu, TimePoint deadline) const override REQUIRES(mu) { cv.WaitUntil(mu, deadline); }
 };
 
 }  // namespace jobwarden

@@ -101,7 +101,7 @@ Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
   if (worker.id.empty()) {
     std::uint64_t suffix;
     {
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       suffix = Rng()() & 0xffffff;
     }
     char buf[16];
@@ -215,7 +215,7 @@ Result<std::vector<JobId>> Engine::HandBackUndelivered(const std::string& worker
       f.message = "the fetch answer leasing it to worker " + worker_id + " could not be delivered (" + why +
                   "); never started, handed back";
       f.never_started = true;
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       return PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
     });
     if (done.ok()) {
@@ -248,7 +248,7 @@ Result<std::vector<JobId>> Engine::TakeBackJobsOf(const std::string& worker_id, 
     std::vector<Job> before;
     for (const Job& j : page) {
       const Failure f = why(j);
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
       if (!planned.ok()) continue;
       changes.push_back(std::move(planned).value());
@@ -533,7 +533,7 @@ Result<std::int64_t> Engine::TakeBackOmitted(const HeartbeatRequest& request, Ti
                     FormatRfc3339(previous_seen) + " and " + FormatRfc3339(now) +
                     " did not list it (the worker lost track of the job)";
       }
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
       if (!planned.ok()) continue;
       changes.push_back(std::move(planned).value());
@@ -622,7 +622,7 @@ Status Engine::Fail(const FailRequest& request) {
     }
     const Timestamp now = clock_.Now();
     Result<JobChange> planned = [&] {
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       return PlanFailure(job, request.failure, now, BackoffFor(job.kind), Rng());
     }();
     if (!planned.ok()) return planned.status();
@@ -715,7 +715,7 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
       const ReapVerdict v = DecideReap(j, now);
       Result<JobChange> planned = Status::Internal("unplanned");
       if (v.action == ReapVerdict::Action::kTakeBack) {
-        std::lock_guard<std::mutex> lock(rng_mu_);
+        MutexLock lock(rng_mu_);
         planned = PlanFailure(j, *v.failure, now, BackoffFor(j.kind), Rng());
         // Taken back for its lease alone (no stop request due): a heartbeat
         // that renews it before this write lands keeps the job.

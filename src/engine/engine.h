@@ -11,7 +11,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -25,6 +24,7 @@
 #include "core/kind.h"
 #include "core/lifecycle.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "os/process_identity.h"
 #include "store/store.h"
 
@@ -283,7 +283,7 @@ class Engine {
   // heartbeat ever named is handed back as never started.
   Result<std::int64_t> TakeBackOmitted(const HeartbeatRequest& request, Timestamp previous_seen,
                                        Timestamp registered_at, Timestamp now);
-  std::mt19937_64& Rng();  // REQUIRES: rng_mu_ held
+  std::mt19937_64& Rng() REQUIRES(rng_mu_);
   // New settings: the next WatchFlow looks at once rather than after kWatchIdleEvery.
   void WatchSoon();
 
@@ -294,16 +294,16 @@ class Engine {
   std::vector<std::function<void(const std::string&)>> worker_gone_listeners_;
   std::vector<FlowListener> flow_listeners_;
   // WatchFlow's memory of the last pass: warnings in force ("queue/reason") and breaker states.
-  std::mutex watch_mu_;
-  std::map<std::string, std::string> watched_warnings_;      // GUARDED_BY(watch_mu_)
-  std::map<std::string, BreakerState> watched_breakers_;     // GUARDED_BY(watch_mu_)
+  Mutex watch_mu_;
+  std::map<std::string, std::string> watched_warnings_ GUARDED_BY(watch_mu_);
+  std::map<std::string, BreakerState> watched_breakers_ GUARDED_BY(watch_mu_);
   // The watch reads every queue's counts: with a million jobs that is ~0.2 s,
   // so it runs at most every kWatchEvery, and only every kWatchIdleEvery while
   // no queue has warnings set and no resource has a breaker.
-  std::optional<Timestamp> watched_at_;                      // GUARDED_BY(watch_mu_)
-  bool watch_has_subjects_ = true;                           // GUARDED_BY(watch_mu_)
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
+  std::optional<Timestamp> watched_at_ GUARDED_BY(watch_mu_);
+  bool watch_has_subjects_ GUARDED_BY(watch_mu_) = true;
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
 };
 
 }  // namespace jobwarden

@@ -75,7 +75,7 @@ Result<ResetStuckResult> Engine::ResetStuck(Duration older_than) {
       f.error_class = ErrorClass::kLeaseExpired;
       f.message = "reset by an admin (reset-stuck, older than " + FormatDurationShort(older_than) +
                   "): last heartbeat at " + FormatRfc3339(last);
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       auto planned = PlanFailure(j, f, now, BackoffFor(j.kind), Rng());
       if (!planned.ok()) continue;  // it left running since the page was read
       changes.push_back(std::move(planned).value());

@@ -175,7 +175,7 @@ Result<std::vector<QueueHold>> Engine::HeldQueues() {
 }
 
 void Engine::WatchSoon() {
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  MutexLock lock(watch_mu_);
   watch_has_subjects_ = true;
 }
 
@@ -185,7 +185,7 @@ Status Engine::WatchFlow() {
   const Timestamp now = clock_.Now();
   std::vector<FlowEvent> events;
   {
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    MutexLock lock(watch_mu_);
     if (watched_at_ && now - *watched_at_ < (watch_has_subjects_ ? kWatchEvery : kWatchIdleEvery)) {
       return Status::Ok();
     }

@@ -36,9 +36,9 @@ std::string FmtCommand(const std::vector<std::string>& argv) {
 // What the handler reported on fd 3 that decides its outcome: written on the
 // supervisor thread as lines arrive, read once the process is gone.
 struct Fd3Outcome {
-  std::mutex mu;
-  std::optional<ControlMessage> error;   // GUARDED_BY(mu): the last error line
-  std::optional<std::string> result;     // GUARDED_BY(mu): the last result line
+  Mutex mu;
+  std::optional<ControlMessage> error GUARDED_BY(mu);  // the last error line
+  std::optional<std::string> result GUARDED_BY(mu);    // the last result line
 };
 
 // The attempt's command line, environment, directory and stdin (the job JSON).
@@ -70,12 +70,12 @@ ControlCallback RecordControl(std::shared_ptr<ActiveJob> a, std::shared_ptr<Fd3O
         break;
       }
       case ControlMessage::Type::kResult: {
-        std::lock_guard<std::mutex> lock(fd3->mu);
+        MutexLock lock(fd3->mu);
         fd3->result = m.json;
         break;
       }
       case ControlMessage::Type::kError: {
-        std::lock_guard<std::mutex> lock(fd3->mu);
+        MutexLock lock(fd3->mu);
         fd3->error = m;
         break;
       }
@@ -171,7 +171,7 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
   const Duration grace = kind_.grace.value_or(a->grace);
   StopReason already;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     a->terminate = [proc, kind_grace = kind_.grace](Duration g) { proc->Terminate(kind_grace.value_or(g)); };
     a->kill = [proc] { proc->Kill(); };
     already = a->stop_reason;
@@ -186,12 +186,12 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
   const ExitInfo exit = proc->Wait();
   StopReason stop;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     a->terminate = nullptr;
     a->kill = nullptr;
     stop = a->stop_reason;
   }
-  std::lock_guard<std::mutex> lock(fd3->mu);
+  MutexLock lock(fd3->mu);
   return FromExitStatus(job, exit, stop, fd3->error, fd3->result, kind_.exit_codes);
 }
 

@@ -25,7 +25,7 @@ std::string_view ToString(StopReason r) {
 std::optional<Timestamp> JobContext::deadline() const { return AttemptDeadline(active_->job); }
 
 std::optional<std::string> JobContext::last_checkpoint() const {
-  std::lock_guard<std::mutex> lock(active_->mu);
+  MutexLock lock(active_->mu);
   return active_->checkpoint;
 }
 
@@ -41,7 +41,7 @@ Status RecordCheckpoint(ActiveJob& a, std::string_view json) {
     return Status::InvalidArgument(std::string("checkpoint is not valid JSON (kept the previous one): ") + e.what());
   }
   {
-    std::lock_guard<std::mutex> lock(a.mu);
+    MutexLock lock(a.mu);
     a.checkpoint = std::move(compact);
     a.checkpoint_dirty = true;
     a.checkpoint_set = true;
@@ -52,7 +52,7 @@ Status RecordCheckpoint(ActiveJob& a, std::string_view json) {
 
 void RecordProgress(ActiveJob& a, Progress progress) {
   progress.updated_at.reset();  // the engine stamps it
-  std::lock_guard<std::mutex> lock(a.mu);
+  MutexLock lock(a.mu);
   a.progress = std::move(progress);
   a.progress_dirty = true;
 }
@@ -67,7 +67,7 @@ void JobContext::Checkpoint(std::string json) {
 }
 
 void JobContext::SetResult(std::string json) {
-  std::lock_guard<std::mutex> lock(active_->mu);
+  MutexLock lock(active_->mu);
   active_->result = std::move(json);
 }
 

@@ -15,10 +15,8 @@
 #include <spdlog/common.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -29,6 +27,7 @@
 #include "core/job.h"
 #include "core/status.h"
 #include "core/monotonic_clock.h"
+#include "core/thread_annotations.h"
 
 namespace jobwarden {
 
@@ -70,30 +69,34 @@ class Notifier {
  public:
   void Notify() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       pending_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   // Waits up to `timeout` for a notification; true if one came.
   bool WaitFor(std::chrono::steady_clock::duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = cv_.wait_for(lock, timeout, [&] { return pending_; });
+    MutexLock lock(mu_);
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pending_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
+    const bool got = pending_;
     pending_ = false;
     return got;
   }
   // Waits until `clock` reaches `deadline` for a notification; true if one came.
   bool WaitUntil(const MonotonicClock& clock, MonotonicClock::TimePoint deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = clock.WaitUntil(cv_, lock, deadline, [&] { return pending_; });
+    MutexLock lock(mu_);
+    while (!pending_ && clock.Now() < deadline) clock.WaitUntil(cv_, mu_, deadline);
+    const bool got = pending_;
     pending_ = false;
     return got;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool pending_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool pending_ GUARDED_BY(mu_) = false;
 };
 
 // The state of one leased job, shared by its handler, the heartbeat loop and
@@ -103,25 +106,25 @@ struct ActiveJob {
   std::stop_source stop;
   std::shared_ptr<Notifier> notifier;
 
-  std::mutex mu;
-  std::chrono::steady_clock::time_point lease_deadline;    // GUARDED_BY(mu): send time of last renewal + TTL
+  Mutex mu;
+  std::chrono::steady_clock::time_point lease_deadline GUARDED_BY(mu);    // send time of last renewal + TTL
   std::optional<std::chrono::steady_clock::time_point> attempt_deadline;  // nearest limit, on the monotonic clock
   CancelReason deadline_kind = CancelReason::kTimeout;     // which limit attempt_deadline is
-  std::optional<Progress> progress;                        // GUARDED_BY(mu)
-  bool progress_dirty = false;                             // GUARDED_BY(mu)
-  std::optional<std::string> checkpoint;                   // GUARDED_BY(mu): latest, JSON text
-  bool checkpoint_dirty = false;                           // GUARDED_BY(mu): not yet sent by a heartbeat
-  bool checkpoint_set = false;  // GUARDED_BY(mu): set during this run: always sent with the outcome
-  std::optional<std::string> result;                       // GUARDED_BY(mu)
-  StopReason stop_reason = StopReason::kNone;              // GUARDED_BY(mu)
-  std::chrono::steady_clock::time_point stop_at;           // GUARDED_BY(mu)
-  bool in_process = false;  // GUARDED_BY(mu): run by an in-process handler (may be abandoned)
-  bool finished = false;   // GUARDED_BY(mu): the handler returned (or the process exited)
-  bool abandoned = false;  // GUARDED_BY(mu): the handler was given up on
-  bool settled = false;    // GUARDED_BY(mu): the outcome was reported (or cannot be)
+  std::optional<Progress> progress GUARDED_BY(mu);
+  bool progress_dirty GUARDED_BY(mu) = false;
+  std::optional<std::string> checkpoint GUARDED_BY(mu);  // latest, JSON text
+  bool checkpoint_dirty GUARDED_BY(mu) = false;          // not yet sent by a heartbeat
+  bool checkpoint_set GUARDED_BY(mu) = false;            // set during this run: always sent with the outcome
+  std::optional<std::string> result GUARDED_BY(mu);
+  StopReason stop_reason GUARDED_BY(mu) = StopReason::kNone;
+  std::chrono::steady_clock::time_point stop_at GUARDED_BY(mu);
+  bool in_process GUARDED_BY(mu) = false;  // run by an in-process handler (may be abandoned)
+  bool finished GUARDED_BY(mu) = false;    // the handler returned (or the process exited)
+  bool abandoned GUARDED_BY(mu) = false;   // the handler was given up on
+  bool settled GUARDED_BY(mu) = false;     // the outcome was reported (or cannot be)
   // Set by a command runner while its process runs: how to stop it.
-  std::function<void(Duration grace)> terminate;  // GUARDED_BY(mu)
-  std::function<void()> kill;                     // GUARDED_BY(mu)
+  std::function<void(Duration grace)> terminate GUARDED_BY(mu);
+  std::function<void()> kill GUARDED_BY(mu);
   // Set by the pool at fetch (immutable after): the kill grace (SIGTERM ->
   // SIGKILL, stop -> abandon) and the largest checkpoint the engine takes.
   Duration grace = std::chrono::seconds(5);

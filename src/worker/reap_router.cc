@@ -14,7 +14,7 @@ ReapRouter& ReapRouter::Get() {
 }
 
 void ReapRouter::Disown(pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   owners_.erase(pid);
   statuses_.erase(pid);
 }
@@ -22,7 +22,7 @@ void ReapRouter::Disown(pid_t pid) {
 bool ReapRouter::Route(pid_t pid, int status) {
   std::shared_ptr<Waker> owner;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = owners_.find(pid);
     if (it == owners_.end()) return false;
     owner = it->second;
@@ -33,12 +33,12 @@ bool ReapRouter::Route(pid_t pid, int status) {
 }
 
 bool ReapRouter::Owns(pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return owners_.count(pid) != 0 && statuses_.count(pid) == 0;
 }
 
 std::optional<int> ReapRouter::Take(pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = statuses_.find(pid);
   if (it == statuses_.end()) return std::nullopt;
   const int st = it->second;

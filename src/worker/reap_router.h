@@ -10,10 +10,10 @@
 #include <sys/types.h>
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 
+#include "core/thread_annotations.h"
 #include "worker/subprocess_internal.h"
 
 namespace jobwarden::subprocess_internal {
@@ -28,7 +28,7 @@ class ReapRouter {
   // once never has its status taken for an orphan's.
   template <typename Spawn>
   pid_t SpawnOwned(Spawn&& spawn, const std::shared_ptr<Waker>& owner) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const pid_t pid = spawn();
     if (pid > 0) owners_[pid] = owner;
     return pid;
@@ -41,9 +41,9 @@ class ReapRouter {
   std::optional<int> Take(pid_t pid);
 
  private:
-  std::mutex mu_;
-  std::unordered_map<pid_t, std::shared_ptr<Waker>> owners_;  // GUARDED_BY(mu_)
-  std::unordered_map<pid_t, int> statuses_;                   // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::unordered_map<pid_t, std::shared_ptr<Waker>> owners_ GUARDED_BY(mu_);
+  std::unordered_map<pid_t, int> statuses_ GUARDED_BY(mu_);
 };
 
 // Reaps every child that has exited, routing each status by pid.

@@ -33,7 +33,7 @@ SupervisorImpl::SupervisorImpl(UniqueFd epoll, std::shared_ptr<Waker> waker, boo
 
 SupervisorImpl::~SupervisorImpl() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   waker_->Wake();
@@ -45,22 +45,22 @@ Result<std::shared_ptr<Subprocess>> SupervisorImpl::Start(const CommandSpec& spe
   req->spec = &spec;
   req->on_control = std::move(on_control);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Status::Unavailable("the subprocess supervisor is shutting down");
     pending_.push_back(req);
   }
   waker_->Wake();
-  std::unique_lock<std::mutex> lock(req->mu);
-  req->cv.wait(lock, [&] { return req->result.has_value(); });
+  MutexLock lock(req->mu);
+  while (!req->result.has_value()) req->cv.Wait(req->mu);
   return std::move(*req->result);
 }
 
 void SupervisorImpl::Answer(StartRequest& req, Result<std::shared_ptr<Subprocess>> r) {
   {
-    std::lock_guard<std::mutex> lock(req.mu);
+    MutexLock lock(req.mu);
     req.result.emplace(std::move(r));
   }
-  req.cv.notify_all();
+  req.cv.NotifyAll();
 }
 
 }  // namespace subprocess_internal

@@ -15,11 +15,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +27,7 @@
 #include <vector>
 
 #include "core/owned_thread.h"
+#include "core/thread_annotations.h"
 #include "worker/subprocess.h"
 
 namespace jobwarden::subprocess_internal {
@@ -139,14 +138,17 @@ class Attempt final : public Subprocess {
   void Kill() override;
 
   ExitInfo Wait() override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
+    MutexLock lock(mu_);
+    while (!done_) cv_.Wait(mu_);
     return info_;
   }
 
   std::optional<ExitInfo> WaitFor(Duration timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, timeout, [&] { return done_; })) return std::nullopt;
+    MutexLock lock(mu_);
+    const TimePoint until = SteadyClock::now() + timeout;
+    while (!done_ && cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
+    if (!done_) return std::nullopt;
     return info_;
   }
 
@@ -154,7 +156,7 @@ class Attempt final : public Subprocess {
   // descendants while it lives, and every descendant of this worker that
   // carries the attempt's marker. Returns how many marked processes were hit.
   // REQUIRES: mu_ held.
-  int SignalAllLocked(int sig);
+  int SignalAllLocked(int sig) REQUIRES(mu_);
 
   const pid_t pid_;
   const std::string mark_entry_;  // "JOBWARDEN_ATTEMPT_MARK=<unique>"
@@ -165,15 +167,15 @@ class Attempt final : public Subprocess {
   const std::size_t max_line_;
   const std::uint64_t serial_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  UniqueFd pidfd_;              // GUARDED_BY(mu_): open until the leader is reaped
-  bool leader_exited_ = false;  // GUARDED_BY(mu_)
-  bool killed_by_us_ = false;   // GUARDED_BY(mu_)
-  bool term_sent_ = false;      // GUARDED_BY(mu_)
-  std::optional<TimePoint> kill_at_;  // GUARDED_BY(mu_): SIGKILL then, unless the leader exited
-  bool done_ = false;           // GUARDED_BY(mu_)
-  ExitInfo info_;               // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  UniqueFd pidfd_ GUARDED_BY(mu_);  // open until the leader is reaped
+  bool leader_exited_ GUARDED_BY(mu_) = false;
+  bool killed_by_us_ GUARDED_BY(mu_) = false;
+  bool term_sent_ GUARDED_BY(mu_) = false;
+  std::optional<TimePoint> kill_at_ GUARDED_BY(mu_);  // SIGKILL then, unless the leader exited
+  bool done_ GUARDED_BY(mu_) = false;
+  ExitInfo info_ GUARDED_BY(mu_);
 
   // Supervisor thread only.
   UniqueFd in_, out_, ctl_;
@@ -204,9 +206,9 @@ class SupervisorImpl final : public SubprocessSupervisor {
   struct StartRequest {
     const CommandSpec* spec = nullptr;  // the caller blocks until answered
     ControlCallback on_control;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Result<std::shared_ptr<Subprocess>>> result;  // GUARDED_BY(mu)
+    Mutex mu;
+    CondVar cv;
+    std::optional<Result<std::shared_ptr<Subprocess>>> result GUARDED_BY(mu);
   };
   enum Source : std::uint64_t { kPidfd = 0, kStdin = 1, kOutput = 2, kControl = 3 };
 
@@ -249,9 +251,9 @@ class SupervisorImpl final : public SubprocessSupervisor {
   ChildStack child_stack_;     // supervisor thread only: the stack every spawned child starts on
   bool clone_pidfd_ = true;    // supervisor thread only: clone() hands back a pidfd (CLONE_PIDFD)
 
-  std::mutex mu_;
-  bool stopping_ = false;                               // GUARDED_BY(mu_)
-  std::deque<std::shared_ptr<StartRequest>> pending_;   // GUARDED_BY(mu_)
+  Mutex mu_;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::deque<std::shared_ptr<StartRequest>> pending_ GUARDED_BY(mu_);
 
   // Supervisor thread only.
   std::unordered_map<std::uint64_t, std::shared_ptr<Attempt>> attempts_;

@@ -35,7 +35,7 @@ std::vector<int> SignalMarked(int sig, const std::vector<std::string_view>& mark
 
 void Attempt::Terminate(Duration grace) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (done_ || leader_exited_) return;
     killed_by_us_ = true;
     const TimePoint at = SteadyClock::now() + std::max(grace, Duration(0));
@@ -51,7 +51,7 @@ void Attempt::Terminate(Duration grace) {
 
 void Attempt::Kill() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (done_) return;
     if (!leader_exited_) killed_by_us_ = true;
     SignalAllLocked(SIGKILL);

@@ -41,7 +41,7 @@ void SupervisorImpl::Loop() {
     bool stopping;
     std::deque<std::shared_ptr<StartRequest>> starts;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stopping = stopping_;
       starts.swap(pending_);
     }
@@ -90,7 +90,7 @@ int SupervisorImpl::TimeoutMs(TimePoint now) {
   TimePoint next = now + tick;
   for (auto& [serial, a] : attempts_) {
     {
-      std::lock_guard<std::mutex> lock(a->mu_);
+      MutexLock lock(a->mu_);
       if (a->kill_at_ && !a->leader_exited_) next = std::min(next, *a->kill_at_);
     }
     if (a->leftover_deadline_) next = std::min(next, *a->leftover_deadline_);
@@ -113,7 +113,7 @@ void SupervisorImpl::Dispatch(const epoll_event& ev) {
       // The leader exited: ReapAll() picks it up. Stop watching (it stays
       // readable) so a status that never comes cannot spin this loop.
       a.pidfd_ready_at_ = SteadyClock::now();
-      std::lock_guard<std::mutex> lock(a.mu_);
+      MutexLock lock(a.mu_);
       if (a.pidfd_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, a.pidfd_.get(), nullptr);
       break;
     }
@@ -149,7 +149,7 @@ void SupervisorImpl::Advance(TimePoint now) {
         exited.push_back(&a);
       }
     } else {
-      std::lock_guard<std::mutex> lock(a.mu_);
+      MutexLock lock(a.mu_);
       if (a.kill_at_ && now >= *a.kill_at_) {
         a.kill_at_.reset();
         spdlog::warn("{}: still running after the grace; SIGKILL to all of its processes", a.name_);
@@ -169,7 +169,7 @@ void SupervisorImpl::OnLeaderExit(Attempt& a, int status, TimePoint now) {
   a.wait_status_ = status;
   a.leftover_deadline_ = now + kLeftoverBound;
   Unwatch(a.in_);
-  std::lock_guard<std::mutex> lock(a.mu_);
+  MutexLock lock(a.mu_);
   a.leader_exited_ = true;
   a.kill_at_.reset();
   Unwatch(a.pidfd_);
@@ -184,7 +184,7 @@ bool SupervisorImpl::LeftoversGone(Attempt& a, TimePoint now) {
   const bool group_gone = ::killpg(a.pid_, 0) != 0 && errno == ESRCH;
   if (!group_gone) ::killpg(a.pid_, SIGKILL);  // a straggler that forked as the group was killed
   if (group_gone && !a.out_ && !a.ctl_ && a.recheck_marked_) {
-    std::lock_guard<std::mutex> lock(a.mu_);
+    MutexLock lock(a.mu_);
     a.recheck_marked_ = a.SignalAllLocked(SIGKILL) > 0;
   }
   if (group_gone && !a.out_ && !a.ctl_ && !a.recheck_marked_) return true;
@@ -218,13 +218,13 @@ void SupervisorImpl::Finish(Attempt& a) {
   attempts_.erase(a.serial_);
   if (!a.leftover_deadline_) ReapRouter::Get().Disown(a.pid_);
   {
-    std::lock_guard<std::mutex> lock(a.mu_);
+    MutexLock lock(a.mu_);
     a.pidfd_.reset();
     info.killed_by_us = a.killed_by_us_;
     a.info_ = std::move(info);
     a.done_ = true;
   }
-  a.cv_.notify_all();
+  a.cv_.NotifyAll();
 }
 
 }  // namespace jobwarden::subprocess_internal

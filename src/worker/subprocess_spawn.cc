@@ -312,8 +312,12 @@ std::shared_ptr<Attempt> SupervisorImpl::Adopt(const CommandSpec& spec, ControlC
                                      spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name, waker_,
                                      std::move(on_control), spec.output_tail_bytes,
                                      std::max<std::size_t>(spec.max_control_line, 1), serial);
-  a->pidfd_ = leader_fd ? std::move(leader_fd) : UniqueFd(PidfdOpen(pid));
-  if (a->pidfd_) Watch(a->pidfd_.get(), serial, kPidfd, EPOLLIN);
+  UniqueFd pidfd = leader_fd ? std::move(leader_fd) : UniqueFd(PidfdOpen(pid));
+  if (pidfd) Watch(pidfd.get(), serial, kPidfd, EPOLLIN);
+  {
+    MutexLock lock(a->mu_);  // `a` is not shared yet: uncontended, taken for the field's rule
+    a->pidfd_ = std::move(pidfd);
+  }
   a->out_ = std::move(pipes.out_ours);
   a->ctl_ = std::move(pipes.ctl_ours);
   Watch(a->out_.get(), serial, kOutput, EPOLLIN);

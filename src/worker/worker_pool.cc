@@ -96,7 +96,7 @@ Status WorkerPool::Start() {
   worker_id_ = std::move(id).value();
 
   started_ = true;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   slots_.resize(static_cast<std::size_t>(options_.concurrency));
   slot_job_.resize(slots_.size());
   for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i] = std::thread([this, i] { SlotLoop(i); });
@@ -111,10 +111,10 @@ Status WorkerPool::Start() {
 }
 
 void WorkerPool::NotifyAll() {
-  cv_.notify_all();
-  fetch_cv_.notify_all();
-  slot_cv_.notify_all();
-  completer_cv_.notify_all();
+  cv_.NotifyAll();
+  fetch_cv_.NotifyAll();
+  slot_cv_.NotifyAll();
+  completer_cv_.NotifyAll();
 }
 
 // ---------------------------------------------------------------------------
@@ -122,7 +122,7 @@ void WorkerPool::NotifyAll() {
 
 void WorkerPool::Drain() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (phase_ != Phase::kRunning) return;
     phase_ = Phase::kDraining;
     drain_deadline_ = Now() + options_.drain_timeout;
@@ -135,7 +135,7 @@ void WorkerPool::Drain() {
 
 void WorkerPool::StopNow() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) return;
     phase_ = Phase::kStopping;
     drain_deadline_ = Now();
@@ -146,14 +146,17 @@ void WorkerPool::StopNow() {
 }
 
 int WorkerPool::Wait() {
-  if (!started_ || joined_) return gave_up_ ? 70 : 0;
+  if (!started_ || joined_) {
+    MutexLock lock(mu_);
+    return gave_up_ ? 70 : 0;
+  }
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return phase_ != Phase::kRunning && active_.empty(); });
+    MutexLock lock(mu_);
+    while (phase_ == Phase::kRunning || !active_.empty()) cv_.Wait(mu_);
     phase_ = Phase::kStopped;
   }
   NotifyAll();
-  completer_cv_.notify_all();
+  completer_cv_.NotifyAll();
   notifier_->Notify();
   fetcher_.join();
   completer_.join();
@@ -161,7 +164,7 @@ int WorkerPool::Wait() {
   watchdog_.join();
   std::vector<std::thread> slots;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     slots = std::move(slots_);
   }
   for (auto& t : slots) {
@@ -173,16 +176,17 @@ int WorkerPool::Wait() {
   const WorkerStats st = stats();
   spdlog::info("worker {} stopped: {} started, {} succeeded, {} failed, {} lost, {} abandoned", worker_id_, st.started,
                st.succeeded, st.failed, st.lost, st.abandoned);
+  MutexLock lock(mu_);
   return gave_up_ ? 70 : 0;
 }
 
 WorkerStats WorkerPool::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
 int WorkerPool::busy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(active_.size());
 }
 

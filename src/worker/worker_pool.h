@@ -33,12 +33,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -47,6 +45,7 @@
 
 #include "core/status.h"
 #include "core/monotonic_clock.h"
+#include "core/thread_annotations.h"
 #include "protocol/backend.h"
 #include "worker/job_context.h"
 
@@ -149,11 +148,14 @@ class WorkerPool {
   enum class Phase { kRunning, kDraining, kStopping, kStopped };
 
   SteadyTime Now() const { return clock_ ? clock_->Now() : std::chrono::steady_clock::now(); }
-  // Waits on `cv` (its mutex held by `lock`) until `pred()` or the pool's clock reaches `deadline`.
-  template <typename Pred>
-  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, SteadyTime deadline,
-                 Pred pred) const {
-    return clock_ ? clock_->WaitUntil(cv, lock, deadline, pred) : cv.wait_until(lock, deadline, pred);
+  // Waits on `cv`, releasing mu_, until it is notified (or wakes spuriously) or the pool's clock
+  // reaches `deadline`. Callers loop on their condition. REQUIRES: mu_ held
+  void WaitUntil(CondVar& cv, SteadyTime deadline) const REQUIRES(mu_) {
+    if (clock_) {
+      clock_->WaitUntil(cv, mu_, deadline);
+    } else {
+      cv.WaitUntil(mu_, deadline);
+    }
   }
 
   void FetchLoop();
@@ -198,17 +200,18 @@ class WorkerPool {
   void SendCompletions(std::vector<PendingComplete> batch,
                        std::optional<Result<std::vector<Status>>> sent = std::nullopt);
   // Whether the fetcher will send the waiting successes soon. REQUIRES: mu_ held
-  bool FetcherTakesCompletions() const {
+  bool FetcherTakesCompletions() const REQUIRES(mu_) {
     return combine_ && phase_ == Phase::kRunning &&
            (fetcher_state_ == FetcherState::kWaiting || fetcher_state_ == FetcherState::kQuick);
   }
-  // REQUIRES: mu_ held by `lock` (released briefly to wake the completer).
   enum class FetcherState;
-  void SetFetcherState(std::unique_lock<std::mutex>& lock, FetcherState state);
+  // REQUIRES: mu_ held (released briefly to wake the completer).
+  void SetFetcherState(FetcherState state) REQUIRES(mu_);
   void FinishCompleted(const std::shared_ptr<ActiveJob>& a);
-  int BusySlots() const { return static_cast<int>(active_.size()) - awaiting_complete_; }  // REQUIRES: mu_ held
+  // REQUIRES: mu_ held
+  int BusySlots() const REQUIRES(mu_) { return static_cast<int>(active_.size()) - awaiting_complete_; }
   // Whether a freed slot may end a wait of the fetcher. REQUIRES: mu_ held
-  bool FetcherMayProceed() const {
+  bool FetcherMayProceed() const REQUIRES(mu_) {
     // The fetcher waits for one free slot, then (briefly) for half of them.
     const int free = options_.concurrency - BusySlots();
     return phase_ == Phase::kRunning && (free == 1 || free >= (options_.concurrency + 1) / 2);
@@ -223,7 +226,7 @@ class WorkerPool {
   std::shared_ptr<ActiveJob> Take(std::size_t slot);  // blocks; nullptr when stopping
   // Whether to wake an idle slot for the queued jobs (see Take); counts the
   // wake-up as sent. REQUIRES: mu_ held
-  bool NeedSearcher();
+  bool NeedSearcher() REQUIRES(mu_);
   void Shutdown();
 
   Backend& backend_;
@@ -234,19 +237,19 @@ class WorkerPool {
   std::map<std::string, std::shared_ptr<JobRunner>> runners_;
   std::shared_ptr<Notifier> notifier_ = std::make_shared<Notifier>();
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // One condition variable per kind of waiter, so that a job handed to a slot
   // or a slot freed wakes one thread, not all of them (perf: docs/benchmarks.md).
-  std::condition_variable cv_;        // Wait() and the watchdog wait for the phase / the last lease
-  std::condition_variable fetch_cv_;  // the fetcher waits for free slots
-  std::condition_variable slot_cv_;   // slots wait for fetched jobs
-  Phase phase_ = Phase::kRunning;                         // GUARDED_BY(mu_)
-  std::deque<std::shared_ptr<ActiveJob>> queue_;          // GUARDED_BY(mu_): fetched, not started
-  int idle_slots_ = 0;  // GUARDED_BY(mu_): slot threads waiting in slot_cv_ for a job
-  int searching_ = 0;   // GUARDED_BY(mu_): wake-ups sent to idle slots and not yet answered (0 or 1)
-  std::vector<PendingComplete> completions_;              // GUARDED_BY(mu_): successes not yet sent
-  int awaiting_complete_ = 0;  // GUARDED_BY(mu_): held jobs whose run succeeded (slot free), not yet settled
-  std::condition_variable completer_cv_;
+  CondVar cv_;        // Wait() and the watchdog wait for the phase / the last lease
+  CondVar fetch_cv_;  // the fetcher waits for free slots
+  CondVar slot_cv_;   // slots wait for fetched jobs
+  Phase phase_ GUARDED_BY(mu_) = Phase::kRunning;
+  std::deque<std::shared_ptr<ActiveJob>> queue_ GUARDED_BY(mu_);  // fetched, not started
+  int idle_slots_ GUARDED_BY(mu_) = 0;  // slot threads waiting in slot_cv_ for a job
+  int searching_ GUARDED_BY(mu_) = 0;   // wake-ups sent to idle slots and not yet answered (0 or 1)
+  std::vector<PendingComplete> completions_ GUARDED_BY(mu_);  // successes not yet sent
+  int awaiting_complete_ GUARDED_BY(mu_) = 0;  // held jobs whose run succeeded (slot free), not yet settled
+  CondVar completer_cv_;
   // What the fetcher is doing, for the completer (CompleterLoop).
   enum class FetcherState {
     kWaiting,  // for free slots: about to fetch, and it takes the waiting successes along
@@ -254,14 +257,14 @@ class WorkerPool {
     kLong,     // in a fetch that may long-poll, or backing off
     kDone,     // returned (drain, stop)
   };
-  FetcherState fetcher_state_ = FetcherState::kWaiting;  // GUARDED_BY(mu_)
+  FetcherState fetcher_state_ GUARDED_BY(mu_) = FetcherState::kWaiting;
   const bool combine_;  // the fetcher sends successes with its fetch (Backend::OneWriteCompleteAndFetch)
-  std::vector<std::shared_ptr<ActiveJob>> active_;        // GUARDED_BY(mu_): held leases (queued or running)
-  std::vector<std::thread> slots_;                        // GUARDED_BY(mu_)
-  std::vector<std::shared_ptr<ActiveJob>> slot_job_;      // GUARDED_BY(mu_): the job each slot runs
-  SteadyTime drain_deadline_;                             // GUARDED_BY(mu_)
-  bool gave_up_ = false;                                  // GUARDED_BY(mu_): too many abandoned
-  WorkerStats stats_;                                     // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<ActiveJob>> active_ GUARDED_BY(mu_);  // held leases (queued or running)
+  std::vector<std::thread> slots_ GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<ActiveJob>> slot_job_ GUARDED_BY(mu_);  // the job each slot runs
+  SteadyTime drain_deadline_ GUARDED_BY(mu_);
+  bool gave_up_ GUARDED_BY(mu_) = false;  // too many abandoned
+  WorkerStats stats_ GUARDED_BY(mu_);
   std::thread fetcher_;
   std::thread keeper_;
   std::thread watchdog_;

@@ -28,10 +28,10 @@ void WorkerPool::CompleterLoop() {
   while (true) {
     std::vector<PendingComplete> batch;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      completer_cv_.wait(lock, [&] {
-        return phase_ == Phase::kStopped || (!completions_.empty() && !FetcherTakesCompletions());
-      });
+      MutexLock lock(mu_);
+      while (phase_ != Phase::kStopped && (completions_.empty() || FetcherTakesCompletions())) {
+        completer_cv_.Wait(mu_);
+      }
       if (completions_.empty()) return;
       batch.swap(completions_);
     }
@@ -70,7 +70,7 @@ void WorkerPool::SendCompletions(std::vector<PendingComplete> batch, std::option
         f.message = "the handler succeeded but its result was refused: " + s.message();
         SendFail(job, std::move(f), batch[k].request.checkpoint, batch[k].request.progress);
       } else {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         if (s.ok()) {
           ++stats_.succeeded;
         } else {
@@ -87,13 +87,13 @@ void WorkerPool::SendCompletions(std::vector<PendingComplete> batch, std::option
 
 void WorkerPool::FinishCompleted(const std::shared_ptr<ActiveJob>& a) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
     --awaiting_complete_;
     // The slot was already counted free: only Wait() (stopping, no job held) cares.
     if (phase_ == Phase::kRunning || !active_.empty()) return;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 }  // namespace jobwarden

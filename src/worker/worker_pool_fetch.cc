@@ -74,24 +74,26 @@ void WorkerPool::FetchLoop() {
 }
 
 bool WorkerPool::AwaitFreeSlots(int& free, std::vector<PendingComplete>& settle) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   fetcher_state_ = FetcherState::kWaiting;
-  fetch_cv_.wait(lock, [&] { return phase_ != Phase::kRunning || BusySlots() < options_.concurrency; });
+  while (phase_ == Phase::kRunning && BusySlots() >= options_.concurrency) fetch_cv_.Wait(mu_);
   // Under load, fetch for several slots at once (one engine transaction
   // for many jobs); the wait is short and bounded. An idle pool (every
   // slot free, so at least half) fetches at once: no added latency.
   const int half = (options_.concurrency + 1) / 2;
   if (phase_ == Phase::kRunning && options_.concurrency - BusySlots() < half) {
-    fetch_cv_.wait_for(lock, kFetchGather,
-                       [&] { return phase_ != Phase::kRunning || options_.concurrency - BusySlots() >= half; });
+    const auto until = std::chrono::steady_clock::now() + kFetchGather;
+    while (phase_ == Phase::kRunning && options_.concurrency - BusySlots() < half &&
+           fetch_cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+    }
   }
   if (phase_ != Phase::kRunning) {
-    SetFetcherState(lock, FetcherState::kDone);
+    SetFetcherState(FetcherState::kDone);
     return false;
   }
   free = options_.concurrency - BusySlots();
   if (combine_) settle.swap(completions_);
-  SetFetcherState(lock, settle.empty() ? FetcherState::kLong : FetcherState::kQuick);
+  SetFetcherState(settle.empty() ? FetcherState::kLong : FetcherState::kQuick);
   return true;
 }
 
@@ -119,8 +121,10 @@ std::optional<std::vector<Job>> WorkerPool::CompleteAndFetch(std::vector<Pending
 }
 
 void WorkerPool::PauseFetching(Duration d) {
-  std::unique_lock<std::mutex> lock(mu_);
-  fetch_cv_.wait_for(lock, d, [&] { return phase_ != Phase::kRunning; });
+  MutexLock lock(mu_);
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (phase_ == Phase::kRunning && fetch_cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
+  }
 }
 
 std::vector<std::shared_ptr<ActiveJob>> WorkerPool::ToActiveJobs(std::vector<Job>& jobs, SteadyTime sent,
@@ -133,13 +137,16 @@ std::vector<std::shared_ptr<ActiveJob>> WorkerPool::ToActiveJobs(std::vector<Job
     a->notifier = notifier_;
     a->grace = options_.grace;
     a->max_checkpoint_bytes = options_.max_checkpoint_bytes;
-    a->lease_deadline = sent + job.lease_ttl;
     if (auto limit = AttemptDeadline(job)) {
       a->attempt_deadline = sent + std::chrono::duration_cast<SteadyDuration>(*limit - sent_wall);
       a->deadline_kind = (job.deadline_at && *job.deadline_at == *limit) ? CancelReason::kDeadline
                                                                           : CancelReason::kTimeout;
     }
-    a->checkpoint = job.checkpoint;
+    {
+      MutexLock lock(a->mu);  // `a` is not shared yet: uncontended, taken for the fields' rule
+      a->lease_deadline = sent + job.lease_ttl;
+      a->checkpoint = job.checkpoint;
+    }
     a->job = std::move(job);
     batch.push_back(std::move(a));
   }
@@ -150,7 +157,7 @@ bool WorkerPool::QueueFetched(std::vector<std::shared_ptr<ActiveJob>> batch, boo
   bool accepted;
   bool wake_slot = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     accepted = phase_ == Phase::kRunning;
     if (accepted) {
       for (auto& a : batch) {
@@ -171,12 +178,12 @@ bool WorkerPool::QueueFetched(std::vector<std::shared_ptr<ActiveJob>> batch, boo
       f.message = "the worker is shutting down; handed back before it started";
       SendFail(a->job, std::move(f), std::nullopt, std::nullopt);
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    SetFetcherState(lock, FetcherState::kDone);
+    MutexLock lock(mu_);
+    SetFetcherState(FetcherState::kDone);
     return false;
   }
   // One wake-up for the whole batch: the slot it wakes wakes the next (Take).
-  if (wake_slot) slot_cv_.notify_one();
+  if (wake_slot) slot_cv_.NotifyOne();
   if (renew_now) notifier_->Notify();  // the keeper sends a heartbeat for every held job now
   return true;
 }
@@ -204,32 +211,34 @@ bool WorkerPool::NeedSearcher() {
 }
 
 std::shared_ptr<ActiveJob> WorkerPool::Take(std::size_t slot) {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (queue_.empty() && phase_ != Phase::kStopped) {
-    ++idle_slots_;
-    slot_cv_.wait(lock);
-    --idle_slots_;
-    // Whichever slot comes out of the wait answers the wake-up (they are alike).
-    if (searching_ > 0) --searching_;
+  std::shared_ptr<ActiveJob> a;
+  bool wake_next;
+  {
+    MutexLock lock(mu_);
+    while (queue_.empty() && phase_ != Phase::kStopped) {
+      ++idle_slots_;
+      slot_cv_.Wait(mu_);
+      --idle_slots_;
+      // Whichever slot comes out of the wait answers the wake-up (they are alike).
+      if (searching_ > 0) --searching_;
+    }
+    if (queue_.empty()) return nullptr;
+    a = std::move(queue_.front());
+    queue_.pop_front();
+    slot_job_[slot] = a;
+    wake_next = NeedSearcher();
   }
-  if (queue_.empty()) return nullptr;
-  auto a = std::move(queue_.front());
-  queue_.pop_front();
-  slot_job_[slot] = a;
-  const bool wake_next = NeedSearcher();
-  lock.unlock();
-  if (wake_next) slot_cv_.notify_one();
+  if (wake_next) slot_cv_.NotifyOne();
   return a;
 }
 
-void WorkerPool::SetFetcherState(std::unique_lock<std::mutex>& lock, FetcherState state) {
+void WorkerPool::SetFetcherState(FetcherState state) {
   fetcher_state_ = state;
   if (state == FetcherState::kLong || state == FetcherState::kDone) {
     // Successes that wait for the fetcher would now wait behind a long-poll.
     if (!completions_.empty()) {
-      lock.unlock();
-      completer_cv_.notify_one();
-      lock.lock();
+      MutexUnlock unlock(mu_);
+      completer_cv_.NotifyOne();
     }
   }
 }

@@ -20,7 +20,7 @@ WorkerPool::SteadyDuration WorkerPool::HeartbeatInterval() const {
   // The TTL the engine granted (it may clamp what we asked), not the one asked.
   Duration ttl = options_.lease_ttl;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& a : active_) ttl = std::min(ttl, a->job.lease_ttl > Duration(0) ? a->job.lease_ttl : ttl);
   }
   return std::chrono::duration_cast<SteadyDuration>(ttl / 3);
@@ -30,7 +30,7 @@ void WorkerPool::KeeperLoop() {
   auto last_sent = Now();
   while (true) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (phase_ == Phase::kStopped) return;
     }
     // Timed from the previous send, so a slow answer does not stretch the period.
@@ -52,7 +52,7 @@ void WorkerPool::KeeperLoop() {
 bool WorkerPool::SendHeartbeat() {
   std::vector<std::shared_ptr<ActiveJob>> held;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     held = active_;
   }
   HeartbeatRequest req;
@@ -61,7 +61,7 @@ bool WorkerPool::SendHeartbeat() {
   std::vector<std::pair<bool, bool>> cleared;  // dirty flags taken, to restore on failure
   std::vector<std::shared_ptr<ActiveJob>> sent_jobs;
   for (auto& a : held) {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     // Settled jobs are no longer held; lost or self-fenced ones are given up
     // (renewing them now would keep a job we are killing from its next worker).
     if (a->settled || IsUnreportable(a->stop_reason)) continue;
@@ -94,7 +94,7 @@ bool WorkerPool::SendHeartbeat() {
     spdlog::warn("worker {}: heartbeat for {} job(s) failed: {}", worker_id_, req.jobs.size(),
                  answers.status().ToString());
     for (std::size_t i = 0; i < sent_jobs.size(); ++i) {
-      std::lock_guard<std::mutex> lock(sent_jobs[i]->mu);
+      MutexLock lock(sent_jobs[i]->mu);
       sent_jobs[i]->progress_dirty |= cleared[i].first;
       sent_jobs[i]->checkpoint_dirty |= cleared[i].second;
     }
@@ -109,7 +109,7 @@ bool WorkerPool::SendHeartbeat() {
       continue;
     }
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       a->lease_deadline = sent + a->job.lease_ttl;
     }
     if (r.answer == HeartbeatAnswer::kCancel) RequestStop(a, StopReasonFor(r.cancel_reason));
@@ -121,7 +121,7 @@ void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason rea
   std::function<void(Duration)> terminate;
   std::function<void()> kill;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->stop_reason != StopReason::kNone || a->finished) {
       // A lost lease overrides an earlier reason: the outcome must not be reported,
       // and a command still running is killed now.
@@ -150,7 +150,7 @@ void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason rea
 }
 
 std::shared_ptr<ActiveJob> WorkerPool::FindHeld(JobId id, std::int64_t token) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& a : active_) {
     if (a->job.id == id && a->job.lease_token == token) return a;
   }
@@ -170,8 +170,10 @@ void WorkerPool::LeasesLost(const std::vector<std::pair<JobId, std::int64_t>>& l
 void WorkerPool::WatchdogLoop() {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (WaitUntil(cv_, lock, Now() + kWatchdogTick, [&] { return phase_ == Phase::kStopped; })) return;
+      MutexLock lock(mu_);
+      const SteadyTime until = Now() + kWatchdogTick;
+      while (phase_ != Phase::kStopped && Now() < until) WaitUntil(cv_, until);
+      if (phase_ == Phase::kStopped) return;
     }
     Watchdog();
   }
@@ -183,7 +185,7 @@ void WorkerPool::Watchdog() {
   std::vector<std::shared_ptr<ActiveJob>> running;  // by slot
   bool drain_expired = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     held = active_;
     running = slot_job_;
     drain_expired = (phase_ == Phase::kDraining || phase_ == Phase::kStopping) && now >= drain_deadline_;
@@ -192,7 +194,7 @@ void WorkerPool::Watchdog() {
     std::optional<StopReason> stop;
     std::function<void()> kill;
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       if (a->finished || a->settled) continue;
       if (a->stop_reason == StopReason::kNone) {
         if (now + kFenceMargin >= a->lease_deadline - a->grace) {
@@ -216,7 +218,7 @@ void WorkerPool::Watchdog() {
     if (!a) continue;
     bool give_up = false;
     {
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       give_up = a->in_process && !a->finished && !a->abandoned && a->stop_reason != StopReason::kNone &&
                 (now >= a->stop_at + a->grace || now + kFenceMargin >= a->lease_deadline);
       if (give_up) a->abandoned = true;
@@ -228,7 +230,7 @@ void WorkerPool::Watchdog() {
 void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) {
   StopReason reason;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     reason = a->stop_reason;
   }
   std::int64_t count;
@@ -237,7 +239,7 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
   RunOutcome outcome{false, std::nullopt, StoppedFailure(a->job, reason), true};
   outcome.failure.message += "; the handler ignored the stop request and its thread was abandoned";
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // The documented exception to "every thread is joined": the hung handler's
     // thread is detached. It holds shared ownership of what it touches, and
     // returns without touching the pool if its handler ever comes back.

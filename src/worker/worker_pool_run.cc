@@ -23,7 +23,7 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
   RunOutcome out;
   JobContext ctx(a);
   auto stopped = [&]() -> std::optional<StopReason> {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->stop_reason == StopReason::kNone) return std::nullopt;
     return a->stop_reason;
   };
@@ -41,7 +41,7 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
   try {
     (*h)(ctx);
     out.success = true;
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     out.result = a->result;
   } catch (const StopRequested&) {
     if (auto reason = stopped()) {
@@ -74,7 +74,7 @@ void WorkerPool::SlotLoop(std::size_t slot) {
   while (auto a = Take(slot)) {
     bool hand_back = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       hand_back = phase_ != Phase::kRunning;
       if (!hand_back) ++stats_.started;
     }
@@ -83,13 +83,13 @@ void WorkerPool::SlotLoop(std::size_t slot) {
     {
       // A job stopped before it started (lease lost, self-fenced, cancelled
       // while queued) is never run: its lease may already be someone else's.
-      std::lock_guard<std::mutex> lock(a->mu);
+      MutexLock lock(a->mu);
       if (!hand_back) stopped_before = a->stop_reason;
     }
     if (hand_back) {
       // Fetched but not started when the drain began: give it back untouched.
       {
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         if (a->stop_reason == StopReason::kNone) a->stop_reason = StopReason::kDrain;
         a->finished = true;
       }
@@ -98,7 +98,7 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       out.failure.message = "the worker is shutting down; handed back before it started";
     } else if (stopped_before != StopReason::kNone) {
       {
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       }
       out.stopped = true;
@@ -110,26 +110,26 @@ void WorkerPool::SlotLoop(std::size_t slot) {
       if (h != handlers_.end()) {
         std::shared_ptr<const InProcessHandler> handler = h->second;
         {
-          std::lock_guard<std::mutex> lock(a->mu);
+          MutexLock lock(a->mu);
           a->in_process = true;
         }
         out = RunInProcess(a, handler);
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         if (a->abandoned) return;  // this thread was given up on: the pool may be gone; touch nothing
         a->finished = true;
       } else if (r != runners_.end()) {
         out = r->second->Run(a);
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       } else {
         out.failure.error_class = ErrorClass::kTransient;
         out.failure.message = "no handler for kind '" + a->job.kind + "' in worker " + worker_id_;
-        std::lock_guard<std::mutex> lock(a->mu);
+        MutexLock lock(a->mu);
         a->finished = true;
       }
     }
     if (!Report(a, std::move(out))) Finish(a);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (slot_job_[slot] == a) slot_job_[slot] = nullptr;
   }
 }
@@ -139,7 +139,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   std::optional<std::string> checkpoint;
   std::optional<Progress> progress;
   {
-    std::lock_guard<std::mutex> lock(a->mu);
+    MutexLock lock(a->mu);
     if (a->settled) return false;
     a->settled = true;
     reason = a->stop_reason;
@@ -152,7 +152,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   if (IsUnreportable(reason)) {
     spdlog::warn("job {} [{}]: {}; its outcome is not reported (the job may run elsewhere)", job.id, job.kind,
                  ToString(reason));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.lost;
     return false;
   }
@@ -173,7 +173,7 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     bool wake_fetcher;
     bool wake_completer;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       completions_.push_back({a, CompleteRequest{job.id, job.lease_token, outcome.result, checkpoint, progress}});
       ++awaiting_complete_;
       wake_fetcher = FetcherMayProceed();
@@ -182,8 +182,8 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
       // (SetFetcherState, NotifyAll).
       wake_completer = !FetcherTakesCompletions();
     }
-    if (wake_completer) completer_cv_.notify_one();
-    if (wake_fetcher) fetch_cv_.notify_one();  // the fetcher counts the slot as free
+    if (wake_completer) completer_cv_.NotifyOne();
+    if (wake_fetcher) fetch_cv_.NotifyOne();  // the fetcher counts the slot as free
     return true;
   }
   SendFail(job, std::move(outcome.failure), std::move(checkpoint), std::move(progress));
@@ -202,7 +202,7 @@ void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::st
     if (s.code() != StatusCode::kUnavailable) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100) * (1 << i));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!s.ok()) {
     if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
     spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind, ToString(failure.error_class),
@@ -218,13 +218,13 @@ void WorkerPool::Finish(const std::shared_ptr<ActiveJob>& a) {
   bool wake_fetcher;
   bool wake_waiter;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     active_.erase(std::remove(active_.begin(), active_.end(), a), active_.end());
     wake_fetcher = FetcherMayProceed();
     wake_waiter = phase_ != Phase::kRunning && active_.empty();
   }
-  if (wake_fetcher) fetch_cv_.notify_one();
-  if (wake_waiter) cv_.notify_all();
+  if (wake_fetcher) fetch_cv_.NotifyOne();
+  if (wake_waiter) cv_.NotifyAll();
 }
 
 }  // namespace jobwarden

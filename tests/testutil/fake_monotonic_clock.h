@@ -22,12 +22,10 @@ class FakeMonotonicClock final : public MonotonicClock {
   FakeMonotonicClock() : now_ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
 
   TimePoint Now() const override { return TimePoint(std::chrono::nanoseconds(now_ns_.load())); }
-  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                 TimePoint deadline) const override {
+  void WaitUntil(CondVar& cv, Mutex& mu, TimePoint deadline) const override REQUIRES(mu) {
     if (Now() >= deadline) return;
-    cv.wait_for(lock, kPollSlice);
+    cv.WaitFor(mu, kPollSlice);
   }
-  using MonotonicClock::WaitUntil;
 
   void Advance(std::chrono::nanoseconds d) { now_ns_ += d.count(); }
 

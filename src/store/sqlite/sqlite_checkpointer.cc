@@ -8,7 +8,11 @@
 namespace jobwarden::sqlite {
 
 Checkpointer::Checkpointer(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {
-  thread_.Start([this](const std::stop_token& stop) { Loop(stop); });
+  thread_.Start([this](const std::stop_token& stop) { Loop(stop); },
+                [this] {
+                  { MutexLock sync(mu_); }  // the loop checks its token under mu_: no lost wake-up
+                  cv_.NotifyAll();
+                });
 }
 
 void Checkpointer::Attach(Connection& writer) { sqlite3_wal_hook(writer.raw(), &Checkpointer::OnCommit, this); }
@@ -26,7 +30,7 @@ int Checkpointer::OnCommit(void* self, sqlite3* db, const char* schema, int wal_
   }
   if (wal_pages < kPages) return SQLITE_OK;
   {
-    std::lock_guard<std::mutex> lock(c->mu_);
+    MutexLock lock(c->mu_);
     if (c->wanted_ || c->running_) return SQLITE_OK;
     // Ask again only once kPages more frames await copying. The WAL starts
     // over only when a checkpoint copied every frame before the next commit,
@@ -38,15 +42,15 @@ int Checkpointer::OnCommit(void* self, sqlite3* db, const char* schema, int wal_
     if (wal_pages - copied < kPages) return SQLITE_OK;
     c->wanted_ = true;
   }
-  c->cv_.notify_one();
+  c->cv_.NotifyOne();
   return SQLITE_OK;
 }
 
 void Checkpointer::Loop(const std::stop_token& stop) {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, stop, [&] { return wanted_; });
+      MutexLock lock(mu_);
+      while (!stop.stop_requested() && !wanted_) cv_.Wait(mu_);
       if (stop.stop_requested()) return;
       wanted_ = false;
       running_ = true;
@@ -54,7 +58,7 @@ void Checkpointer::Loop(const std::stop_token& stop) {
     int log = 0, done = 0;
     const int rc = sqlite3_wal_checkpoint_v2(conn_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       running_ = false;
       copied_ = rc == SQLITE_OK ? done : 0;  // frames of the WAL now in the database file
     }

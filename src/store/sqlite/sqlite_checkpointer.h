@@ -11,12 +11,11 @@
 // writer checkpoints inline as SQLite would have, so the WAL stays bounded.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 
 #include "core/owned_thread.h"
+#include "core/thread_annotations.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace jobwarden::sqlite {
@@ -38,11 +37,11 @@ class Checkpointer {
   void Loop(const std::stop_token& stop);
 
   std::unique_ptr<Connection> conn_;  // used by the thread only
-  std::mutex mu_;
-  std::condition_variable_any cv_;  // a checkpoint is wanted (or, by the stop token, the store closes)
-  bool wanted_ = false;   // GUARDED_BY(mu_): a commit found kPages frames to copy
-  bool running_ = false;  // GUARDED_BY(mu_): a checkpoint is under way
-  int copied_ = 0;        // GUARDED_BY(mu_): WAL frames the last checkpoint left copied
+  Mutex mu_;
+  CondVar cv_;                            // a checkpoint is wanted (or, by the OwnedThread's wake, the store closes)
+  bool wanted_ GUARDED_BY(mu_) = false;   // a commit found kPages frames to copy
+  bool running_ GUARDED_BY(mu_) = false;  // a checkpoint is under way
+  int copied_ GUARDED_BY(mu_) = 0;        // WAL frames the last checkpoint left copied
   OwnedThread thread_;    // declared last: stopped and joined before the members it uses go
 };
 

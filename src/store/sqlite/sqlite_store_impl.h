@@ -7,14 +7,13 @@
 // Not part of the driver's interface (sqlite_store.h).
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "store/sqlite/sqlite_checkpointer.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/sqlite_store.h"
@@ -26,7 +25,10 @@ namespace jobwarden::sqlite {
 // A small pool of read connections.
 class ReaderPool {
  public:
-  void Add(std::unique_ptr<Connection> c) { free_.push_back(std::move(c)); }
+  void Add(std::unique_ptr<Connection> c) {
+    MutexLock lock(mu_);
+    free_.push_back(std::move(c));
+  }
 
   class Lease {
    public:
@@ -41,8 +43,8 @@ class ReaderPool {
   };
 
   Lease Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !free_.empty(); });
+    MutexLock lock(mu_);
+    while (free_.empty()) cv_.Wait(mu_);
     auto c = std::move(free_.back());
     free_.pop_back();
     return Lease(*this, std::move(c));
@@ -51,15 +53,15 @@ class ReaderPool {
  private:
   void Return(std::unique_ptr<Connection> c) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       free_.push_back(std::move(c));
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> free_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::unique_ptr<Connection>> free_ GUARDED_BY(mu_);
 };
 
 // Runs a read in one snapshot (BEGIN ... COMMIT on a reader connection).

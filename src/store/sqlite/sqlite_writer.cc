@@ -7,12 +7,12 @@
 namespace jobwarden::sqlite {
 
 Writer::~Writer() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stop_ = true;
-  idle_cv_.wait(lock, [&] { return !leading_ && queue_.empty(); });
+  while (leading_ || !queue_.empty()) idle_cv_.Wait(mu_);
 }
 
-void Writer::Lead(std::unique_lock<std::mutex>& lock) noexcept {
+void Writer::Lead() noexcept {
   leading_ = true;
   int led_rows = 0;
   for (int round = 0; round < kMaxBatchesPerLead && !queue_.empty() && led_rows < kMaxRowsPerTransaction;
@@ -24,20 +24,19 @@ void Writer::Lead(std::unique_lock<std::mutex>& lock) noexcept {
       queue_.pop_front();
     }
     led_rows += rows;
-    lock.unlock();
-    RunBatch(batch_);
-    lock.lock();
-    for (Pending* q : batch_) {
-      q->done = true;
-      q->cv.notify_one();
+    {
+      MutexUnlock unlock(mu_);
+      RunBatch(batch_);
     }
+    settled_ += batch_.size();
+    for (Pending* q : batch_) q->cv.NotifyOne();
     batch_.clear();
   }
   leading_ = false;
   if (!queue_.empty()) {
-    queue_.front()->cv.notify_one();  // the next leader
+    queue_.front()->cv.NotifyOne();  // the next leader
   } else if (stop_) {
-    idle_cv_.notify_all();
+    idle_cv_.NotifyAll();
   }
 }
 

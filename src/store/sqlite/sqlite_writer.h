@@ -12,15 +12,15 @@
 // waiting caller after each commit, cost more than the SQL; docs/benchmarks.md).
 #pragma once
 
-#include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "core/time.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -54,12 +54,13 @@ class Writer {
   template <typename F>
   Status Submit(F&& fn, int weight = 1) {
     Pending p(Op(fn), weight);
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return Status::Unavailable("the store is closing");
+    p.seq = ++queued_;
     queue_.push_back(&p);
-    p.cv.wait(lock, [&] { return p.done || (!leading_ && queue_.front() == &p); });
-    if (p.done) return p.result;
-    Lead(lock);
+    while (!Settled(p) && (leading_ || queue_.front() != &p)) p.cv.Wait(mu_);
+    if (Settled(p)) return p.result;
+    Lead();
     return p.result;
   }
 
@@ -69,21 +70,28 @@ class Writer {
     Op op;
     int weight;
     Status result = Status::Ok();
-    bool done = false;           // GUARDED_BY(mu_)
-    std::condition_variable cv;  // its caller waits here; notified under mu_ (the waiter outlives it)
+    // Its place in arrival order (1, 2, ...), given as it is queued; only its
+    // own caller reads it. Whether its batch ran is Writer::Settled(p), not a
+    // `done` flag here that the leader sets: the lock analysis cannot tie a
+    // Pending's field to the Writer's mu_, and settled_ it checks.
+    std::uint64_t seq = 0;
+    CondVar cv;  // its caller waits here; notified under mu_ (the waiter outlives it)
   };
 
   static constexpr int kMaxRowsPerTransaction = 10'000;
   static constexpr int kMaxBatchesPerLead = 4;
 
-  // REQUIRES: mu_ held by `lock`, the caller is at the head of the queue and no one leads.
+  // REQUIRES: mu_ held, the caller is at the head of the queue and no one leads.
   // A leader that finds more callers queued when its transaction committed
   // runs their batch too (a few times, a bounded delay for its own caller):
   // it is on a CPU already, while waking the next leader costs a thread switch
   // on the one serial path, which on a loaded machine waits for a time slice.
   // noexcept: an exception here would leave leading_ set and every caller waiting
   // forever; terminating is what the old writer thread did too.
-  void Lead(std::unique_lock<std::mutex>& lock) noexcept;
+  void Lead() noexcept REQUIRES(mu_);
+  // REQUIRES: mu_ held. Whether `p`'s batch ran (committed or failed). Batches
+  // take the queue from its front, so operations settle in arrival order.
+  bool Settled(const Pending& p) const REQUIRES(mu_) { return p.seq <= settled_; }
   // BEGIN IMMEDIATE, waiting out other processes' write locks.
   Status Begin();
   Status Commit();
@@ -92,11 +100,13 @@ class Writer {
 
   std::unique_ptr<Connection> conn_;  // used only by the leader, outside mu_
   const Duration lock_wait_;
-  std::mutex mu_;
-  std::condition_variable idle_cv_;  // the destructor waits here for the last leader
-  std::deque<Pending*> queue_;       // GUARDED_BY(mu_): waiting, in arrival order
-  bool leading_ = false;             // GUARDED_BY(mu_): a caller is running a batch
-  bool stop_ = false;                // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar idle_cv_;                             // the destructor waits here for the last leader
+  std::deque<Pending*> queue_ GUARDED_BY(mu_);  // waiting, in arrival order
+  std::uint64_t queued_ GUARDED_BY(mu_) = 0;    // operations ever queued: the last one's seq
+  std::uint64_t settled_ GUARDED_BY(mu_) = 0;   // operations whose batch ran: those with seq <= settled_
+  bool leading_ GUARDED_BY(mu_) = false;        // a caller is running a batch
+  bool stop_ GUARDED_BY(mu_) = false;
   std::vector<Pending*> batch_;      // used by the leader only (reused: no allocation per batch)
 };
 
