@@ -10,6 +10,7 @@
 
 #include "cli/job_target.h"
 #include "client/http_client.h"
+#include "protocol/flow_json.h"
 #include "protocol/job_codec.h"
 #include "core/clock.h"
 
