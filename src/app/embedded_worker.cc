@@ -37,11 +37,22 @@ Result<std::unique_ptr<EmbeddedWorker>> EmbeddedWorker::Create(EmbeddedWorkerOpt
   eo.default_lease_ttl = wo.lease_ttl;
   eo.default_grace = wo.grace;
   w->engine_ = std::make_unique<Engine>(*w->store_, w->clock_, eo);
+  // The config file's flow-control limits, before any job is fetched.
+  if (!config.flow_limits.empty()) {
+    Status applied = w->engine_->ApplyLimits(config.flow_limits);
+    JW_RETURN_IF_ERROR(config.path.empty() ? applied : applied.WithContext(config.path));
+  }
   w->local_backend_ = std::make_unique<LocalBackend>(*w->engine_);
   w->backend_ = std::make_unique<LoggingBackend>(*w->local_backend_);
 
   w->reaper_tick_ = config.reaper_tick.value_or(DefaultReaperTick(wo.lease_ttl));
-  w->reaper_ = std::make_unique<Reaper>(*w->engine_, w->reaper_tick_);
+  // Each pass also turns queue warnings and breaker changes into log lines (WatchFlow).
+  ReaperOptions reaper;
+  reaper.tick = w->reaper_tick_;
+  reaper.on_pass = [e = w->engine_.get()](const ReapStats&) {
+    if (Status s = e->WatchFlow(); !s.ok()) spdlog::warn("flow watch: {}", s.ToString());
+  };
+  w->reaper_ = std::make_unique<Reaper>(*w->engine_, std::move(reaper));
 
   w->pool_ = std::make_unique<WorkerPool>(*w->backend_, wo);
   for (const auto& [kind, command] : config.commands) {

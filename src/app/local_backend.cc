@@ -1,12 +1,16 @@
 #include "app/local_backend.h"
 
+#include <algorithm>
 #include <random>
 
 namespace jobwarden {
 
 LocalBackend::LocalBackend(Engine& engine, Duration poll_interval) : engine_(engine), poll_interval_(poll_interval) {
-  engine_.AddListener([w = wakeups_](const JobEventRecord& e) {
-    if (e.to != JobState::kAvailable) return;
+  engine_.AddListener([w = wakeups_, &engine](const JobEventRecord& e) {
+    // A job became available, or stopped running where flow limits are set
+    // (the slot it freed may let a held job start).
+    const bool freed = e.from == JobState::kRunning && e.to != JobState::kRunning && engine.HasFlowLimits();
+    if (e.to != JobState::kAvailable && !freed) return;
     {
       MutexLock lock(w->mu);
       ++w->generation;
@@ -29,12 +33,19 @@ Result<std::vector<Job>> LocalBackend::Fetch(const FetchRequest& request, Durati
       if (wakeups_->shut_down) return std::vector<Job>{};
       seen = wakeups_->generation;
     }
-    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine_.Fetch(request));
+    FetchHolds holds;
+    JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, engine_.Fetch(request, &holds));
     const auto now = std::chrono::steady_clock::now();
     if (!jobs.empty() || now >= give_up) return jobs;
     // Poll with +-20% jitter, or wake at once when a job becomes available here.
     std::uniform_int_distribution<std::int64_t> jitter(-poll_interval_.count() / 5, poll_interval_.count() / 5);
-    const auto next_poll = now + poll_interval_ + Duration(jitter(rng));
+    auto next_poll = now + poll_interval_ + Duration(jitter(rng));
+    // Jobs held by a rate, a breaker's cooldown or a retry_after hold: fetch
+    // again when the earliest one lifts (a rate of 5/s: every 200 ms).
+    if (holds.retry_at) {
+      const Duration lifts = *holds.retry_at - engine_.clock().Now();
+      next_poll = std::min(next_poll, now + std::clamp<Duration>(lifts, std::chrono::milliseconds(5), poll_interval_));
+    }
     const auto until = std::min(next_poll, give_up);
     Wakeups& w = *wakeups_;
     MutexLock lock(w.mu);

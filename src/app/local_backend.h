@@ -3,9 +3,12 @@
 // A Fetch that finds nothing waits on a condition variable that the engine's
 // event listener signals whenever a job becomes available in this process
 // (enqueue, retry, take-back), so a job enqueued here starts with no polling
-// delay. Jobs made available by other processes (a CLI enqueue beside a
-// running worker) or by time (scheduled jobs) are found by a poll every
-// `poll_interval` (with jitter, so processes do not synchronise).
+// delay; likewise when a job stops running here where flow limits are set
+// (its slot may free a held job). Jobs made available by other processes (a
+// CLI enqueue beside a running worker) or by time (scheduled jobs) are found
+// by a poll every `poll_interval` (with jitter, so processes do not
+// synchronise), or sooner when the fetch's time-based holds (a rate, a
+// breaker's cooldown) lift.
 #pragma once
 
 #include <memory>

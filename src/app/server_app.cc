@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "client/discovery.h"
+#include "config/flow_limits.h"
 #include "config/kinds.h"
 #include "engine/engine.h"
 #include "engine/reaper.h"
@@ -83,12 +84,15 @@ Status RunServer(const ServerRunOptions& o) {
   // Kind defaults ([kinds.*]) for enqueues through this server.
   JW_ASSIGN_OR_RETURN(KindsConfig kinds, LoadKinds(o.config_path));
   engine_options.kinds = std::move(kinds.defaults);
+  // Flow-control limits ([queues.*], [resources.*]), applied before serving.
+  JW_ASSIGN_OR_RETURN(const FlowLimits limits, LoadFlowLimits(o.config_path));
 
   JW_ASSIGN_OR_RETURN(const StoreLocation where, ParseStoreUrl(o.db_path));
   const fs::path db = fs::absolute(where.target);
   JW_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(o.db_path, {.durability = o.durability}));
   SystemClock clock;
   Engine engine(*store, clock, engine_options);
+  if (!limits.empty()) JW_RETURN_IF_ERROR(engine.ApplyLimits(limits).WithContext(o.config_path));
 
   const std::int64_t epoch = ToMillis(clock.Now());
   server::Server http(engine, config, epoch);

@@ -40,5 +40,6 @@ int Fail(const Status& status);
 void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action);     // cli/job_commands.cc
 void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/worker_commands.cc
 void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/server_commands.cc
+void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action);    // cli/flow_commands.cc
 
 }  // namespace jobwarden::cli

@@ -7,8 +7,6 @@
 // refusal or an error go to stderr through cli::Fail, the one mapping from
 // Status to exit code.
 #include <nlohmann/json.hpp>
-#include <spdlog/cfg/env.h>
-#include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <map>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/command_support.h"
 #include "cli/job_target.h"
 #include "cli/output.h"
 #include "protocol/job_json.h"
@@ -27,24 +26,6 @@ namespace jobwarden::cli {
 namespace {
 
 // --- input validation (each message names the flag) ---------------------
-
-Status Flag(std::string_view flag, const Status& s) {
-  return Status(s.code(), std::string(flag) + ": " + s.message());
-}
-
-Result<Duration> DurationFlag(std::string_view flag, const std::string& text) {
-  Result<Duration> d = ParseDuration(text);
-  if (!d.ok()) return Flag(flag, d.status());
-  return d;
-}
-
-// An optional duration flag: absent when the flag was not given.
-Result<std::optional<Duration>> OptionalDurationFlag(std::string_view flag, const CLI::Option* opt,
-                                                     const std::string& text) {
-  if (opt->count() == 0) return std::optional<Duration>();
-  JW_ASSIGN_OR_RETURN(Duration d, DurationFlag(flag, text));
-  return std::optional<Duration>(d);
-}
 
 Result<JobId> IdArg(const std::string& text) {
   Result<JobId> id = ParseJobId(text);
@@ -59,76 +40,16 @@ Result<JobState> StateFlag(std::string_view flag, const std::string& text) {
   return Status::InvalidArgument(std::string(flag) + ": '" + text + "' is not a state (one of " + known + ")");
 }
 
-// The engine names its fields ("max_attempts: must be 1-1000"); a person typed
-// flags, so its messages are rewritten to name the flag ("--max-attempts: ...").
-Status NameEngineFields(const Status& s) {
-  static const std::map<std::string, std::string, std::less<>> kFlags = {
-      {"kind", "KIND"},         {"args", "--args"},
-      {"queue", "--queue"},     {"priority", "--priority"},
-      {"timeout", "--timeout"}, {"stall_timeout", "--stall-timeout"},
-      {"deadline", "--deadline"}, {"delay", "--delay"},
-      {"run_at", "--delay"},    {"max_attempts", "--max-attempts"},
-      {"unique_key", "--unique-key"}, {"resource_key", "--resource-key"},
-      {"tags", "--tag"},        {"limit", "--limit"},
-      {"state", "--state"},     {"older_than", "--older-than"},
-      // The server's field names (remote mode).
-      {"timeout_s", "--timeout"}, {"stall_timeout_s", "--stall-timeout"},
-      {"deadline_s", "--deadline"}, {"deadline_at", "--deadline"}, {"delay_s", "--delay"},
-      {"older_than_s", "--older-than"},
-  };
-  if (s.code() != StatusCode::kInvalidArgument) return s;
-  const std::string& m = s.message();
-  const std::size_t colon = m.find(": ");
-  if (colon == std::string::npos) return s;
-  auto it = kFlags.find(std::string_view(m).substr(0, colon));
-  if (it == kFlags.end()) return s;
-  return Status::InvalidArgument(it->second + m.substr(colon));
-}
-
-// --- running a command ------------------------------------------------------
-
-// Opens the target the global options name and runs `body` on it; every
-// failure, from opening to the last call, leaves through cli::Fail.
-int WithTarget(const GlobalOptions& global, const std::function<Status(JobTarget&)>& body) {
-  // A one-shot command's answer is its output and exit code; the engine's own
-  // logs (a state change it just made) would only repeat it. SPDLOG_LEVEL=info shows them.
-  spdlog::set_level(spdlog::level::err);
-  spdlog::cfg::load_env_levels();
-  Result<std::unique_ptr<JobTarget>> target = OpenJobTarget(global);
-  if (!target.ok()) return Fail(target.status());
-  Status s = body(**target);
-  if (!s.ok()) return Fail(NameEngineFields(s));
-  return kExitOk;
-}
-
-// Before a read: one reaper pass so that what is shown is current. A failed
-// pass is worth a warning, not the read.
-void Refresh(JobTarget& target) {
-  Status s = target.Refresh();
-  if (!s.ok()) std::cerr << "jobwarden: warning: reaper pass failed, the view may be stale: " << s.message() << '\n';
-}
-
-// Registers `name` with options filled by `setup`, and makes its run the action.
-template <typename Options>
-CLI::App* AddCommand(CLI::App& app, Action& action, const std::string& name, const std::string& description,
-                     std::function<int(const Options&)> run,
-                     const std::function<void(CLI::App&, Options&)>& setup) {
-  auto opts = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(name, description);
-  setup(*cmd, *opts);
-  cmd->callback([&action, opts, run = std::move(run)] { action = [opts, run] { return run(*opts); }; });
-  return cmd;
-}
-
 // --- enqueue ----------------------------------------------------------------
 
 struct EnqueueOptions {
   std::string kind, args, queue, timeout, deadline, stall_timeout, delay, unique_key, resource_key;
   int priority = 0;
   int max_attempts = 0;
+  int cost = 1;
   std::vector<std::string> tags;
   CLI::Option *args_opt, *queue_opt, *priority_opt, *timeout_opt, *deadline_opt, *stall_opt, *max_attempts_opt,
-      *delay_opt, *unique_opt, *resource_opt;
+      *delay_opt, *unique_opt, *resource_opt, *cost_opt;
 };
 
 Result<EnqueueRequest> BuildEnqueue(const EnqueueOptions& o) {
@@ -151,6 +72,12 @@ Result<EnqueueRequest> BuildEnqueue(const EnqueueOptions& o) {
   JW_ASSIGN_OR_RETURN(r.delay, OptionalDurationFlag("--delay", o.delay_opt, o.delay));
   if (o.unique_opt->count() > 0) r.unique_key = o.unique_key;
   if (o.resource_opt->count() > 0) r.resource_key = o.resource_key;
+  if (o.cost_opt->count() > 0) {
+    if (o.cost < 1 || o.cost > kMaxJobCost) {
+      return Status::InvalidArgument("--cost: must be 1-" + std::to_string(kMaxJobCost));
+    }
+    r.cost = o.cost;
+  }
   r.tags = o.tags;
   return r;
 }
@@ -183,6 +110,8 @@ void AddEnqueue(CLI::App& app, GlobalOptions& global, Action& action) {
         o.delay_opt = cmd.add_option("--delay", o.delay, "Run no earlier than this from now, e.g. 30s");
         o.unique_opt = cmd.add_option("--unique-key", o.unique_key, "At most one non-terminal job with this key");
         o.resource_opt = cmd.add_option("--resource-key", o.resource_key, "External resource shared with other jobs");
+        o.cost_opt = cmd.add_option("--cost", o.cost,
+                                    "Tokens the job spends from its resource's rate limit when it starts (default 1)");
         cmd.add_option("--tag", o.tags, "A tag (repeat for more)")->allow_extra_args(false);
       });
 }
@@ -267,7 +196,7 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
       });
 
   AddCommand<JsonOnlyOptions>(
-      app, action, "queues", "Queue depth by state, age of the oldest available job, paused",
+      app, action, "queues", "Queue depth by state, oldest available job's age, paused, concurrency, warnings",
       [&global](const JsonOnlyOptions& o) {
         return WithTarget(global, [&](JobTarget& t) -> Status {
           Refresh(t);
@@ -283,16 +212,20 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
       [](CLI::App& cmd, JsonOnlyOptions& o) { cmd.add_flag("--json", o.json, "Print JSON"); });
 
   AddCommand<JsonOnlyOptions>(
-      app, action, "doctor", "Explain why each running job is healthy, at risk or stuck",
+      app, action, "doctor",
+      "Explain why each running job is healthy, at risk or stuck, and what holds back waiting jobs",
       [&global](const JsonOnlyOptions& o) {
         return WithTarget(global, [&](JobTarget& t) -> Status {
           Refresh(t);
           JW_ASSIGN_OR_RETURN(std::vector<JobDiagnosis> diagnoses, t.Doctor());
           if (o.json) {
             PrintJson(std::cout, DiagnosesToJson(diagnoses));
-          } else {
-            PrintDiagnoses(std::cout, diagnoses);
+            return Status::Ok();
           }
+          PrintDiagnoses(std::cout, diagnoses);
+          // Available jobs that fetch leaves waiting: paused queues and flow limits.
+          JW_ASSIGN_OR_RETURN(std::vector<QueueHold> holds, t.HeldQueues());
+          PrintHolds(std::cout, holds);
           return Status::Ok();
         });
       },

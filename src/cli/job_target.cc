@@ -35,6 +35,14 @@ class LocalJobTarget final : public JobTarget {
   Status ResumeQueue(const std::string& name) override { return engine_.ResumeQueue(name); }
   Result<std::vector<QueueInfo>> Queues() override { return engine_.Queues(); }
   Result<std::vector<JobDiagnosis>> Doctor() override { return engine_.Doctor(); }
+  Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) override {
+    return engine_.SetQueueLimits(name, patch);
+  }
+  Result<std::vector<ResourceInfo>> Resources() override { return engine_.Resources(); }
+  Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) override {
+    return engine_.SetResourceLimits(key, patch);
+  }
+  Result<std::vector<QueueHold>> HeldQueues() override { return engine_.HeldQueues(); }
   Timestamp Now() const override { return clock_.Now(); }
 
  private:

@@ -41,6 +41,14 @@ class JobTarget {
   virtual Result<std::vector<QueueInfo>> Queues() = 0;
   virtual Result<std::vector<JobDiagnosis>> Doctor() = 0;
 
+  // Flow control (DESIGN.md "Flow control"): limits merged from a patch,
+  // answered with the queue or resource as it now is.
+  virtual Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) = 0;
+  virtual Result<std::vector<ResourceInfo>> Resources() = 0;
+  virtual Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) = 0;
+  // Queues whose available jobs are held back, and by what (doctor).
+  virtual Result<std::vector<QueueHold>> HeldQueues() = 0;
+
   // The time the target's answers are relative to ("lease 8s left").
   virtual Timestamp Now() const = 0;
 };

@@ -10,6 +10,7 @@
 
 #include "cli/job_target.h"
 #include "client/http_client.h"
+#include "protocol/flow_json.h"
 #include "protocol/job_codec.h"
 #include "core/clock.h"
 
@@ -131,6 +132,57 @@ class HttpJobTarget final : public JobTarget {
     const Timestamp now = Now();
     std::vector<JobDiagnosis> out;
     for (Job& j : jobs) out.push_back(Diagnose(std::move(j), now));
+    return out;
+  }
+
+  Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("PUT", "/v1/queues/" + client::UrlEncode(name),
+                                                     QueueLimitsPatchToJson(patch), "set limits of queue " + name));
+    return QueueInfoFromJson(j);
+  }
+
+  Result<std::vector<ResourceInfo>> Resources() override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/resources", nullptr, "list resources"));
+    if (!j.is_object() || !j.contains("resources") || !j["resources"].is_array()) {
+      return Status::Internal("list resources: no resources in the answer");
+    }
+    std::vector<ResourceInfo> out;
+    for (const auto& r : j["resources"]) {
+      JW_ASSIGN_OR_RETURN(ResourceInfo info, ResourceInfoFromJson(r));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  // The key goes percent-encoded: a '/' in it (host:a/b) stays one path segment.
+  Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j,
+                        http_.Call("PUT", "/v1/resources/" + client::UrlEncode(key), ResourceLimitsPatchToJson(patch),
+                                   "set limits of resource " + key));
+    return ResourceInfoFromJson(j);
+  }
+
+  Result<std::vector<QueueHold>> HeldQueues() override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/holds", nullptr, "list holds"));
+    if (!j.is_object() || !j.contains("holds") || !j["holds"].is_array()) {
+      return Status::Internal("list holds: no holds in the answer");
+    }
+    std::vector<QueueHold> out;
+    for (const auto& h : j["holds"]) {
+      if (!h.is_object() || !h.value("queue", nlohmann::json()).is_string() ||
+          !h.value("available", nlohmann::json()).is_number_integer() ||
+          !h.value("reasons", nlohmann::json()).is_array()) {
+        return Status::Internal("list holds: a hold is not {queue, available, reasons}");
+      }
+      QueueHold hold;
+      hold.queue = h["queue"].get<std::string>();
+      hold.available = h["available"].get<std::int64_t>();
+      for (const auto& reason : h["reasons"]) {
+        if (!reason.is_string()) return Status::Internal("list holds: a reason is not a string");
+        hold.reasons.push_back(reason.get<std::string>());
+      }
+      out.push_back(std::move(hold));
+    }
     return out;
   }
 

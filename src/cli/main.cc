@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   cli::AddJobCommands(app, global, action);
   cli::AddWorkerCommands(app, global, action);
   cli::AddServerCommands(app, global, action);
+  cli::AddFlowCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <ostream>
 #include <sstream>
+#include <utility>
 
+#include "protocol/flow_json.h"
 #include "protocol/job_json.h"
 
 namespace jobwarden::cli {
@@ -61,6 +63,41 @@ nlohmann::json SecondsOrNull(const std::optional<Duration>& d) {
 }
 
 std::string DurationOrDash(const std::optional<Duration>& d) { return d ? FormatDurationShort(*d) : "-"; }
+
+std::string Joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += separator;
+    out += p;
+  }
+  return out;
+}
+
+// A duration as a person types it (and ParseDuration reads it back): "5m",
+// "45s", "1h30m", "1s500ms".
+std::string DurationText(Duration d) {
+  std::int64_t ms = d.count();
+  if (ms <= 0) return "0s";
+  std::string out;
+  for (const auto& [unit, size] : {std::pair<const char*, std::int64_t>{"d", 86'400'000},
+                                   {"h", 3'600'000},
+                                   {"m", 60'000},
+                                   {"s", 1000},
+                                   {"ms", 1}}) {
+    if (ms >= size) {
+      out += std::to_string(ms / size) + unit;
+      ms %= size;
+    }
+  }
+  return out;
+}
+
+// A number as a person writes it: 20, 2.5.
+std::string NumberText(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 std::string StateText(const Job& job) {
   std::string s(ToString(job.state));
@@ -186,36 +223,96 @@ nlohmann::json JobsToJson(const std::vector<Job>& jobs) {
 
 void PrintQueueTable(std::ostream& out, const std::vector<QueueInfo>& queues, Timestamp now) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"QUEUE", "PAUSED", "SCHEDULED", "AVAILABLE", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED",
-                  "OLDEST AVAILABLE"});
+  rows.push_back({"QUEUE", "PAUSED", "SCHEDULED", "AVAILABLE", "RUNNING", "CONCURRENCY", "SUCCEEDED", "FAILED",
+                  "CANCELLED", "OLDEST AVAILABLE", "WARNINGS"});
   for (const QueueInfo& q : queues) {
     std::string oldest = "-";
     if (q.oldest_available_run_at) oldest = FormatDurationShort(std::max(Duration(0), now - *q.oldest_available_run_at));
     rows.push_back({q.name, q.paused ? "yes" : "no", Count(q, JobState::kScheduled), Count(q, JobState::kAvailable),
-                    Count(q, JobState::kRunning), Count(q, JobState::kSucceeded), Count(q, JobState::kFailed),
-                    Count(q, JobState::kCancelled), oldest});
+                    Count(q, JobState::kRunning), q.limits.concurrency ? std::to_string(*q.limits.concurrency) : "-",
+                    Count(q, JobState::kSucceeded), Count(q, JobState::kFailed), Count(q, JobState::kCancelled), oldest,
+                    q.warnings.empty() ? "-" : Joined(q.warnings, ",")});
   }
   PrintTable(out, rows);
 }
 
 nlohmann::json QueuesToJson(const std::vector<QueueInfo>& queues, Timestamp now) {
   nlohmann::json arr = nlohmann::json::array();
-  for (const QueueInfo& q : queues) {
-    nlohmann::json counts = nlohmann::json::object();
-    for (JobState s : kAllJobStates) counts[std::string(ToString(s))] = q.counts[static_cast<std::size_t>(s)];
-    nlohmann::json oldest_at = nullptr;
-    nlohmann::json oldest_age = nullptr;
-    if (q.oldest_available_run_at) {
-      oldest_at = FormatRfc3339(*q.oldest_available_run_at);
-      oldest_age = ToSeconds(std::max(Duration(0), now - *q.oldest_available_run_at));
-    }
-    arr.push_back({{"name", q.name},
-                   {"paused", q.paused},
-                   {"counts", std::move(counts)},
-                   {"oldest_available_run_at", std::move(oldest_at)},
-                   {"oldest_available_age_s", std::move(oldest_age)}});
-  }
+  for (const QueueInfo& q : queues) arr.push_back(QueueInfoToJson(q, now));
   return arr;
+}
+
+void PrintQueueLimits(std::ostream& out, const QueueInfo& q) {
+  std::vector<std::string> parts;
+  parts.push_back(q.limits.concurrency ? "concurrency " + std::to_string(*q.limits.concurrency)
+                                       : "concurrency unlimited");
+  if (q.limits.warn_depth) parts.push_back("warn_depth " + std::to_string(*q.limits.warn_depth));
+  if (q.limits.warn_age) parts.push_back("warn_age " + DurationText(*q.limits.warn_age));
+  out << "queue " << q.name << ": " << Joined(parts, ", ") << '\n';
+}
+
+void PrintResourceTable(std::ostream& out, const std::vector<ResourceInfo>& resources, Timestamp now) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back(
+      {"RESOURCE", "CONCURRENCY", "RATE", "RUNNING", "AVAILABLE", "BREAKER", "HELD UNTIL", "SUCCESS (5M)", "P50/P95"});
+  for (const ResourceInfo& r : resources) {
+    const ResourceLimits& l = r.limits;
+    std::string rate = "-";
+    if (l.rate) rate = l.rate->text + (l.burst ? " (burst " + NumberText(*l.burst) + ")" : "");
+    std::string breaker = "-";
+    if (l.breaker.failures > 0 || r.breaker.state != BreakerState::kClosed) {
+      breaker = std::string(ToString(r.breaker.state));
+      if (r.breaker.state == BreakerState::kOpen && r.breaker.open_until) {
+        breaker += " (" + RelativeTime(*r.breaker.open_until, now) + ")";
+      } else if (l.breaker.failures > 0) {
+        breaker += " (" + std::to_string(r.breaker.failures) + "/" + std::to_string(l.breaker.failures) + " failures)";
+      }
+    }
+    const std::int64_t runs = r.stats.succeeded + r.stats.failed;
+    std::string success = "-";
+    if (runs > 0) {
+      success = std::to_string(r.stats.succeeded * 100 / runs) + "% (" + std::to_string(r.stats.succeeded) + "/" +
+                std::to_string(runs) + ")";
+    }
+    std::string times = "-";
+    if (r.stats.p50 || r.stats.p95) times = DurationOrDash(r.stats.p50) + " / " + DurationOrDash(r.stats.p95);
+    rows.push_back({OneLine(r.key), l.concurrency ? std::to_string(*l.concurrency) : "-", rate,
+                    std::to_string(r.running), std::to_string(r.available), breaker,
+                    r.held_until ? RelativeTime(*r.held_until, now) : "-", success, times});
+  }
+  PrintTable(out, rows);
+}
+
+nlohmann::json ResourcesToJson(const std::vector<ResourceInfo>& resources) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const ResourceInfo& r : resources) arr.push_back(ResourceInfoToJson(r));
+  return arr;
+}
+
+void PrintResourceLimits(std::ostream& out, const ResourceInfo& r) {
+  const ResourceLimits& l = r.limits;
+  std::vector<std::string> parts;
+  parts.push_back(l.concurrency ? "concurrency " + std::to_string(*l.concurrency) : "concurrency unlimited");
+  if (l.rate) {
+    parts.push_back("rate " + l.rate->text + (l.burst ? " (burst " + NumberText(*l.burst) + ")" : ""));
+  } else {
+    parts.push_back("rate unlimited");
+  }
+  if (l.breaker.failures > 0) {
+    parts.push_back("breaker after " + std::to_string(l.breaker.failures) + " failures (cooldown " +
+                    DurationText(l.breaker.cooldown) + ")");
+  } else {
+    parts.push_back("no breaker");
+  }
+  out << "resource " << r.key << ": " << Joined(parts, ", ") << '\n';
+}
+
+void PrintHolds(std::ostream& out, const std::vector<QueueHold>& holds) {
+  for (const QueueHold& h : holds) {
+    out << "queue " << h.queue << ": " << h.available << " available";
+    for (const std::string& why : h.reasons) out << "; " << OneLine(why, 300);
+    out << '\n';
+  }
 }
 
 void PrintDiagnoses(std::ostream& out, const std::vector<JobDiagnosis>& diagnoses) {

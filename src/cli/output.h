@@ -33,9 +33,25 @@ void PrintJobDetail(std::ostream& out, const Job& job, Timestamp now);
 void PrintJobTable(std::ostream& out, const std::vector<Job>& jobs, Timestamp now);
 nlohmann::json JobsToJson(const std::vector<Job>& jobs);
 
-// `queues`: depth by state, oldest available job's age, paused.
+// `queues`: depth by state, oldest available job's age, paused, concurrency
+// limit and warnings in force. --json: the API's queue JSON (protocol/flow_json.h).
 void PrintQueueTable(std::ostream& out, const std::vector<QueueInfo>& queues, Timestamp now);
 nlohmann::json QueuesToJson(const std::vector<QueueInfo>& queues, Timestamp now);
+
+// `queue set`: "queue uploads: concurrency 1, warn_depth 50, warn_age 5m".
+void PrintQueueLimits(std::ostream& out, const QueueInfo& queue);
+
+// `resources`: limits, running and available jobs, breaker, retry_after hold,
+// the last 5 minutes' success rate and run times. --json: the resource JSON.
+void PrintResourceTable(std::ostream& out, const std::vector<ResourceInfo>& resources, Timestamp now);
+nlohmann::json ResourcesToJson(const std::vector<ResourceInfo>& resources);
+
+// `resource set`: "resource host:imx: concurrency 4, rate 10/s (burst 20), breaker after 5 failures (cooldown 30s)".
+void PrintResourceLimits(std::ostream& out, const ResourceInfo& resource);
+
+// `doctor`: one line per queue whose available jobs are held back
+// ("queue uploads: 3 available; 3 held: resource host:imx breaker open until ...").
+void PrintHolds(std::ostream& out, const std::vector<QueueHold>& holds);
 
 // `doctor`: one line per running job with its verdict and the reason.
 void PrintDiagnoses(std::ostream& out, const std::vector<JobDiagnosis>& diagnoses);

@@ -19,8 +19,9 @@ Result<toml::table> ParseFile(const std::string& path) {
 
 Status OnlyKnownSections(const toml::table& root, const std::string& file) {
   for (const auto& [k, node] : root) {
-    if (k != "worker" && k != "kinds" && k != "server") {
-      return Bad(file, std::string(k.str()), "unknown section (expected [worker], [kinds.NAME] or [server])");
+    if (k != "worker" && k != "kinds" && k != "server" && k != "queues" && k != "resources") {
+      return Bad(file, std::string(k.str()),
+                 "unknown section (expected [worker], [kinds.NAME], [server], [queues.NAME] or [resources.\"KEY\"])");
     }
   }
   return Status::Ok();

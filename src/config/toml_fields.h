@@ -1,8 +1,8 @@
 // Typed values out of a parsed TOML file, with errors that name the file and
 // the key ("demo.toml: worker.lease_ttl: expected a duration such as \"30s\"").
 // The one TOML reader of every config section: [worker] (worker/config.cc),
-// [kinds.*] (config/kinds.cc), [server] (server/server_config.cc) and the seed
-// file (app/seed_jobs.cc).
+// [kinds.*] (config/kinds.cc), [server] (server/server_config.cc), [queues.*]
+// and [resources.*] (config/flow_limits.cc) and the seed file (app/seed_jobs.cc).
 #pragma once
 
 #include <toml++/toml.h>
@@ -24,7 +24,8 @@ Result<toml::table> ParseFile(const std::string& path);
 // its server and its workers), and each reads only its own sections: this
 // refuses a section that no process reads ("[kind.x]" for "[kinds.x]"), so a
 // typo is never silently ignored. Sections: [worker] (worker/config.h),
-// [kinds.NAME] (config/kinds.h), [server] (server/server_config.h).
+// [kinds.NAME] (config/kinds.h), [server] (server/server_config.h),
+// [queues.NAME] and [resources."KEY"] (config/flow_limits.h).
 Status OnlyKnownSections(const toml::table& root, const std::string& file);
 
 // kInvalidArgument "<file>: <key>: <why>".

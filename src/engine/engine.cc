@@ -457,8 +457,11 @@ void Engine::EmitFetched(const JobFetchParams& p, const std::vector<Job>& jobs) 
   }
 }
 
-Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) {
-  JW_ASSIGN_OR_RETURN(const JobFetchParams p, FetchParams(request));
+Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request) { return Fetch(request, nullptr); }
+
+Result<std::vector<Job>> Engine::Fetch(const FetchRequest& request, FetchHolds* holds) {
+  JW_ASSIGN_OR_RETURN(JobFetchParams p, FetchParams(request));
+  p.holds = holds;
   JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.JobFetch(p));
   EmitFetched(p, jobs);
   return jobs;

@@ -8,6 +8,7 @@
 // seeded generator, so tests are deterministic.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -113,6 +114,12 @@ struct QueueHold {
   std::vector<std::string> reasons;
 };
 
+// Why the jobs of resource `r` are not leased at `now` (retry_after hold,
+// breaker, concurrency, rate), each reason naming the limit; empty when
+// nothing holds them. HeldQueues' reasons per resource, and the held-jobs
+// gauge of the server's metrics.
+std::vector<std::string> ResourceHoldReasons(const ResourceInfo& r, Timestamp now);
+
 // A flow-control change (DESIGN.md: a `queue_warning` event and one log line
 // per warning crossing and clearing; a `breaker` event and one log line per
 // breaker change). Found by Engine::WatchFlow, which compares with its last call.
@@ -148,6 +155,10 @@ class Engine {
 
   // --- workers ---
   Result<std::vector<Job>> Fetch(const FetchRequest& request);
+  // The same; when limits held jobs back, `holds` (optional) says how many
+  // and when the earliest time-based hold lifts (FetchHolds::retry_at), so a
+  // long-poll can fetch again then rather than at its timeout.
+  Result<std::vector<Job>> Fetch(const FetchRequest& request, FetchHolds* holds);
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request);
   Status Complete(const CompleteRequest& request);
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests);
@@ -244,6 +255,14 @@ class Engine {
   static constexpr Duration kWatchEvery = std::chrono::seconds(2);
   static constexpr Duration kWatchIdleEvery = std::chrono::seconds(30);
   void AddFlowListener(FlowListener listener);
+  // Whether some queue or resource has a limit that a job leaving `running`
+  // may free (a queue's or a resource's concurrency, a breaker's probe): a
+  // server then wakes waiting fetches when a job stops running, so the freed
+  // slot is taken at once. Cached, one atomic load: set by the calls above
+  // that set limits, and refreshed by each WatchFlow that looks (limits set by
+  // another process show within kWatchIdleEvery; until then a freed slot
+  // waits for the next wake-up or poll, as before).
+  bool HasFlowLimits() const { return has_flow_limits_.load(std::memory_order_relaxed); }
 
   // --- maintenance ---
   // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run
@@ -302,6 +321,7 @@ class Engine {
   // no queue has warnings set and no resource has a breaker.
   std::optional<Timestamp> watched_at_ GUARDED_BY(watch_mu_);
   bool watch_has_subjects_ GUARDED_BY(watch_mu_) = true;
+  std::atomic<bool> has_flow_limits_{false};
   Mutex rng_mu_;
   std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
 };

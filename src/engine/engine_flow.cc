@@ -35,8 +35,13 @@ std::string WarningMessage(const QueueInfo& q, std::string_view reason, Timestam
          FormatDurationShort(q.limits.warn_age.value_or(Duration(0)));
 }
 
-// Why the jobs of resource `r` are not leased at `now`; empty when nothing holds them.
-std::vector<std::string> ResourceHolds(const ResourceInfo& r, Timestamp now) {
+// Limits a job leaving `running` may free (Engine::HasFlowLimits).
+bool FreesOnStop(const QueueLimits& q) { return q.concurrency.has_value(); }
+bool FreesOnStop(const ResourceLimits& r) { return r.concurrency.has_value() || r.breaker.failures > 0; }
+
+}  // namespace
+
+std::vector<std::string> ResourceHoldReasons(const ResourceInfo& r, Timestamp now) {
   std::vector<std::string> out;
   const std::string who = "resource " + r.key;
   if (r.held_until && *r.held_until > now) {
@@ -60,8 +65,6 @@ std::vector<std::string> ResourceHolds(const ResourceInfo& r, Timestamp now) {
   }
   return out;
 }
-
-}  // namespace
 
 Result<std::vector<QueueInfo>> Engine::Queues() {
   JW_ASSIGN_OR_RETURN(std::vector<QueueInfo> queues, store_.QueueList());
@@ -93,6 +96,7 @@ Result<QueueInfo> Engine::SetQueueLimits(const std::string& name, const QueueLim
   JW_RETURN_IF_ERROR(ValidateQueueLimits(next));
   JW_RETURN_IF_ERROR(store_.QueueSetLimits(name, next, clock_.Now()));
   WatchSoon();
+  if (FreesOnStop(next)) has_flow_limits_.store(true);
   return Queue(name);
 }
 
@@ -114,6 +118,7 @@ Result<ResourceInfo> Engine::SetResourceLimits(const std::string& key, const Res
   JW_RETURN_IF_ERROR(ValidateResourceLimits(next));
   JW_RETURN_IF_ERROR(store_.ResourceSetLimits(key, next, clock_.Now()));
   WatchSoon();
+  if (FreesOnStop(next)) has_flow_limits_.store(true);
   return Resource(key);
 }
 
@@ -129,9 +134,11 @@ Status Engine::ApplyLimits(const FlowLimits& limits) {
   const Timestamp now = clock_.Now();
   for (const auto& [name, l] : limits.queues) {
     JW_RETURN_IF_ERROR(store_.QueueSetLimits(name, l, now).WithContext("queues." + name));
+    if (FreesOnStop(l)) has_flow_limits_.store(true);
   }
   for (const auto& [key, l] : limits.resources) {
     // Unchanged limits are not rewritten: a restart must not refill a bucket.
+    if (FreesOnStop(l)) has_flow_limits_.store(true);
     if (auto r = store_.ResourceGet(key, now); r.ok() && r->limits == l) continue;
     JW_RETURN_IF_ERROR(store_.ResourceSetLimits(key, l, now).WithContext("resources." + key));
   }
@@ -145,7 +152,7 @@ Result<std::vector<QueueHold>> Engine::HeldQueues() {
   const Timestamp now = clock_.Now();
   std::map<std::string, std::vector<std::string>> holds_by_key;
   for (const ResourceInfo& r : resources) {
-    std::vector<std::string> h = ResourceHolds(r, now);
+    std::vector<std::string> h = ResourceHoldReasons(r, now);
     if (!h.empty()) holds_by_key.emplace(r.key, std::move(h));
   }
   std::vector<QueueHold> out;
@@ -235,6 +242,10 @@ Status Engine::WatchFlow() {
     }
     watched_breakers_ = std::move(breakers);
     watch_has_subjects_ = subjects;
+    bool frees = false;
+    for (const QueueInfo& q : queues) frees = frees || FreesOnStop(q.limits);
+    for (const ResourceInfo& r : resources) frees = frees || FreesOnStop(r.limits);
+    has_flow_limits_.store(frees);
   }
   for (const FlowEvent& e : events) {
     if (e.kind == FlowEvent::Kind::kQueueWarningCleared) {

@@ -6,85 +6,14 @@
 #include <charconv>
 #include <cstdint>
 
+#include "protocol/answer_reader.h"
 #include "protocol/job_json.h"
 
 namespace jobwarden {
 
 namespace {
 
-Status Bad(const std::string& field, const std::string& what) {
-  return Status::Internal("server answer: " + field + ": " + what);
-}
-
-// A reader over one object: absent or null leaves the target unchanged.
-class Reader {
- public:
-  Reader(const nlohmann::json& j, std::string prefix) : j_(j), prefix_(std::move(prefix)) {}
-
-  const nlohmann::json* Find(const char* name) const {
-    auto it = j_.find(name);
-    if (it == j_.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-  Status Str(const char* name, std::string& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_string()) return Bad(prefix_ + name, "must be a string");
-    out = v->get<std::string>();
-    return Status::Ok();
-  }
-  Status OptStr(const char* name, std::optional<std::string>& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_string()) return Bad(prefix_ + name, "must be a string");
-    out = v->get<std::string>();
-    return Status::Ok();
-  }
-  template <typename I>
-  Status Int(const char* name, I& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_number_integer()) return Bad(prefix_ + name, "must be an integer");
-    out = static_cast<I>(v->get<std::int64_t>());
-    return Status::Ok();
-  }
-  Status Bool(const char* name, bool& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_boolean()) return Bad(prefix_ + name, "must be true or false");
-    out = v->get<bool>();
-    return Status::Ok();
-  }
-  Status Secs(const char* name, std::optional<Duration>& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_number()) return Bad(prefix_ + name, "must be a number of seconds");
-    auto d = FromSeconds(v->get<double>());
-    if (!d.ok()) return Bad(prefix_ + name, d.status().message());
-    out = *d;
-    return Status::Ok();
-  }
-  Status Time(const char* name, std::optional<Timestamp>& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    if (!v->is_string()) return Bad(prefix_ + name, "must be an RFC 3339 time");
-    auto t = ParseRfc3339(v->get<std::string>());
-    if (!t.ok()) return Bad(prefix_ + name, t.status().message());
-    out = *t;
-    return Status::Ok();
-  }
-  // A JSON-valued field kept as text (args, checkpoint, result).
-  Status Text(const char* name, std::optional<std::string>& out) const {
-    const nlohmann::json* v = Find(name);
-    if (v == nullptr) return Status::Ok();
-    out = v->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return Status::Ok();
-  }
-
- private:
-  const nlohmann::json& j_;
-  std::string prefix_;
-};
+using answer_reader::Bad;
 
 }  // namespace
 
@@ -104,25 +33,8 @@ nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r) {
   if (r.resource_key) j["resource_key"] = *r.resource_key;
   if (r.batch_id) j["batch_id"] = *r.batch_id;
   if (!r.tags.empty()) j["tags"] = r.tags;
+  if (r.cost) j["cost"] = *r.cost;
   return j;
-}
-
-Result<QueueInfo> QueueInfoFromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return Bad("queues[]", "must be an object");
-  Reader r(j, "queue.");
-  QueueInfo q;
-  JW_RETURN_IF_ERROR(r.Str("name", q.name));
-  JW_RETURN_IF_ERROR(r.Bool("paused", q.paused));
-  JW_RETURN_IF_ERROR(r.Time("oldest_available_run_at", q.oldest_available_run_at));
-  if (const nlohmann::json* counts = r.Find("counts")) {
-    if (!counts->is_object()) return Bad("queue.counts", "must be an object");
-    Reader c(*counts, "queue.counts.");
-    for (JobState s : kAllJobStates) {
-      const std::string name(ToString(s));
-      JW_RETURN_IF_ERROR(c.Int(name.c_str(), q.counts[static_cast<std::size_t>(s)]));
-    }
-  }
-  return q;
 }
 
 // The one reader of the job JSON (simdjson On-Demand): the fetch answer, and
@@ -355,6 +267,8 @@ Status SjJob(od::value& v, Job& job) {
           JW_SJ(r.Bool(key, fv, job.cancel_requested));
         } else if (key == "checkpoint") {
           JW_SJ(r.Text(key, fv, job.checkpoint));
+        } else if (key == "cost") {
+          JW_SJ(r.Int(key, fv, job.cost));
         } else if (key == "created_at") {
           std::optional<Timestamp> t;
           JW_SJ(r.Time(key, fv, t));

@@ -17,7 +17,6 @@
 #include "core/job.h"
 #include "core/status.h"
 #include "core/enqueue.h"
-#include "core/queue_info.h"
 #include "core/worker_protocol.h"
 
 namespace jobwarden {
@@ -39,7 +38,6 @@ Result<std::vector<Job>> JobsFromJson(const nlohmann::json& array);
 // POST /v1/jobs body.
 nlohmann::json EnqueueRequestToJson(const EnqueueRequest& r);
 
-// One element of GET /v1/queues.
-Result<QueueInfo> QueueInfoFromJson(const nlohmann::json& j);
+// The queue and resource JSON: protocol/flow_json.h.
 
 }  // namespace jobwarden

@@ -149,6 +149,8 @@ void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonF
   AppendBool(out, job.cancel_requested);
   w.Field("checkpoint");
   AppendStoredJsonOrNull(out, job.checkpoint);
+  w.Field("cost");
+  AppendInt(out, job.cost);
   w.Field("created_at");
   AppendJsonString(out, FormatRfc3339(job.created_at));
   w.Field("deadline_at");

@@ -76,6 +76,13 @@ Result<std::optional<bool>> JsonFields::Bool(std::string_view name) const {
   return std::optional<bool>(j->get<bool>());
 }
 
+Result<std::optional<double>> JsonFields::Number(std::string_view name) const {
+  const nlohmann::json* j = Find(name);
+  if (j == nullptr) return std::optional<double>();
+  if (!j->is_number()) return Status::InvalidArgument(Name(name) + ": must be a number, not " + TypeName(*j));
+  return std::optional<double>(j->get<double>());
+}
+
 Result<std::optional<Duration>> JsonFields::Seconds(std::string_view name) const {
   const nlohmann::json* j = Find(name);
   if (j == nullptr) return std::optional<Duration>();
@@ -152,7 +159,7 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
   JsonFields f(body, prefix);
   JW_RETURN_IF_ERROR(f.OnlyKnown({"kind", "args", "queue", "priority", "timeout_s", "deadline_s", "deadline_at",
                                   "stall_timeout_s", "max_attempts", "delay_s", "run_at", "unique_key",
-                                  "resource_key", "batch_id", "tags"}));
+                                  "resource_key", "batch_id", "tags", "cost"}));
   // Types only: the values (ranges, one of two fields) are the engine's to
   // check, once, in Engine::Prepare, whose messages name these same fields.
   EnqueueRequest r;
@@ -175,6 +182,8 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
   JW_ASSIGN_OR_RETURN(r.batch_id, f.String("batch_id"));
   JW_ASSIGN_OR_RETURN(auto tags, f.Strings("tags"));
   if (tags) r.tags = std::move(*tags);
+  JW_ASSIGN_OR_RETURN(auto cost, f.Int("cost", std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+  if (cost) r.cost = static_cast<int>(*cost);
   return r;
 }
 

@@ -36,6 +36,8 @@ class JsonFields {
   Result<std::optional<std::string>> String(std::string_view name) const;
   Result<std::optional<std::int64_t>> Int(std::string_view name, std::int64_t min, std::int64_t max) const;
   Result<std::optional<bool>> Bool(std::string_view name) const;
+  // Any finite number (fractions allowed).
+  Result<std::optional<double>> Number(std::string_view name) const;
   // A duration in seconds, fractions allowed (fields ending `_s`).
   Result<std::optional<Duration>> Seconds(std::string_view name) const;
   // An RFC 3339 time.

@@ -24,7 +24,8 @@ std::vector<std::string_view> Split(std::string_view path) {
   return out;
 }
 
-bool MatchSegments(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path,
+// `path` holds the request's segments, each percent-decoded on its own.
+bool MatchSegments(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
                    std::map<std::string, std::string>& params) {
   if (pattern.size() != path.size()) return false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
@@ -35,7 +36,7 @@ bool MatchSegments(const std::vector<std::string>& pattern, const std::vector<st
   params.clear();
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const std::string& p = pattern[i];
-    if (p.size() > 2 && p.front() == '{' && p.back() == '}') params[p.substr(1, p.size() - 2)] = std::string(path[i]);
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') params[p.substr(1, p.size() - 2)] = path[i];
   }
   return true;
 }
@@ -74,7 +75,9 @@ void Router::Add(std::string method, std::string pattern, Role role, RouteHandle
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match m;
-  const std::vector<std::string_view> segments = Split(path);
+  // Split first, then decode: an encoded '/' stays in its segment.
+  std::vector<std::string> segments;
+  for (std::string_view seg : Split(path)) segments.push_back(PercentDecode(seg, /*plus_is_space=*/false));
   for (const Route& r : routes_) {
     std::map<std::string, std::string> params;
     if (!MatchSegments(r.segments, segments, params)) continue;
@@ -92,6 +95,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
 Api::Api(ServerContext* ctx) : ctx_(ctx) {
   AddJobRoutes(router_, ctx);
   AddQueueRoutes(router_, ctx);
+  AddResourceRoutes(router_, ctx);
   AddWorkerRoutes(router_, ctx);
   AddStreamRoutes(router_, ctx);
   AddHealthRoutes(router_, ctx);
@@ -123,7 +127,7 @@ void Api::Handle(const HttpRequest& request, HttpResponse& response) {
 }
 
 void Api::Dispatch(const HttpRequest& req, HttpResponse& res, const Route*& matched) {
-  const Router::Match match = router_.Find(req.method, req.path);
+  const Router::Match match = router_.Find(req.method, req.raw_path.empty() ? req.path : req.raw_path);
   if (!match.route) {
     if (!match.allowed.empty()) {
       std::string allowed;

@@ -3,8 +3,8 @@
 // through — routing, shutdown (503), tokens and roles (401/403), the
 // loopback-Host rule of a tokenless server, content type (415), body limits
 // (413) and strict JSON — before a route's handler runs. Handlers live in
-// one file per resource (job_routes.cc, queue_routes.cc, worker_routes.cc,
-// stream_routes.cc, health_routes.cc).
+// one file per resource (job_routes.cc, queue_routes.cc, resource_routes.cc,
+// worker_routes.cc, stream_routes.cc, health_routes.cc).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -69,6 +69,8 @@ class Router {
     std::map<std::string, std::string> params;
     std::vector<std::string> allowed;  // methods of a known path, when the method did not match
   };
+  // `path` as sent (percent-encoded): it is split at '/' first, then each
+  // segment is decoded, so a parameter may hold an encoded '/' (%2F).
   Match Find(std::string_view method, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 
@@ -80,6 +82,7 @@ class Router {
 // context builds the table alone (ApiRoutes()).
 void AddJobRoutes(Router& router, ServerContext* ctx);
 void AddQueueRoutes(Router& router, ServerContext* ctx);
+void AddResourceRoutes(Router& router, ServerContext* ctx);
 void AddWorkerRoutes(Router& router, ServerContext* ctx);
 void AddStreamRoutes(Router& router, ServerContext* ctx);
 void AddHealthRoutes(Router& router, ServerContext* ctx);
@@ -89,6 +92,7 @@ class Api {
   explicit Api(ServerContext* ctx);
   void Handle(const HttpRequest& request, HttpResponse& response);
   // The body limit of the route a request is for (HttpServer's BodyLimit).
+  // `path` as sent (percent-encoded), as Router::Find takes it.
   std::size_t BodyLimit(std::string_view method, std::string_view path) const;
   const Router& router() const { return router_; }
 

@@ -97,37 +97,10 @@ struct CappedBody {
 
 using Parser = http::request_parser<CappedBody>;
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding (RFC 3986 §2.1); in a query, '+' is a space as well
-// (application/x-www-form-urlencoded). A malformed escape is kept as it is.
-std::string Decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '%' && i + 2 < s.size()) {
-      const int hi = HexValue(s[i + 1]);
-      const int lo = HexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += (plus_is_space && c == '+') ? ' ' : c;
-  }
-  return out;
-}
-
 void ParseTarget(std::string_view target, HttpRequest& r) {
   const std::size_t q = target.find('?');
-  r.path = Decode(target.substr(0, q), /*plus_is_space=*/false);
+  r.raw_path = std::string(target.substr(0, q));
+  r.path = PercentDecode(r.raw_path, /*plus_is_space=*/false);
   if (q == std::string_view::npos) return;
   std::string_view rest = target.substr(q + 1);
   const std::size_t hash = rest.find('#');
@@ -138,8 +111,8 @@ void ParseTarget(std::string_view target, HttpRequest& r) {
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
     if (pair.empty()) continue;
     const std::size_t eq = pair.find('=');
-    r.query.emplace(Decode(pair.substr(0, eq), true),
-                    eq == std::string_view::npos ? std::string() : Decode(pair.substr(eq + 1), true));
+    r.query.emplace(PercentDecode(pair.substr(0, eq), true),
+                    eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1), true));
   }
 }
 
@@ -394,7 +367,7 @@ class BeastServer final : public HttpServer {
     r.peer_open = [&stream] { return stream.PeerOpen(); };
     const unsigned version = head.version();
 
-    const std::size_t cap = body_limit_ ? body_limit_(r.method, r.path) : options_.max_body_bytes;
+    const std::size_t cap = body_limit_ ? body_limit_(r.method, r.raw_path) : options_.max_body_bytes;
     parser.get().body().cap = cap;
     if (!parser.is_done()) {
       // "Send it" only to a client that asked, speaks HTTP/1.1, and whose body is
@@ -550,6 +523,36 @@ class BeastServer final : public HttpServer {
 };
 
 }  // namespace
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      const int hi = HexValue(s[i + 1]);
+      const int lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += (plus_is_space && c == '+') ? ' ' : c;
+  }
+  return out;
+}
 
 const std::string& HttpRequest::Header(std::string_view name) const {
   static const std::string kEmpty;

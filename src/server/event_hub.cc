@@ -100,6 +100,39 @@ void EventHub::PublishProgress(JobId id, const Progress& progress, Timestamp at)
   Deliver(id, queue, SseFrame("progress", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
+void EventHub::DeliverFlow(const std::optional<std::string>& queue, const std::string& frame) {
+  MutexLock lock(mu_);
+  for (const auto& s : subs_) {
+    if (s->filter.job_id) continue;
+    if (s->filter.queue && s->filter.queue != queue) continue;
+    s->channel->Push(frame);
+  }
+}
+
+void EventHub::PublishFlow(const FlowEvent& e) {
+  if (count_.load(std::memory_order_relaxed) == 0) return;
+  const auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  if (e.kind == FlowEvent::Kind::kBreaker) {
+    nlohmann::json j = {
+        {"resource", e.name},
+        {"from", e.from ? nlohmann::json(std::string(ToString(*e.from))) : nlohmann::json(nullptr)},
+        {"to", std::string(ToString(e.to))},
+        {"message", e.message},
+        {"at", FormatRfc3339(e.at)},
+    };
+    DeliverFlow(std::nullopt, SseFrame("breaker", dump(j)));
+    return;
+  }
+  nlohmann::json j = {{"queue", e.name},
+                      {"reason", e.reason},
+                      {"cleared", e.kind == FlowEvent::Kind::kQueueWarningCleared},
+                      {"message", e.message},
+                      {"at", FormatRfc3339(e.at)}};
+  DeliverFlow(e.name, SseFrame("queue_warning", dump(j)));
+}
+
 void EventHub::CloseAll(const std::string& reason) {
   MutexLock lock(mu_);
   closed_ = true;

@@ -1,6 +1,6 @@
 // The live event stream (GET /v1/events): every job state change the engine
-// reports (G6), and progress from heartbeats, fanned out to SSE subscribers
-// filtered by job id and queue.
+// reports (G6), progress from heartbeats, and flow-control changes (queue
+// warnings, breakers), fanned out to SSE subscribers filtered by job id and queue.
 //
 // Publishing runs on the thread that changed the job (the engine calls its
 // listeners after the change is durable), so it must be cheap: with no
@@ -49,6 +49,13 @@ class EventHub {
   void PublishState(const JobEventRecord& e);
   // Progress a heartbeat or a settle reported.
   void PublishProgress(JobId id, const Progress& progress, Timestamp at);
+  // A flow-control change (engine flow listener): `queue_warning` {queue,
+  // reason, cleared, message, at} when a queue's warning starts (cleared:
+  // false) or ends (cleared: true); `breaker` {resource, from, to, message,
+  // at} when a resource's breaker changes state. Not tied to a job: a stream
+  // filtered by job_id does not get them; one filtered by queue gets that
+  // queue's warnings only.
+  void PublishFlow(const FlowEvent& e);
 
   // Ends every stream with a `shutdown` event; later Subscribe() calls fail.
   void CloseAll(const std::string& reason);
@@ -58,6 +65,8 @@ class EventHub {
   // Kind and queue of a job for events that lack them; empty strings if unknown.
   std::pair<std::string, std::string> Resolve(JobId id, const std::string& kind, const std::string& queue);
   void Deliver(JobId id, const std::string& queue, const std::string& frame);
+  // To every stream not filtered by job; with a queue filter, only when `queue` is it.
+  void DeliverFlow(const std::optional<std::string>& queue, const std::string& frame);
 
   const std::size_t max_subscribers_;
   JobLookup lookup_;

@@ -21,16 +21,18 @@ std::shared_ptr<FetchWaiters::Waiter> FetchWaiters::Add(const std::vector<std::s
   return w;
 }
 
-bool FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline) {
+FetchWaiters::WaitResult FetchWaiters::Wait(const std::shared_ptr<Waiter>& waiter,
+                                            std::chrono::steady_clock::time_point until) {
   MutexLock lock(mu_);
   Waiter& w = *waiter;
   while (!w.woken_ && !w.shutdown_ && !shutdown_ && !w.dropped_ &&
-         w.cv_.WaitUntil(mu_, deadline) == std::cv_status::no_timeout) {
+         w.cv_.WaitUntil(mu_, until) == std::cv_status::no_timeout) {
   }
-  if (w.shutdown_ || shutdown_ || w.dropped_ || !w.woken_) return false;
+  if (w.shutdown_ || shutdown_ || w.dropped_) return WaitResult::kEnded;
+  if (!w.woken_) return WaitResult::kTimedOut;
   // Consume the wake-up and stand in line again (at the back: fairness).
   EnlistLocked(waiter);
-  return true;
+  return WaitResult::kWoken;
 }
 
 void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter, bool consumed_wakeup) {
@@ -125,6 +127,15 @@ void FetchWaiters::WakeQueue(const std::string& queue) {
   MutexLock lock(mu_);
   while (WakeOneLocked(queue)) {
   }
+}
+
+void FetchWaiters::WakeOnePerQueue() {
+  MutexLock lock(mu_);
+  if (count_ == 0) return;
+  std::vector<std::string> queues;
+  queues.reserve(by_queue_.size());
+  for (const auto& [queue, line] : by_queue_) queues.push_back(queue);
+  for (const std::string& q : queues) WakeOneLocked(q);  // may erase q's line
 }
 
 void FetchWaiters::DropWorker(const std::string& worker_id) {

@@ -15,7 +15,9 @@
 // Wake-ups come from the engine's state-change events (enqueue, retry,
 // take-back, interrupted: every `-> available`), from the server's reaper
 // pass (due scheduled jobs promoted: their queue is not known, so the oldest
-// waiters are woken, one per job) and from a queue resume.
+// waiters are woken, one per job), from a queue resume, and, where flow
+// limits are set, from every job that stops running (WakeOnePerQueue) and
+// every change of limits.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,13 @@ class FetchWaiters {
   // Registers a waiter on `queues`; nullptr when `max_waiters` are already
   // waiting or after Shutdown() (the caller answers at once).
   std::shared_ptr<Waiter> Add(const std::vector<std::string>& queues, const std::string& worker_id = "");
-  // Waits until woken, `deadline`, Shutdown() or DropWorker() of its worker.
-  // True when woken for a job (fetch again); false otherwise.
-  bool Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point deadline);
+  enum class WaitResult {
+    kWoken,     // woken for a job: fetch again
+    kTimedOut,  // `until` came (a long-poll's end, or when a limit's hold lifts)
+    kEnded,     // Shutdown(), or DropWorker() of its worker: answer now
+  };
+  // Waits until woken, `until`, Shutdown() or DropWorker() of its worker.
+  WaitResult Wait(const std::shared_ptr<Waiter>& waiter, std::chrono::steady_clock::time_point until);
   // Unregisters; an unused wake-up is passed to another waiter. With
   // `consumed_wakeup`, the caller consumed a wake-up (Wait returned true) but
   // will not fetch for it (its worker cannot take a job): that one is passed
@@ -56,6 +62,10 @@ class FetchWaiters {
   void JobsAvailableAnywhere(std::size_t n);
   // Every waiter on `queue` (a resumed queue may have a backlog).
   void WakeQueue(const std::string& queue);
+  // The oldest waiter of each queue: a job stopped running where limits are
+  // set, and the slot it freed (a queue's or a resource's concurrency, a
+  // breaker's probe) may let a job of any queue start now.
+  void WakeOnePerQueue();
   // Wakes every waiter; later Add() calls fail.
   void Shutdown();
 

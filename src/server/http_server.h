@@ -27,7 +27,11 @@ namespace jobwarden::server {
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query string
+  std::string path;    // without the query string, percent-decoded
+  // The path as sent (percent-encoded): routes match it segment by segment,
+  // so an encoded '/' (%2F) stays inside its segment (`host:a%2Fb` is one
+  // resource key). Empty: `path` holds no escapes.
+  std::string raw_path;
   std::multimap<std::string, std::string> query;
   std::map<std::string, std::string> headers;  // names lower-cased; the last value wins
   std::string body;
@@ -115,6 +119,10 @@ class HttpServer {
   // Stops accepting; safe from any thread, idempotent.
   virtual void Stop() = 0;
 };
+
+// Percent-decoding (RFC 3986 §2.1); with `plus_is_space` (a query), '+' is a
+// space as well. A malformed escape is kept as it is.
+std::string PercentDecode(std::string_view s, bool plus_is_space);
 
 // Boost.Beast's parser and serializer over our own sockets, thread per
 // connection (beast_server.cc).

@@ -1,6 +1,9 @@
 #include "server/metrics.h"
 
+#include <algorithm>
+#include <ostream>
 #include <sstream>
+#include <utility>
 
 namespace jobwarden::server {
 
@@ -22,6 +25,84 @@ std::string Escape(std::string_view s) {
   return out;
 }
 
+void Help(std::ostream& out, std::string_view name, std::string_view help) {
+  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n";
+}
+
+// Per queue: running jobs, the concurrency limit (only when set), and each
+// configured warning, 1 while in force (DESIGN.md "Flow control").
+void RenderQueueLimits(std::ostream& out, const std::vector<QueueInfo>& queues) {
+  Help(out, "jobwarden_queue_running", "Running jobs of the queue.");
+  for (const QueueInfo& q : queues) {
+    out << "jobwarden_queue_running{queue=\"" << Escape(q.name) << "\"} "
+        << q.counts[static_cast<std::size_t>(JobState::kRunning)] << '\n';
+  }
+  Help(out, "jobwarden_queue_limit", "The queue's concurrency limit (queues without one are left out).");
+  for (const QueueInfo& q : queues) {
+    if (q.limits.concurrency) {
+      out << "jobwarden_queue_limit{queue=\"" << Escape(q.name) << "\"} " << *q.limits.concurrency << '\n';
+    }
+  }
+  Help(out, "jobwarden_queue_warning", "1 while the queue's warn_depth or warn_age warning is in force, else 0.");
+  for (const QueueInfo& q : queues) {
+    for (const auto& [reason, set] : {std::pair<std::string_view, bool>{kWarnDepth, q.limits.warn_depth.has_value()},
+                                      {kWarnAge, q.limits.warn_age.has_value()}}) {
+      if (!set) continue;
+      const bool on = std::find(q.warnings.begin(), q.warnings.end(), reason) != q.warnings.end();
+      out << "jobwarden_queue_warning{queue=\"" << Escape(q.name) << "\",reason=\"" << reason << "\"} " << (on ? 1 : 0)
+          << '\n';
+    }
+  }
+}
+
+// Per resource: running jobs, the concurrency limit (only when set), the
+// breaker (closed 0, half_open 1, open 2), available jobs held back by a
+// limit, and the store's 5-minute window of outcomes.
+void RenderResources(std::ostream& out, const std::vector<ResourceInfo>& resources, Timestamp now) {
+  const auto each = [&](std::string_view name, std::string_view help, const auto& value) {
+    Help(out, name, help);
+    for (const ResourceInfo& r : resources) value(r, "{resource=\"" + Escape(r.key) + "\"}");
+  };
+  each("jobwarden_resource_running", "Running jobs with this resource_key.",
+       [&](const ResourceInfo& r, const std::string& l) {
+         out << "jobwarden_resource_running" << l << ' ' << r.running << '\n';
+       });
+  each("jobwarden_resource_limit", "The resource's concurrency limit (resources without one are left out).",
+       [&](const ResourceInfo& r, const std::string& l) {
+         if (r.limits.concurrency) out << "jobwarden_resource_limit" << l << ' ' << *r.limits.concurrency << '\n';
+       });
+  each("jobwarden_resource_breaker_state", "The resource's circuit breaker: closed 0, half_open 1, open 2.",
+       [&](const ResourceInfo& r, const std::string& l) {
+         out << "jobwarden_resource_breaker_state" << l << ' ' << BreakerStateNumber(r.breaker.state) << '\n';
+       });
+  each("jobwarden_resource_held_jobs",
+       "Available jobs of the resource that a limit holds back now (its breaker, concurrency, rate or a "
+       "retry_after hold), else 0.",
+       [&](const ResourceInfo& r, const std::string& l) {
+         const bool held = r.available > 0 && !ResourceHoldReasons(r, now).empty();
+         out << "jobwarden_resource_held_jobs" << l << ' ' << (held ? r.available : 0) << '\n';
+       });
+  each("jobwarden_resource_succeeded_5m", "Jobs of the resource that succeeded in the last 5 minutes.",
+       [&](const ResourceInfo& r, const std::string& l) {
+         out << "jobwarden_resource_succeeded_5m" << l << ' ' << r.stats.succeeded << '\n';
+       });
+  each("jobwarden_resource_failed_5m", "Runs of the resource that ended with an error in the last 5 minutes.",
+       [&](const ResourceInfo& r, const std::string& l) {
+         out << "jobwarden_resource_failed_5m" << l << ' ' << r.stats.failed << '\n';
+       });
+  Help(out, "jobwarden_resource_run_seconds",
+       "Run time of the resource's successes in the last 5 minutes, by quantile (0.5, 0.95).");
+  for (const ResourceInfo& r : resources) {
+    for (const auto& [q, d] :
+         {std::pair<const char*, const std::optional<Duration>&>{"0.5", r.stats.p50}, {"0.95", r.stats.p95}}) {
+      if (d) {
+        out << "jobwarden_resource_run_seconds{resource=\"" << Escape(r.key) << "\",quantile=\"" << q << "\"} "
+            << ToSeconds(*d) << '\n';
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void Metrics::OnJobEvent(const JobEventRecord& e) {
@@ -38,7 +119,8 @@ void Metrics::OnRequest(std::string_view method, std::string_view route, int sta
   ++requests_[{method, route, status}];
 }
 
-std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const {
+std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vector<ResourceInfo>& resources,
+                            Timestamp now, const StreamGauges& streams) const {
   std::ostringstream out;
   out << "# HELP jobwarden_jobs Jobs by queue and state.\n# TYPE jobwarden_jobs gauge\n";
   std::int64_t running = 0;
@@ -61,6 +143,8 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, Timestamp now,
   for (const QueueInfo& q : queues) {
     out << "jobwarden_queue_paused{queue=\"" << Escape(q.name) << "\"} " << (q.paused ? 1 : 0) << '\n';
   }
+  RenderQueueLimits(out, queues);
+  RenderResources(out, resources, now);
   out << "# HELP jobwarden_jobs_enqueued_total Jobs enqueued through this server.\n"
       << "# TYPE jobwarden_jobs_enqueued_total counter\njobwarden_jobs_enqueued_total " << enqueued_.load() << '\n';
   out << "# HELP jobwarden_job_completions_total Jobs that succeeded.\n"

@@ -1,8 +1,11 @@
 // Prometheus metrics (GET /metrics, text format 0.0.4).
 //
 // Counters live in memory from the server's start (Prometheus handles
-// resets); gauges of the job table are read from the store at scrape time,
-// so they are true for every process sharing the database.
+// resets); gauges of the job table, the queues' limits and the resources are
+// read from the store at scrape time (two reads: the queue list and the
+// resource list), so they are true for every process sharing the database.
+// A resource's outcomes are the store's 5-minute window as gauges, not
+// counters: jobs of a resource are settled by every server on the database.
 #pragma once
 
 #include <array>
@@ -33,7 +36,10 @@ class Metrics {
   // A busy-poll for a connection's next request caught it, or ran out.
   void OnBusyPoll(bool caught) { (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed); }
 
-  std::string Render(const std::vector<QueueInfo>& queues, Timestamp now, const StreamGauges& streams) const;
+  // `resources`: Engine::Resources() at `now` (flow control: limits, breaker,
+  // held jobs and the last 5 minutes' outcomes, per resource).
+  std::string Render(const std::vector<QueueInfo>& queues, const std::vector<ResourceInfo>& resources, Timestamp now,
+                     const StreamGauges& streams) const;
 
  private:
   static constexpr std::size_t kClasses = std::size(kAllErrorClasses);

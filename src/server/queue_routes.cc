@@ -1,6 +1,7 @@
-// Queues (list, pause, resume), workers (list) and admin (reset-stuck).
+// Queues (list, get, set limits, pause, resume), workers (list) and admin (reset-stuck).
 #include <nlohmann/json.hpp>
 
+#include "protocol/flow_json.h"
 #include "protocol/job_json.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
@@ -22,18 +23,27 @@ void ListQueues(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (!queues.ok()) return ReplyStatus(res, queues.status());
   const Timestamp now = ctx.engine.clock().Now();
   nlohmann::json list = nlohmann::json::array();
-  for (const QueueInfo& q : *queues) {
-    nlohmann::json counts = nlohmann::json::object();
-    for (JobState s : kAllJobStates) counts[std::string(ToString(s))] = q.counts[static_cast<std::size_t>(s)];
-    nlohmann::json age = nullptr;
-    if (q.oldest_available_run_at) age = std::max(0.0, ToSeconds(now - *q.oldest_available_run_at));
-    list.push_back({{"name", q.name},
-                    {"paused", q.paused},
-                    {"counts", std::move(counts)},
-                    {"oldest_available_age_s", std::move(age)},
-                    {"oldest_available_run_at", TimeOrNull(q.oldest_available_run_at)}});
-  }
+  for (const QueueInfo& q : *queues) list.push_back(QueueInfoToJson(q, now));
   ReplyJson(res, 200, {{"queues", std::move(list)}});
+}
+
+void GetQueue(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  if (Status s = OnlyKnownParams(r.http.query, {}); !s.ok()) return ReplyStatus(res, s);
+  auto q = ctx.engine.Queue(r.Param("name"));
+  if (!q.ok()) return ReplyStatus(res, q.status());
+  ReplyJson(res, 200, QueueInfoToJson(*q, ctx.engine.clock().Now()));
+}
+
+// PUT /v1/queues/{name}: a merge-patch of the queue's limits; answers the queue.
+void SetQueueLimits(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  auto patch = ParseQueueLimitsPatch(r.body);
+  if (!patch.ok()) return ReplyStatus(res, patch.status());
+  const std::string& name = r.Param("name");
+  auto q = ctx.engine.SetQueueLimits(name, *patch);
+  if (!q.ok()) return ReplyStatus(res, q.status());
+  // A raised (or cleared) concurrency may let waiting fetches lease now.
+  ctx.waiters.WakeQueue(name);
+  ReplyJson(res, 200, QueueInfoToJson(*q, ctx.engine.clock().Now()));
 }
 
 void PauseOrResume(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool pause) {
@@ -91,6 +101,10 @@ void ResetStuck(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
 void AddQueueRoutes(Router& router, ServerContext* ctx) {
   router.Add("GET", "/v1/queues", Role::kRead,
              [ctx](const ApiRequest& r, HttpResponse& res) { ListQueues(*ctx, r, res); });
+  router.Add("GET", "/v1/queues/{name}", Role::kRead,
+             [ctx](const ApiRequest& r, HttpResponse& res) { GetQueue(*ctx, r, res); });
+  router.Add("PUT", "/v1/queues/{name}", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { SetQueueLimits(*ctx, r, res); });
   router.Add("POST", "/v1/queues/{name}/pause", Role::kAdmin,
              [ctx](const ApiRequest& r, HttpResponse& res) { PauseOrResume(*ctx, r, res, true); });
   router.Add("POST", "/v1/queues/{name}/resume", Role::kAdmin,

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/engine.h"
 #include "server/api.h"
 #include "server/event_hub.h"
@@ -60,9 +62,16 @@ Server::Server(Engine& engine, ServerConfig config, std::int64_t session_epoch)
         p.waiters.JobsAvailable(e.queue);
       }
     }
+    // A job stopped running where limits are set: the slot it freed (a
+    // queue's or a resource's concurrency, a breaker's probe) may let a held
+    // job of any queue start, and no `-> available` event says so.
+    if (e.from == JobState::kRunning && e.to != JobState::kRunning && p.engine.HasFlowLimits()) {
+      p.waiters.WakeOnePerQueue();
+    }
     p.events.PublishState(e);
     if (e.from == JobState::kRunning && e.to == JobState::kRunning) p.sessions.StopRequested(e.id);
   });
+  engine.AddFlowListener([&p](const FlowEvent& e) { p.events.PublishFlow(e); });
 
   HttpServerOptions http_options;
   http_options.max_body_bytes = std::max(p.config.max_body_bytes, p.config.max_bulk_body_bytes);
@@ -102,6 +111,8 @@ void Server::Stop() { parts_->sessions.Stop(); }
 
 void Server::OnReapPass(const ReapStats& stats) {
   if (stats.promoted > 0) parts_->waiters.JobsAvailableAnywhere(static_cast<std::size_t>(stats.promoted));
+  // Queue warnings and breaker changes since the last pass: events and log lines.
+  if (Status s = parts_->engine.WatchFlow(); !s.ok()) spdlog::warn("flow watch: {}", s.ToString());
 }
 
 }  // namespace jobwarden::server

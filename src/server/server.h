@@ -27,8 +27,8 @@ namespace jobwarden::server {
 class Server {
  public:
   // `session_epoch` identifies this server's worker sessions (a worker that
-  // sees another epoch knows the server restarted). Registers an event
-  // listener on `engine`: construct before the engine is shared by threads.
+  // sees another epoch knows the server restarted). Registers event and flow
+  // listeners on `engine`: construct before the engine is shared by threads.
   Server(Engine& engine, ServerConfig config, std::int64_t session_epoch);
   ~Server();
   Server(const Server&) = delete;
@@ -48,8 +48,10 @@ class Server {
   // After Serve() returned: stops the session timers.
   void Stop();
 
-  // A reaper pass made `stats.promoted` scheduled jobs available (promotions
-  // emit no event): wake as many long-polls.
+  // After each reaper pass: `stats.promoted` scheduled jobs became available
+  // (promotions emit no event), so as many long-polls are woken; and the
+  // engine's flow watch runs (Engine::WatchFlow), whose queue warnings and
+  // breaker changes go to the event stream.
   void OnReapPass(const ReapStats& stats);
 
  private:

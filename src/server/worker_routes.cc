@@ -2,6 +2,7 @@
 // complete and fail (one job or many). The session stream is in stream_routes.cc.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <limits>
 
 #include <spdlog/spdlog.h>
@@ -73,6 +74,16 @@ void Deregister(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   ctx.sessions.Deregistered(*id);
   if (Status s = ctx.engine.DeregisterWorker(*id); !s.ok()) return ReplyStatus(res, s);
   ReplyJson(res, 200, {{"worker_id", *id}, {"stopped", true}});
+}
+
+// When a fetch that leased nothing should try again for the holds it met:
+// when the earliest time-based hold lifts (at least kMinHoldWait from now, so
+// a hold that lifts "now" cannot spin), else never (time_point::max()).
+constexpr Duration kMinHoldWait = std::chrono::milliseconds(5);
+constexpr Duration kMaxHoldWait = std::chrono::hours(24);  // beyond any long-poll; no overflow
+std::chrono::steady_clock::time_point HoldLifts(const FetchHolds& holds, Timestamp now) {
+  if (!holds.retry_at) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + std::clamp<Duration>(*holds.retry_at - now, kMinHoldWait, kMaxHoldWait);
 }
 
 // A leased job: the job JSON plus its "lease", written straight to text.
@@ -176,10 +187,17 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
     if (!ctx.sessions.CheckLeasable(request.worker_id).ok() || !peer_open()) break;
     // Fetch again after enlisting: a job that arrived in between is not missed.
     unused_wakeup = false;
-    got = ctx.engine.Fetch(request);
+    FetchHolds holds;
+    got = ctx.engine.Fetch(request, &holds);
     if (!got.ok() || !got->empty()) break;
-    if (!ctx.waiters.Wait(waiter, deadline)) break;
-    unused_wakeup = true;
+    // Jobs held by a rate, a breaker's cooldown or a retry_after hold can be
+    // leased when it lifts: fetch again then (a rate of 5/s starts a job
+    // every 200 ms), not at the end of the long-poll. No event says so.
+    const auto until = std::min(deadline, HoldLifts(holds, ctx.engine.clock().Now()));
+    const FetchWaiters::WaitResult woke = ctx.waiters.Wait(waiter, until);
+    if (woke == FetchWaiters::WaitResult::kEnded) break;
+    if (woke == FetchWaiters::WaitResult::kTimedOut && until >= deadline) break;
+    unused_wakeup = woke == FetchWaiters::WaitResult::kWoken;
   }
   ctx.waiters.Remove(waiter, unused_wakeup);
   if (!got.ok()) return ReplyStatus(res, got.status());

@@ -34,6 +34,7 @@
 #include "core/lifecycle.h"
 #include "core/status.h"
 #include "core/queue_info.h"
+#include "core/resource_info.h"
 #include "core/time.h"
 #include "core/worker_protocol.h"
 
@@ -173,27 +174,7 @@ struct ReaperTickResult {
   std::int64_t graced = 0;
 };
 
-// A resource's outcomes over a recent window (DESIGN.md Resource JSON `stats`).
-struct ResourceStats {
-  std::int64_t succeeded = 0;  // jobs that succeeded in the window
-  std::int64_t failed = 0;     // runs that ended with an error in the window
-  std::optional<Duration> p50;  // run time of the successes
-  std::optional<Duration> p95;
-};
-
-// A resource as the API shows it: its settings, its state and its jobs.
-struct ResourceInfo {
-  std::string key;
-  ResourceLimits limits;
-  std::int64_t running = 0;
-  std::int64_t available = 0;
-  Breaker breaker;                      // as of `now` (open past its cooldown reads half_open)
-  std::optional<TokenBucket> bucket;    // with a rate, refilled to `now`
-  std::optional<Timestamp> held_until;  // a retry_after hold in force
-  ResourceStats stats;
-};
-
-inline constexpr Duration kResourceStatsWindow = std::chrono::minutes(5);
+// ResourceInfo, ResourceStats and kResourceStatsWindow: core/resource_info.h.
 
 inline constexpr int kMaxBulkJobs = 10'000;
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "config/flow_limits.h"
 #include "config/kinds.h"
 #include "config/toml_fields.h"
 
@@ -69,6 +70,7 @@ Result<Config> LoadConfig(const std::string& path) {
   config.kinds = std::move(kinds.defaults);
   config.commands = std::move(kinds.commands);
   if (kinds.max_grace && *kinds.max_grace > config.worker.grace) config.worker.grace = *kinds.max_grace;
+  JW_ASSIGN_OR_RETURN(config.flow_limits, ReadFlowLimits(root, path));
   JW_RETURN_IF_ERROR(ApplyEnvironment(config));
   if (config.worker.lease_ttl < std::chrono::seconds(1) || config.worker.lease_ttl > std::chrono::minutes(10)) {
     return Bad(path, "worker.lease_ttl", FormatDurationShort(config.worker.lease_ttl) + " is not between 1s and 10m");

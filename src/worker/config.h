@@ -10,6 +10,8 @@
 //   reaper_tick = "1s"       # embedded mode's reaper     Default: min(1s, lease_ttl/4)
 //
 //   [kinds.NAME]             # the kinds: config/kinds.h reads them (commands and defaults)
+//   [queues.NAME], [resources."KEY"]   # flow-control limits: config/flow_limits.h reads them;
+//                            # an embedded worker applies them to its database at start
 //
 // JOBWARDEN_CONCURRENCY, JOBWARDEN_QUEUES (comma-separated), JOBWARDEN_LEASE_TTL and
 // JOBWARDEN_DRAIN_TIMEOUT override the [worker] values; command-line flags override both.
@@ -19,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "core/flow_config.h"
 #include "core/kind.h"
 #include "worker/command_runner.h"
 #include "worker/worker_pool.h"
@@ -31,6 +34,7 @@ struct Config {
   std::optional<Duration> reaper_tick;             // [worker] reaper_tick; absent: DefaultReaperTick(lease_ttl)
   std::map<std::string, CommandKind> commands;     // kinds run as commands
   std::map<std::string, KindDefaults> kinds;       // per-kind defaults for the engine
+  FlowLimits flow_limits;                          // [queues.*], [resources.*]: an embedded engine applies them
 };
 
 // Reads and validates `path`. Errors name the file, the key and what is wrong.

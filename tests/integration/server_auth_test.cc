@@ -24,6 +24,7 @@ Reply Send(const ServerProcess& s, const Call& c, const std::string& token) {
   auto client = s.Client(token);
   if (c.method == "GET") return ToReply(client->Get(c.path.c_str()));
   if (c.method == "DELETE") return ToReply(client->Delete(c.path.c_str()));
+  if (c.method == "PUT") return ToReply(client->Put(c.path.c_str(), c.body.dump(), "application/json"));
   return ToReply(client->Post(c.path.c_str(), c.body.dump(), "application/json"));
 }
 
@@ -44,6 +45,10 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
       {"GET", "/v1/jobs/" + job, nullptr, Need::kReader},
       {"GET", "/v1/queues", nullptr, Need::kReader},
       {"GET", "/v1/workers", nullptr, Need::kReader},
+      {"GET", "/v1/queues/q1", nullptr, Need::kReader},
+      {"GET", "/v1/resources", nullptr, Need::kReader},
+      {"GET", "/v1/resources/host:x", nullptr, Need::kReader},
+      {"GET", "/v1/holds", nullptr, Need::kReader},
       {"POST", "/v1/worker/register", {{"host", "h"}, {"pid", 1}, {"slots", 1}}, Need::kWorkerRole},
       {"POST", "/v1/worker/fetch", {{"worker_id", worker}, {"queues", {"none"}}}, Need::kWorkerRole},
       {"POST", "/v1/worker/heartbeat", {{"worker_id", worker}, {"jobs", json::array()}}, Need::kWorkerRole},
@@ -59,6 +64,8 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
       {"POST", "/v1/admin/reset-stuck", {{"older_than_s", 3600}}, Need::kAdminRole},
       {"POST", "/v1/queues/q1/pause", json::object(), Need::kAdminRole},
       {"POST", "/v1/queues/q1/resume", json::object(), Need::kAdminRole},
+      {"PUT", "/v1/queues/q1", {{"concurrency", 2}}, Need::kAdminRole},
+      {"PUT", "/v1/resources/host:x", {{"concurrency", 2}}, Need::kAdminRole},
   };
   const std::vector<std::pair<std::string, Need>> callers = {
       {"", Need::kNone}, {"not-a-token-at-all-xx", Need::kNone}, {kRead, Need::kReader},

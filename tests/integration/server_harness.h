@@ -122,6 +122,9 @@ class ServerProcess {
   Reply Post(const std::string& path, const json& body, const std::string& token = "") const {
     return ToReply(Client(token)->Post(path.c_str(), body.dump(), "application/json"));
   }
+  Reply Put(const std::string& path, const json& body, const std::string& token = "") const {
+    return ToReply(Client(token)->Put(path.c_str(), body.dump(), "application/json"));
+  }
   Reply Get(const std::string& path, const std::string& token = "") const {
     return ToReply(Client(token)->Get(path.c_str()));
   }

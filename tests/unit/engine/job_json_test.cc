@@ -49,7 +49,7 @@ std::set<std::string> Keys(const nlohmann::json& j) {
   return out;
 }
 
-TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReason) {
+TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonAndCost) {
   const std::set<std::string> design = {
       "id",         "kind",         "queue",       "priority",    "state",           "args",
       "attempt",    "max_attempts", "timeout_s",   "stall_timeout_s", "deadline_at", "run_at",
@@ -59,6 +59,8 @@ TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReason) {
   std::set<std::string> want = design;
   // Not in DESIGN's list (reported): the reason given with cancel_requested.
   want.insert("cancel_reason");
+  // DESIGN.md "Flow control": the tokens a job spends from its resource's rate.
+  want.insert("cost");
   EXPECT_EQ(Keys(JobToJson(FullJob())), want);
   EXPECT_EQ(Keys(JobToJson(Job{})), want);  // every field always present
   EXPECT_EQ(Keys(JobToJson(FullJob())["progress"]), (std::set<std::string>{"done", "total", "message", "updated_at"}));
