@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -190,6 +191,98 @@ fs::path MillionFixture(const fs::path& bench_dir, const std::string& tag) {
   return file;
 }
 
+std::string HeldKey(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "held-%02d", i);
+  return buf;
+}
+
+fs::path FlowHeldFixture(const fs::path& bench_dir, const std::string& tag, const std::string& layout) {
+  if (layout != "mixed" && layout != "tail") Fatal("flowheld layout '" + layout + "': mixed or tail");
+  fs::create_directories(bench_dir);
+  const fs::path file = bench_dir / ("flowheld-" + layout + "-" + tag + ".db");
+  if (fs::exists(file)) return file;
+
+  std::fprintf(stderr, "bench: building the flow-control fixture %s (once)...\n", file.c_str());
+  const auto t0 = SteadyClock::now();
+  const fs::path building = file.string() + ".building";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(building.string() + suffix);
+  {
+    auto db = OpenDb(building, Durability::kProcess);
+    std::vector<EnqueueRequest> batch;
+    int held = 0;  // held jobs so far: the next one's key is HeldKey(held % 99)
+    for (int done = 0; done < kFlowHeldJobs;) {
+      const int k = std::min(kMaxBulkJobs, kFlowHeldJobs - done);
+      batch.assign(static_cast<std::size_t>(k), EnqueueRequest{});
+      for (int j = 0; j < k; ++j) {
+        const int i = done + j;
+        const bool free = layout == "mixed" ? i % 10 == 9 : i >= kFlowHeldJobs - kFlowFreeJobs;
+        EnqueueRequest& r = batch[static_cast<std::size_t>(j)];
+        r.kind = "noop";
+        r.queue = kBenchQueue;
+        r.resource_key = free ? std::string(kFreeKey) : HeldKey(held++ % kFlowHeldKeys);
+      }
+      Check(db->engine->EnqueueMany(batch).status(), "fixture bulk enqueue");
+      done += k;
+    }
+  }
+  {
+    // Fold the WAL into the file, so that a copy of the file alone is the whole database.
+    sqlite3* db = nullptr;
+    if (sqlite3_open(building.c_str(), &db) != SQLITE_OK) Fatal("fixture: cannot open " + building.string());
+    SqliteExec(db, "PRAGMA journal_mode = WAL");
+    SqliteExec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+  }
+  for (const char* suffix : {"-wal", "-shm"}) fs::remove(building.string() + suffix);
+  fs::rename(building, file);
+  std::fprintf(stderr, "bench: fixture built in %.1f s (%.0f MB)\n", SecondsSince(t0),
+               static_cast<double>(fs::file_size(file)) / 1e6);
+  return file;
+}
+
+void OpenHeldBreakers(Engine& engine) {
+  const std::string queue = "flowheld-open";
+  ResourceLimitsPatch patch;
+  patch.breaker_failures = std::optional<int>(1);
+  patch.breaker_cooldown = std::optional<Duration>(std::chrono::hours(1));
+  std::vector<EnqueueRequest> openers(kFlowHeldKeys);
+  for (int i = 0; i < kFlowHeldKeys; ++i) {
+    Check(engine.SetResourceLimits(HeldKey(i), patch).status(), "set breaker limits");
+    openers[static_cast<std::size_t>(i)].kind = "opener";
+    openers[static_cast<std::size_t>(i)].queue = queue;
+    openers[static_cast<std::size_t>(i)].resource_key = HeldKey(i);
+    openers[static_cast<std::size_t>(i)].max_attempts = 1;
+  }
+  Check(engine.EnqueueMany(openers).status(), "enqueue the breaker openers");
+  FetchRequest f;
+  f.queues = {queue};
+  f.max = kFlowHeldKeys;
+  f.worker_id = "flowheld-opener";
+  const std::vector<Job> leased = Check(engine.Fetch(f), "fetch the breaker openers");
+  if (static_cast<int>(leased.size()) != kFlowHeldKeys) {
+    Fatal("fetched " + std::to_string(leased.size()) + " breaker openers, not " + std::to_string(kFlowHeldKeys));
+  }
+  // The engine logs each failure at warn; 99 expected lines per run would bury the figures.
+  const auto level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::err);
+  for (const Job& job : leased) {
+    FailRequest r;
+    r.id = job.id;
+    r.token = job.lease_token;
+    r.failure.error_class = ErrorClass::kTransient;
+    r.failure.message = "bench: the service is down";
+    Check(engine.Fail(r), "fail a breaker opener");
+  }
+  spdlog::set_level(level);
+  for (int i = 0; i < kFlowHeldKeys; ++i) {
+    const ResourceInfo info = Check(engine.Resource(HeldKey(i)), "read a held resource");
+    if (info.breaker.state != BreakerState::kOpen) {
+      Fatal("the breaker of " + HeldKey(i) + " is " + std::string(ToString(info.breaker.state)) + ", not open");
+    }
+  }
+}
+
 void CopySynced(const fs::path& from, const fs::path& to) {
   fs::copy_file(from, to, fs::copy_options::overwrite_existing);
   const int fd = open(to.c_str(), O_RDONLY);
@@ -238,6 +331,11 @@ void Report(const std::string& key, const std::vector<double>& samples, const st
       std::snprintf(buf, sizeof buf, "<=%g", goal.value);
       goal_text = buf;
       verdict = med <= goal.value ? "met" : "MISSED";
+      break;
+    case Goal::Kind::kBetween:
+      std::snprintf(buf, sizeof buf, "%g..%g", goal.value, goal.high);
+      goal_text = buf;
+      verdict = med >= goal.value && med <= goal.high ? "met" : "MISSED";
       break;
   }
   std::printf("RESULT\t%s\t%.6g\t%.6g\t%.6g\t%s\t%zu\t%s\t%s\t%s\n", key.c_str(), med, lo, hi, unit.c_str(),

@@ -7,7 +7,7 @@
 //
 //   RESULT <key> <median> <min> <max> <unit> <runs> <goal> <verdict> <note>
 //
-// <goal> is e.g. ">=100000" or "<=1.0" ("-" when the figure has none);
+// <goal> is e.g. ">=100000", "<=1.0" or "291..309" ("-" when the figure has none);
 // <verdict> is met, MISSED or "-".
 #pragma once
 
@@ -91,6 +91,28 @@ std::filesystem::path DefaultBenchDir();
 // (scripts/bench.sh passes a hash of the migrations).
 std::filesystem::path MillionFixture(const std::filesystem::path& bench_dir, const std::string& tag);
 
+// The flow-control fixture (issue 13): 1,000,000 available no-op jobs in
+// kBenchQueue, 90% of them spread round-robin over the 99 keys HeldKey(0..98)
+// and 10% with kFreeKey. `layout` is "mixed" (every 10th job is free, the
+// rest held, in id order) or "tail" (the 900,000 held jobs first, then the
+// 100,000 free: the whole head of the queue is held). No resource has
+// settings in the file; OpenHeldBreakers gives the held keys theirs. Built
+// once (EnqueueMany of kMaxBulkJobs) and cached as
+// `<bench_dir>/flowheld-<layout>-<tag>.db`.
+inline constexpr int kFlowHeldKeys = 99;
+inline constexpr int kFlowHeldJobs = 1'000'000;
+inline constexpr int kFlowFreeJobs = kFlowHeldJobs / 10;
+inline constexpr const char* kFreeKey = "free";
+std::string HeldKey(int i);  // "held-00" ... "held-98"
+std::filesystem::path FlowHeldFixture(const std::filesystem::path& bench_dir, const std::string& tag,
+                                      const std::string& layout);
+
+// Opens the breaker of every HeldKey through the public API, as a failing
+// service would: breaker_failures = 1 with a 1 h cooldown on each key, then
+// one job of each key (queue `flowheld-open`, max_attempts 1) fetched and
+// failed with class transient. Fatal unless every breaker then reads open.
+void OpenHeldBreakers(Engine& engine);
+
 // Copies `from` to `to` and syncs the copy, so no write-back of the copy
 // disturbs the measurement that follows.
 void CopySynced(const std::filesystem::path& from, const std::filesystem::path& to);
@@ -105,11 +127,13 @@ double Median(std::vector<double> v);
 double Percentile(std::vector<double> v, double p);  // p in [0, 100]
 
 struct Goal {
-  enum class Kind { kNone, kAtLeast, kAtMost } kind = Kind::kNone;
+  enum class Kind { kNone, kAtLeast, kAtMost, kBetween } kind = Kind::kNone;
   double value = 0;
+  double high = 0;  // kBetween: [value, high]
   static Goal None() { return {}; }
   static Goal AtLeast(double v) { return {Kind::kAtLeast, v}; }
   static Goal AtMost(double v) { return {Kind::kAtMost, v}; }
+  static Goal Between(double lo, double hi) { return {Kind::kBetween, lo, hi}; }
 };
 
 // Prints the RESULT line of one figure over `samples` (one per run).

@@ -14,12 +14,18 @@
 //               and kill -9 of an idle one first in line, then an enqueue at once
 //               -> that job running on the second one (issue 11)
 //   rss         server VmRSS / VmHWM with --rss-jobs queued jobs (bulk-enqueued)
+//   flowheld    as throughput's remote worker, over the flow-control fixture of
+//               issue 13 (bench_common.h: 1M available jobs, 90% of 99 keys whose
+//               breakers are opened before the server starts, 10% free): time
+//               until --flowheld-jobs succeeded, against the same jobs with no
+//               limits, alternated, in each layout of --flowheld-layouts
 //
-// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss]
+// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld]
 //          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
 //          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
 //          [--jobwarden PATH] [--server-config FILE]   (FILE: the servers' --config)
 //          [--client-busy-poll-us N]   (the driver's HttpClientOptions::busy_poll)
+//          [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -57,6 +63,9 @@ struct Settings {
   std::string jobwarden;
   std::string server_config;  // passed to every server as --config when set
   int client_busy_poll_us = -1;  // HttpClientOptions::busy_poll of the driver's clients; -1: the default
+  int flowheld_jobs = kFlowFreeJobs;
+  fs::path bench_dir;
+  std::string fixture_tag = "v1";
 };
 const Settings* g = nullptr;
 
@@ -280,6 +289,65 @@ void Throughput(Durability durability) {
   std::snprintf(note, sizeof note, "%s, c%d, cpu/job server %.1f us + worker %.1f us%s", jobs.c_str(),
                 g->concurrency, Median(server_cpu), Median(bench_cpu), power ? "" : ", stretch 40000");
   Report(power ? "http_power" : "http_process", rate, "jobs/s", Goal::AtLeast(power ? 8'000 : 20'000), note);
+}
+
+// ---------------------------------------------------------------------------
+// flowheld
+
+// jobs/s of the remote worker over a fresh copy of the flow-control fixture,
+// the held keys' breakers opened (through an embedded engine, before the
+// server starts) or no resource settings at all.
+ThroughputSample FlowHeldRun(const std::string& layout, bool held) {
+  TempDir dir("http-flowheld");
+  const fs::path file = dir.path() / "jobwarden.db";
+  CopySynced(FlowHeldFixture(g->bench_dir, g->fixture_tag, layout), file);
+  if (held) OpenHeldBreakers(*OpenDb(file, Durability::kProcess)->engine);
+  ThroughputSample out;
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  std::atomic<std::int64_t> ran_held{0};
+  BenchWorker worker(srv, [&](JobContext& ctx) {
+    if (ctx.job().resource_key.value_or("") != kFreeKey) ran_held.fetch_add(1, std::memory_order_relaxed);
+  });
+  const double s0 = ChildCpuSeconds(srv.pid());
+  const double c0 = ProcessCpuSeconds();
+  const auto t0 = SteadyClock::now();
+  worker.Start();
+  while (true) {
+    const WorkerStats st = worker.stats();
+    if (st.succeeded >= g->flowheld_jobs) break;
+    if (st.failed > 0 || st.lost > 0) {
+      srv.Die(std::to_string(st.failed) + " jobs failed, " + std::to_string(st.lost) + " lost");
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  out.process_rate = g->flowheld_jobs / SecondsSince(t0);
+  out.server_cpu_us = (ChildCpuSeconds(srv.pid()) - s0) / g->flowheld_jobs * 1e6;
+  out.bench_cpu_us = (ProcessCpuSeconds() - c0) / g->flowheld_jobs * 1e6;
+  if (held && ran_held.load() > 0) srv.Die(std::to_string(ran_held.load()) + " jobs of open breakers ran");
+  return out;
+}
+
+void FlowHeld(const std::string& layout) {
+  std::vector<double> held, free, ratio, held_cpu, free_cpu;
+  for (int i = 0; i < g->runs; ++i) {
+    const ThroughputSample h = FlowHeldRun(layout, true);
+    const ThroughputSample n = FlowHeldRun(layout, false);
+    held.push_back(h.process_rate), held_cpu.push_back(h.server_cpu_us);
+    free.push_back(n.process_rate), free_cpu.push_back(n.server_cpu_us);
+    ratio.push_back(h.process_rate / n.process_rate);
+    std::fprintf(stderr, "  http_flowheld %s run %d/%d: held %.0f jobs/s (cpu/job: server %.1f us, worker %.1f us), "
+                 "no limits %.0f jobs/s (server %.1f us, worker %.1f us), ratio %.3f\n", layout.c_str(), i + 1, g->runs,
+                 h.process_rate, h.server_cpu_us, h.bench_cpu_us, n.process_rate, n.server_cpu_us, n.bench_cpu_us,
+                 ratio.back());
+  }
+  char note[160];
+  std::snprintf(note, sizeof note, "%d free of 1M jobs, 99 keys open, c%d; server cpu %.1f us/job", g->flowheld_jobs,
+                g->concurrency, Median(held_cpu));
+  Report("http_flowheld_" + layout, held, "jobs/s", Goal::None(), note);
+  std::snprintf(note, sizeof note, "%d of the same 1M jobs, no limits, c%d; server cpu %.1f us/job", g->flowheld_jobs,
+                g->concurrency, Median(free_cpu));
+  Report("http_flowheld_" + layout + "_nolimits", free, "jobs/s", Goal::None(), note);
+  Report("http_flowheld_" + layout + "_ratio", ratio, "x", Goal::AtLeast(0.8), "held / no limits, per alternated pair");
 }
 
 // ---------------------------------------------------------------------------
@@ -521,9 +589,10 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   const Flags flags = FlagsOrUsage(
       argc, argv,
-      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss] [--runs 5]\n"
+      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld] [--runs 5]\n"
       "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
-      "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE] [--client-busy-poll-us N]\n");
+      "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE] [--client-busy-poll-us N]\n"
+      "  [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]\n");
   Settings s;
   s.runs = flags.GetInt("runs", s.runs);
   s.concurrency = flags.GetInt("concurrency", s.concurrency);
@@ -535,10 +604,13 @@ int main(int argc, char** argv) {
   s.jobwarden = flags.Get("jobwarden", DefaultJobwarden(argv[0]));
   s.server_config = flags.Get("server-config", "");
   s.client_busy_poll_us = flags.GetInt("client-busy-poll-us", s.client_busy_poll_us);
+  s.flowheld_jobs = std::clamp(flags.GetInt("flowheld-jobs", s.flowheld_jobs), 1, kFlowFreeJobs);
+  s.bench_dir = flags.Get("bench-dir", DefaultBenchDir().string());
+  s.fixture_tag = flags.Get("fixture-tag", s.fixture_tag);
   g = &s;
 
   const std::vector<std::string> scenarios =
-      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss"));
+      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss,flowheld"));
   const bool have_binary = access(s.jobwarden.c_str(), X_OK) == 0;
   for (const std::string& sc : scenarios) {
     if (!have_binary) {
@@ -559,6 +631,8 @@ int main(int argc, char** argv) {
              "kill -9 of an idle remote worker first in line, then an enqueue at once (issue 11)");
     } else if (sc == "rss") {
       Rss();
+    } else if (sc == "flowheld") {
+      for (const std::string& layout : SplitList(flags.Get("flowheld-layouts", "mixed,tail"))) FlowHeld(layout);
     } else {
       std::fprintf(stderr, "bench: unknown scenario '%s'\n", sc.c_str());
       return 2;

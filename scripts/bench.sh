@@ -4,19 +4,19 @@
 #
 # Usage: scripts/bench.sh [options]
 #   --only LIST        pick figures: fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro,
-#                      http,httplat,httpfail,httprss (default: all but micro)
+#                      http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld (default: all but micro)
 #   --runs N           runs per figure; the table shows the median (default 5)
 #   --durability LIST  process,power (default both)
 #   --tables LIST      empty,million (default both)
 #   --quick            fewer runs and smaller workloads (a smoke test, not figures to quote)
 #   --no-build         use the existing build
 #   --build-dir DIR    default ./build-bench
-# Environment: BENCH_DIR caches the million-row fixture (default <build-dir>/bench-data);
+# Environment: BENCH_DIR caches the million-row and flow-control fixtures (default <build-dir>/bench-data);
 # JOBWARDEN_BENCH_TMP is where each run's database goes (default $TMPDIR or /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,http,httplat,httpfail,httprss"
+ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld"
 RUNS=5
 DURABILITY="process,power"
 TABLES="empty,million"
@@ -51,7 +51,7 @@ if ((BUILD)); then
     # A tree under construction may not build as a whole; the benchmarks need only these.
     echo "bench.sh: the full build failed (above); building only the benchmark targets" >&2
     cmake --build "$BUILD_DIR" -j "$(nproc)" --target jobwarden_bench_engine jobwarden_bench_worker \
-      jobwarden_bench_http jobwarden_microbench >&2
+      jobwarden_bench_flow jobwarden_bench_http jobwarden_microbench >&2
     # The fail-over and HTTP figures need the jobwarden binary; without it they are reported as not measured.
     if ! cmake --build "$BUILD_DIR" -j "$(nproc)" --target jobwarden >&2; then
       echo "bench.sh: WARNING: the jobwarden binary does not build; fail-over and HTTP figures use" \
@@ -61,18 +61,20 @@ if ((BUILD)); then
 fi
 BIN="$BUILD_DIR/bench"
 export BENCH_DIR=${BENCH_DIR:-$BUILD_DIR/bench-data}
-# The million-row fixture is rebuilt whenever the schema changes.
+# The million-row and flow-control fixtures are rebuilt whenever the schema changes.
 FIXTURE_TAG=$(cat src/store/sqlite/migrations/*.sql | sha1sum | cut -c1-12)
 export JOBWARDEN_BENCH_FIXTURE_TAG=$FIXTURE_TAG
 
 ENGINE_ARGS=(--runs "$RUNS" --durability "$DURABILITY" --tables "$TABLES" --fixture-tag "$FIXTURE_TAG"
              --bench-dir "$BENCH_DIR")
 WORKER_ARGS=(--runs "$RUNS" --jobwarden "$BUILD_DIR/src/cli/jobwarden")
-HTTP_ARGS=(--runs "$RUNS" --jobwarden "$BUILD_DIR/src/cli/jobwarden")
+FLOW_ARGS=(--runs "$RUNS" --fixture-tag "$FIXTURE_TAG" --bench-dir "$BENCH_DIR")
+HTTP_ARGS=(--runs "$RUNS" --jobwarden "$BUILD_DIR/src/cli/jobwarden" --fixture-tag "$FIXTURE_TAG" --bench-dir "$BENCH_DIR")
 if ((QUICK)); then
   ENGINE_ARGS+=(--runs 1 --seconds 1 --bulk-jobs 50000 --fetch-jobs 16000 --fetches 200)
   WORKER_ARGS+=(--runs 1 --stop-runs 1 --pool-jobs 10000 --cmd-jobs 300 --spawns 50)
-  HTTP_ARGS+=(--runs 1 --jobs 10000 --serial 2000 --latency-samples 100 --rss-jobs 100000)
+  FLOW_ARGS+=(--runs 1 --flowheld-jobs 10000 --handoff-jobs 50 --handoff-work-jobs 10 --rate-seconds 5)
+  HTTP_ARGS+=(--runs 1 --jobs 10000 --serial 2000 --latency-samples 100 --rss-jobs 100000 --flowheld-jobs 10000)
 fi
 
 mkdir -p "$BUILD_DIR/bench-results"
@@ -92,12 +94,15 @@ sel=$(join_selected fsync bulk enqueue8 fetch fetchlat)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_engine" --scenarios "$sel" "${ENGINE_ARGS[@]}"; fi
 sel=$(join_selected pool command failover)
 if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_worker" --scenarios "$sel" "${WORKER_ARGS[@]}"; fi
+sel=$(join_selected flowheld handoff rate)
+if [[ -n $sel ]]; then run "$BIN/jobwarden_bench_flow" --scenarios "$sel" "${FLOW_ARGS[@]}"; fi
 # http: bulk enqueue + remote worker (process), serial enqueue, the same in power durability.
 http_sel=()
 if has http; then http_sel+=(throughput serial power); fi
 if has httplat; then http_sel+=(latency); fi
 if has httpfail; then http_sel+=(failover); fi
 if has httprss; then http_sel+=(rss); fi
+if has httpheld; then http_sel+=(flowheld); fi
 if ((${#http_sel[@]})); then
   run "$BIN/jobwarden_bench_http" --scenarios "$(IFS=,; echo "${http_sel[*]}")" "${HTTP_ARGS[@]}"
 fi
