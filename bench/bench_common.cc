@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -150,37 +151,26 @@ void SqliteExec(sqlite3* db, const char* sql) {
 
 constexpr int kMillion = 1'000'000;
 
-}  // namespace
-
-fs::path MillionFixture(const fs::path& bench_dir, const std::string& tag) {
+// A fixture database cached in `bench_dir` as `name`: built once by `fill`
+// (which opens the store on the path it is given), then `finish_sql` (may be
+// null) run on it directly and the WAL folded into the file, so that a copy of
+// the file alone is the whole database.
+fs::path CachedFixture(const fs::path& bench_dir, const std::string& name, const char* what,
+                       const std::function<void(const fs::path&)>& fill, const char* finish_sql) {
   fs::create_directories(bench_dir);
-  const fs::path file = bench_dir / ("million-" + tag + ".db");
+  const fs::path file = bench_dir / name;
   if (fs::exists(file)) return file;
 
-  std::fprintf(stderr, "bench: building the million-row fixture %s (once)...\n", file.c_str());
+  std::fprintf(stderr, "bench: building the %s fixture %s (once)...\n", what, file.c_str());
   const auto t0 = SteadyClock::now();
-  const fs::path building = bench_dir / ("million-" + tag + ".db.building");
+  const fs::path building = file.string() + ".building";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(building.string() + suffix);
+  fill(building);
   {
-    auto db = OpenDb(building, Durability::kProcess);
-    // 1,000,000 available jobs in 4 other queues.
-    for (int q = 0; q < 4; ++q) EnqueueBulk(*db->engine, kMillion / 4, "filler", "other-" + std::to_string(q));
-    // 1,000,000 jobs in the bench queue, marked finished below.
-    EnqueueBulk(*db->engine, kMillion, "history", kBenchQueue);
-  }
-  {
-    // The store has no API to insert finished jobs (by design): flip the
-    // history rows to succeeded directly, as fetch + complete would have left them.
     sqlite3* db = nullptr;
-    if (sqlite3_open(building.c_str(), &db) != SQLITE_OK) {
-      std::fprintf(stderr, "bench: fixture: cannot open %s\n", building.c_str());
-      std::_Exit(1);
-    }
+    if (sqlite3_open(building.c_str(), &db) != SQLITE_OK) Fatal("fixture: cannot open " + building.string());
     SqliteExec(db, "PRAGMA journal_mode = WAL");
-    SqliteExec(db,
-               "UPDATE jobs SET state = 'succeeded', attempt = 1, lease_token = 1, started_at = created_at, "
-               "heartbeat_at = created_at, finished_at = created_at + 5, result = 'null', worker_id = 'fixture' "
-               "WHERE kind = 'history' AND state = 'available'");
+    if (finish_sql != nullptr) SqliteExec(db, finish_sql);
     SqliteExec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3_close(db);
   }
@@ -189,6 +179,25 @@ fs::path MillionFixture(const fs::path& bench_dir, const std::string& tag) {
   std::fprintf(stderr, "bench: fixture built in %.1f s (%.0f MB)\n", SecondsSince(t0),
                static_cast<double>(fs::file_size(file)) / 1e6);
   return file;
+}
+
+}  // namespace
+
+fs::path MillionFixture(const fs::path& bench_dir, const std::string& tag) {
+  return CachedFixture(
+      bench_dir, "million-" + tag + ".db", "million-row",
+      [](const fs::path& building) {
+        auto db = OpenDb(building, Durability::kProcess);
+        // 1,000,000 available jobs in 4 other queues.
+        for (int q = 0; q < 4; ++q) EnqueueBulk(*db->engine, kMillion / 4, "filler", "other-" + std::to_string(q));
+        // 1,000,000 jobs in the bench queue, marked finished below.
+        EnqueueBulk(*db->engine, kMillion, "history", kBenchQueue);
+      },
+      // The store has no API to insert finished jobs (by design): flip the
+      // history rows to succeeded directly, as fetch + complete would have left them.
+      "UPDATE jobs SET state = 'succeeded', attempt = 1, lease_token = 1, started_at = created_at, "
+      "heartbeat_at = created_at, finished_at = created_at + 5, result = 'null', worker_id = 'fixture' "
+      "WHERE kind = 'history' AND state = 'available'");
 }
 
 std::string HeldKey(int i) {
@@ -199,46 +208,28 @@ std::string HeldKey(int i) {
 
 fs::path FlowHeldFixture(const fs::path& bench_dir, const std::string& tag, const std::string& layout) {
   if (layout != "mixed" && layout != "tail") Fatal("flowheld layout '" + layout + "': mixed or tail");
-  fs::create_directories(bench_dir);
-  const fs::path file = bench_dir / ("flowheld-" + layout + "-" + tag + ".db");
-  if (fs::exists(file)) return file;
-
-  std::fprintf(stderr, "bench: building the flow-control fixture %s (once)...\n", file.c_str());
-  const auto t0 = SteadyClock::now();
-  const fs::path building = file.string() + ".building";
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(building.string() + suffix);
-  {
-    auto db = OpenDb(building, Durability::kProcess);
-    std::vector<EnqueueRequest> batch;
-    int held = 0;  // held jobs so far: the next one's key is HeldKey(held % 99)
-    for (int done = 0; done < kFlowHeldJobs;) {
-      const int k = std::min(kMaxBulkJobs, kFlowHeldJobs - done);
-      batch.assign(static_cast<std::size_t>(k), EnqueueRequest{});
-      for (int j = 0; j < k; ++j) {
-        const int i = done + j;
-        const bool free = layout == "mixed" ? i % 10 == 9 : i >= kFlowHeldJobs - kFlowFreeJobs;
-        EnqueueRequest& r = batch[static_cast<std::size_t>(j)];
-        r.kind = "noop";
-        r.queue = kBenchQueue;
-        r.resource_key = free ? std::string(kFreeKey) : HeldKey(held++ % kFlowHeldKeys);
-      }
-      Check(db->engine->EnqueueMany(batch).status(), "fixture bulk enqueue");
-      done += k;
-    }
-  }
-  {
-    // Fold the WAL into the file, so that a copy of the file alone is the whole database.
-    sqlite3* db = nullptr;
-    if (sqlite3_open(building.c_str(), &db) != SQLITE_OK) Fatal("fixture: cannot open " + building.string());
-    SqliteExec(db, "PRAGMA journal_mode = WAL");
-    SqliteExec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    sqlite3_close(db);
-  }
-  for (const char* suffix : {"-wal", "-shm"}) fs::remove(building.string() + suffix);
-  fs::rename(building, file);
-  std::fprintf(stderr, "bench: fixture built in %.1f s (%.0f MB)\n", SecondsSince(t0),
-               static_cast<double>(fs::file_size(file)) / 1e6);
-  return file;
+  return CachedFixture(
+      bench_dir, "flowheld-" + layout + "-" + tag + ".db", "flow-control",
+      [&](const fs::path& building) {
+        auto db = OpenDb(building, Durability::kProcess);
+        std::vector<EnqueueRequest> batch;
+        int held = 0;  // held jobs so far: the next one's key is HeldKey(held % 99)
+        for (int done = 0; done < kFlowHeldJobs;) {
+          const int k = std::min(kMaxBulkJobs, kFlowHeldJobs - done);
+          batch.assign(static_cast<std::size_t>(k), EnqueueRequest{});
+          for (int j = 0; j < k; ++j) {
+            const int i = done + j;
+            const bool free = layout == "mixed" ? i % 10 == 9 : i >= kFlowHeldJobs - kFlowFreeJobs;
+            EnqueueRequest& r = batch[static_cast<std::size_t>(j)];
+            r.kind = "noop";
+            r.queue = kBenchQueue;
+            r.resource_key = free ? std::string(kFreeKey) : HeldKey(held++ % kFlowHeldKeys);
+          }
+          Check(db->engine->EnqueueMany(batch).status(), "fixture bulk enqueue");
+          done += k;
+        }
+      },
+      nullptr);
 }
 
 void OpenHeldBreakers(Engine& engine) {
