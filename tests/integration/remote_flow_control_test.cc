@@ -16,6 +16,7 @@
 
 #include "integration/remote_test_support.h"
 #include "testutil/test_store.h"
+#include "core/time.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace jobwarden::testing {
@@ -90,6 +91,22 @@ class FlowControlTest : public RemoteTest {
   }
 
   static Timestamp Now() { return std::chrono::floor<Duration>(std::chrono::system_clock::now()); }
+
+  // A time field of a job or resource JSON (RFC 3339, as the server wrote it).
+  static Timestamp TimeOf(const json& j, const std::string& field) {
+    auto t = ParseRfc3339(j.at(field).get<std::string>());
+    EXPECT_TRUE(t.ok()) << field << " of " << j.dump();
+    return t.ok() ? *t : Timestamp{};
+  }
+
+  // Jobs by the time the server leased them (started_at of their last attempt).
+  std::vector<json> ByStart(const std::vector<std::string>& ids) {
+    std::vector<json> jobs;
+    for (const std::string& id : ids) jobs.push_back(Job(id));
+    std::sort(jobs.begin(), jobs.end(),
+              [](const json& a, const json& b) { return TimeOf(a, "started_at") < TimeOf(b, "started_at"); });
+    return jobs;
+  }
 
   std::unique_ptr<Store> store_;
   std::string handler_;
@@ -168,6 +185,122 @@ TEST_F(FlowControlTest, KillingTheWorkerThatHoldsTheOnlySlotLetsTheNextJobRun) {
   EXPECT_EQ(j["attempt"], 2) << j.dump();
   ASSERT_EQ(j["errors"].size(), 1u) << j.dump();
   EXPECT_EQ(j["errors"][0]["class"], "worker_lost") << j.dump();
+}
+
+TEST_F(FlowControlTest, ARateSpacesStartsAcrossWorkerProcesses) {
+  // 5/s with a bucket of one: the n-th start waits (n - 1) / 5 s after the first.
+  ASSERT_OK(store_->ResourceSetLimits("api:r", {.rate = Rate{5, "5/s"}, .burst = 1}, Now()));
+  StartServer();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(Enqueue({{"kind", "logged"}, {"queue", "r"}, {"resource_key", "api:r"}}));
+  for (int i = 0; i < 2; ++i) {
+    StartWorker(WriteConfig("w" + std::to_string(i) + ".toml", "concurrency = 4\nqueues = [\"r\"]", "logged",
+                            {"/bin/sh", "-c", "exit 0"}));
+  }
+  ASSERT_TRUE(AllSucceeded(ids, 60s)) << server_->Stderr();
+  const std::vector<json> jobs = ByStart(ids);
+  for (std::size_t i = 1; i < jobs.size(); ++i) {
+    // Each start spent the one token; the next had to wait 200 ms for it (1 ms of rounding).
+    EXPECT_GE(TimeOf(jobs[i], "started_at") - TimeOf(jobs[i - 1], "started_at"), Duration(199))
+        << jobs[i - 1].dump() << "\n" << jobs[i].dump();
+  }
+}
+
+TEST_F(FlowControlTest, ABreakerOpensHoldsLetsOneProbeThroughReopensAndCloses) {
+  ASSERT_OK(store_->ResourceSetLimits("svc:x", {.breaker = {.failures = 3, .cooldown = 2s}}, Now()));
+  StartServer();
+  // The first four runs fail (exit 75, transient); every later run succeeds. Each run lasts
+  // 0.4 s, so a second probe let through would overlap the first.
+  const std::string flaky = WriteScript("flaky.sh",
+                                        "#!/bin/sh\n"
+                                        "echo \"$JOBWARDEN_JOB_ID start $(date +%s%N)\" >> \"$MARKS/runs.log\"\n"
+                                        "echo x >> \"$MARKS/attempts\"\n"
+                                        "sleep 0.4\n"
+                                        "echo \"$JOBWARDEN_JOB_ID end $(date +%s%N)\" >> \"$MARKS/runs.log\"\n"
+                                        "[ \"$(wc -l < \"$MARKS/attempts\")\" -le 4 ] && exit 75\n"
+                                        "exit 0\n");
+  for (int i = 0; i < 2; ++i) {
+    StartWorker(WriteConfig("w" + std::to_string(i) + ".toml", "concurrency = 4\nqueues = [\"svc\"]", "f", {flaky}));
+  }
+  const json one_attempt = {{"kind", "f"}, {"queue", "svc"}, {"resource_key", "svc:x"}, {"max_attempts", 1}};
+  std::vector<std::string> first;
+  for (int i = 0; i < 3; ++i) first.push_back(Enqueue(one_attempt));
+  for (const std::string& id : first) ASSERT_TRUE(WaitForState(id, "failed", 30s)) << Job(id).dump();
+  json resource;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        resource = Get("/v1/resources/svc:x").body;
+        return resource["breaker"]["state"] == "open";
+      },
+      10s))
+      << resource.dump();
+  Timestamp opened{};
+  for (const std::string& id : first) opened = std::max(opened, TimeOf(Job(id), "finished_at"));
+
+  std::vector<std::string> later;
+  for (int i = 0; i < 4; ++i) later.push_back(Enqueue(one_attempt));
+  for (const std::string& id : later) {
+    ASSERT_TRUE(WaitUntil([&] { return State(id) == "succeeded" || State(id) == "failed"; }, 60s)) << Job(id).dump();
+  }
+  ASSERT_TRUE(WaitUntil([&] { return Get("/v1/resources/svc:x").body["breaker"]["state"] == "closed"; }, 10s));
+
+  const std::vector<json> runs = ByStart(later);
+  // Held for the cooldown: the first probe starts no sooner than 2 s after the breaker opened.
+  EXPECT_GE(TimeOf(runs[0], "started_at") - opened, Duration(1999)) << runs[0].dump();
+  // The probe failed (the fourth failing run): open again, for another cooldown, then one
+  // more probe, alone.
+  EXPECT_EQ(runs[0]["state"], "failed") << runs[0].dump();
+  EXPECT_GE(TimeOf(runs[1], "started_at") - TimeOf(runs[0], "finished_at"), Duration(1999)) << runs[1].dump();
+  // It succeeded and closed the breaker: only then did the rest start.
+  EXPECT_EQ(runs[1]["state"], "succeeded") << runs[1].dump();
+  for (std::size_t i = 2; i < runs.size(); ++i) {
+    EXPECT_GE(TimeOf(runs[i], "started_at"), TimeOf(runs[1], "finished_at")) << runs[i].dump();
+    EXPECT_EQ(runs[i]["state"], "succeeded") << runs[i].dump();
+  }
+  // Exactly one probe at a time: the handler runs of the later jobs never overlapped until it closed.
+  std::vector<HandlerRun> probes;
+  for (const HandlerRun& r : Runs()) {
+    if (r.job == runs[0]["id"] || r.job == runs[1]["id"]) probes.push_back(r);
+  }
+  ASSERT_EQ(probes.size(), 2u);
+  EXPECT_LE(probes[0].end_ns, probes[1].start_ns);
+}
+
+TEST_F(FlowControlTest, RetryAfterHoldsEveryJobOfTheResourceNotOthers) {
+  // The first run answers 429 with Retry-After 4 s; every later run succeeds. The key has
+  // no settings: the hold applies all the same.
+  const std::string limited = WriteScript("limited.sh",
+                                          "#!/bin/sh\n"
+                                          "if mkdir \"$MARKS/limited\" 2>/dev/null; then\n"
+                                          "  echo '{\"error\": {\"class\": \"rate_limited\", \"message\": \"429\", "
+                                          "\"retry_after_s\": 4}}' >&3\n"
+                                          "  exit 1\n"
+                                          "fi\n"
+                                          "exit 0\n");
+  StartServer();
+  StartWorker(WriteConfig("w.toml", "concurrency = 4\nqueues = [\"up\"]", "l", {limited}));
+  const std::string first = Enqueue({{"kind", "l"}, {"queue", "up"}, {"resource_key", "host:busy"}});
+  ASSERT_TRUE(WaitForState(first, "scheduled", 30s)) << Job(first).dump();
+  json resource = Get("/v1/resources/host:busy").body;
+  ASSERT_TRUE(resource["held_until"].is_string()) << resource.dump();
+  const Timestamp held_until = TimeOf(resource, "held_until");
+
+  std::vector<std::string> same;
+  for (int i = 0; i < 3; ++i) same.push_back(Enqueue({{"kind", "l"}, {"queue", "up"}, {"resource_key", "host:busy"}}));
+  const std::string other = Enqueue({{"kind", "l"}, {"queue", "up"}, {"resource_key", "host:idle"}});
+  same.push_back(first);
+  ASSERT_TRUE(AllSucceeded(same, 60s)) << server_->Stderr();
+  ASSERT_TRUE(AllSucceeded({other}, 30s));
+  for (const std::string& id : same) {
+    const json j = Job(id);
+    EXPECT_GE(TimeOf(j, "started_at"), held_until) << "started while its resource was held: " << j.dump();
+  }
+  const json j = Job(first);
+  ASSERT_EQ(j["errors"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["errors"][0]["class"], "rate_limited") << j.dump();
+  EXPECT_EQ(j["attempt"], 1) << "a rate_limited attempt is not spent: " << j.dump();
+  // Another host was not held: it ran while host:busy waited.
+  EXPECT_LT(TimeOf(Job(other), "started_at"), held_until) << Job(other).dump();
 }
 
 }  // namespace
