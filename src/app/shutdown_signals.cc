@@ -25,16 +25,16 @@ void BlockShutdownSignals() {
 }
 
 ShutdownSignals::ShutdownSignals(std::function<void(int, int)> on_signal) : on_signal_(std::move(on_signal)) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start([this](const std::stop_token&) { Loop(); },
+                [this] {
+                  closing_ = true;
+                  // Directed at the thread, which has SIGTERM blocked: it stays pending for
+                  // that thread and ends its sigwait(); nothing else sees it.
+                  pthread_kill(thread_.native_handle(), SIGTERM);
+                });
 }
 
-ShutdownSignals::~ShutdownSignals() {
-  closing_ = true;
-  // Directed at the thread, which has SIGTERM blocked: it stays pending for
-  // that thread and ends its sigwait(); nothing else sees it.
-  pthread_kill(thread_.native_handle(), SIGTERM);
-  thread_.join();
-}
+ShutdownSignals::~ShutdownSignals() { thread_.Stop(); }
 
 void ShutdownSignals::Loop() {
   const sigset_t set = ShutdownSet();

@@ -10,7 +10,7 @@
 
 #include <atomic>
 #include <functional>
-#include <thread>
+#include "core/owned_thread.h"
 
 namespace jobwarden {
 
@@ -31,7 +31,7 @@ class ShutdownSignals {
 
   std::function<void(int, int)> on_signal_;
   std::atomic<bool> closing_{false};
-  std::thread thread_;  // owned: joined by the destructor
+  OwnedThread thread_;  // last: stopped (woken and joined) by the destructor before the rest goes
 };
 
 }  // namespace jobwarden

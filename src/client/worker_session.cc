@@ -27,21 +27,23 @@ WorkerSession::WorkerSession(HttpClientOptions http, std::string worker_id, Dura
 WorkerSession::~WorkerSession() { Stop(); }
 
 void WorkerSession::Start() {
-  MutexLock lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
-}
-
-void WorkerSession::Stop() {
+  if (thread_.running()) return;
   {
     MutexLock lock(mu_);
-    stop_ = true;
-    if (stream_ != nullptr) stream_->Shutdown();
+    stop_ = false;
   }
-  cv_.NotifyAll();
-  if (thread_.joinable()) thread_.join();
+  thread_.Start([this](const std::stop_token&) { Loop(); },
+                [this] {
+                  {
+                    MutexLock lock(mu_);
+                    stop_ = true;
+                    if (stream_ != nullptr) stream_->Shutdown();
+                  }
+                  cv_.NotifyAll();
+                });
 }
+
+void WorkerSession::Stop() { thread_.Stop(); }
 
 void WorkerSession::OnEvent(const std::string& name, const std::string& data, bool& shutdown_seen) {
   const nlohmann::json j = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);

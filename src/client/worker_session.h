@@ -18,10 +18,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "client/http_client.h"
 #include "core/job.h"
+#include "core/owned_thread.h"
 #include "core/thread_annotations.h"
 
 namespace jobwarden::net {
@@ -71,7 +71,7 @@ class WorkerSession {
   std::atomic<bool> connected_{false};
   std::atomic<std::int64_t> epoch_{0};
   std::atomic<std::int64_t> opens_{0};
-  std::thread thread_;
+  OwnedThread thread_;  // Loop(); Stop() wakes it (stop_, the stream shut down) and joins
 };
 
 }  // namespace jobwarden::client

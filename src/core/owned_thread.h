@@ -54,6 +54,8 @@ class OwnedThread {
   }
 
   bool running() const { return thread_.joinable(); }
+  // For a wake that must reach the thread itself (pthread_kill of a sigwait()).
+  std::jthread::native_handle_type native_handle() { return thread_.native_handle(); }
 
  private:
   std::function<void()> wake_;
