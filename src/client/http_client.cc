@@ -44,15 +44,17 @@ Status StatusFromHttp(int http_status, const nlohmann::json& body, const std::st
   if (http_status == 0) return Status::Unavailable(fallback_message);
   if (http_status >= 200 && http_status < 300) return Status::Ok();
   std::string message = fallback_message;
+  std::string field;
   StatusCode code = StatusCode::kOk;
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     const nlohmann::json& e = body["error"];
     if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
     if (e.contains("code") && e["code"].is_string()) code = CodeFromName(e["code"].get<std::string>());
+    if (e.contains("field") && e["field"].is_string()) field = e["field"].get<std::string>();
     if (http_status == 401 || http_status == 403) message = "the server refused the token (--token): " + message;
   }
   if (code == StatusCode::kOk) code = CodeFromHttpStatus(http_status);
-  return Status(code, message);
+  return Status(code, message).WithField(std::move(field));
 }
 
 Result<ServerAddress> ParseServerUrl(const std::string& url) {

@@ -50,7 +50,7 @@ RemoteBackend::~RemoteBackend() {
 
 bool RemoteBackend::WorkerUnknown(const Status& s) {
   return (s.code() == StatusCode::kNotFound || s.code() == StatusCode::kConflict) &&
-         s.message().starts_with("worker_id:");
+         s.field() == "worker_id";
 }
 
 Result<nlohmann::json> RemoteBackend::RegisterCall(const WorkerRecord& w) {

@@ -72,7 +72,7 @@ class RemoteBackend final : public Backend {
   Result<nlohmann::json> RegisterCall(const WorkerRecord& worker);
   // Registers again under the same id (the server forgot or gave up on us).
   void Reregister();
-  // The worker's calls answered "worker_id: ..." with 404/409.
+  // The worker's calls answered 404/409 about the worker itself (error field "worker_id").
   static bool WorkerUnknown(const Status& s);
   void SessionLost();
   void Settled(const Lease& lease);

@@ -30,7 +30,9 @@ Status Status::WithContext(std::string_view context) const {
   std::string m(context);
   m += ": ";
   m += message_;
-  return {code_, std::move(m)};
+  Status s(code_, std::move(m));
+  s.field_ = field_;
+  return s;
 }
 
 }  // namespace jobwarden

@@ -59,9 +59,20 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is prefixed with `context` ("fetch jobs: ...").
   Status WithContext(std::string_view context) const;
 
+  // The request field the error is about, for programs: the API's error JSON
+  // carries it as `field` ("worker_id"), so a caller branches on it, never on
+  // the message. Empty when the error is about no one field. Kept by WithContext.
+  const std::string& field() const { return field_; }
+  Status WithField(std::string field) const {
+    Status s = *this;
+    s.field_ = std::move(field);
+    return s;
+  }
+
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string field_;
 };
 
 // Holds a T or a non-OK Status. (std::expected arrives with C++23.)

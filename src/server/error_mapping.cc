@@ -19,8 +19,10 @@ HttpError ToHttpError(const Status& status) {
   return {500, "internal"};
 }
 
-nlohmann::json ErrorJson(std::string_view code, const std::string& message) {
-  return {{"error", {{"code", std::string(code)}, {"message", message}}}};
+nlohmann::json ErrorJson(std::string_view code, const std::string& message, const std::string& field) {
+  nlohmann::json error = {{"code", std::string(code)}, {"message", message}};
+  if (!field.empty()) error["field"] = field;
+  return {{"error", std::move(error)}};
 }
 
 void ReplyJson(HttpResponse& res, int status, const nlohmann::json& body) {
@@ -38,7 +40,7 @@ void ReplyJsonText(HttpResponse& res, int status, std::string body) {
 
 void ReplyStatus(HttpResponse& res, const Status& status) {
   const HttpError e = ToHttpError(status);
-  ReplyJson(res, e.status, ErrorJson(e.code, status.message()));
+  ReplyJson(res, e.status, ErrorJson(e.code, status.message(), status.field()));
 }
 
 void ReplyError(HttpResponse& res, int http_status, std::string_view code, const std::string& message) {

@@ -22,8 +22,8 @@ struct HttpError {
 // lease_lost 409, unavailable 503, not_supported 501, internal 500.
 HttpError ToHttpError(const Status& status);
 
-// {"error": {"code", "message"}}
-nlohmann::json ErrorJson(std::string_view code, const std::string& message);
+// {"error": {"code", "message", "field"?}}: field only when the Status names one.
+nlohmann::json ErrorJson(std::string_view code, const std::string& message, const std::string& field = {});
 
 void ReplyJson(HttpResponse& res, int status, const nlohmann::json& body);
 // A body already serialized as JSON text (the worker protocol's hot paths).

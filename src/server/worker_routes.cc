@@ -328,7 +328,7 @@ Result<SettleItem> ParseSettle(const nlohmann::json& j, const std::string& prefi
 nlohmann::json ItemOutcome(JobId id, const Status& s) {
   if (s.ok()) return {{"id", FormatJobId(id)}, {"status", 200}};
   const HttpError e = ToHttpError(s);
-  nlohmann::json j = ErrorJson(e.code, s.message());
+  nlohmann::json j = ErrorJson(e.code, s.message(), s.field());
   j["id"] = FormatJobId(id);
   j["status"] = e.status;
   return j;

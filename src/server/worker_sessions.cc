@@ -28,14 +28,15 @@ void WorkerSessions::Registered(const std::string& worker_id) {
 }
 
 Status WorkerSessions::Check(const std::string& worker_id) {
-  if (worker_id.empty()) return Status::InvalidArgument("worker_id: required");
+  if (worker_id.empty()) return Status::InvalidArgument("worker_id: required").WithField("worker_id");
   {
     MutexLock lock(mu_);
     auto it = workers_.find(worker_id);
     if (it != workers_.end()) {
       if (it->second == WorkerState::kActive) return Status::Ok();
       return Status::Conflict("worker_id: worker '" + worker_id + "' was declared lost (its session dropped and was "
-                              "not reopened within the take-back grace); register again");
+                              "not reopened within the take-back grace); register again")
+          .WithField("worker_id");
     }
   }
   // Registered before this server started, or by another server on the same database.
@@ -48,7 +49,8 @@ Status WorkerSessions::Check(const std::string& worker_id) {
       return Status::Ok();
     }
   }
-  return Status::NotFound("worker_id: worker '" + worker_id + "' is not registered (POST /v1/worker/register first)");
+  return Status::NotFound("worker_id: worker '" + worker_id + "' is not registered (POST /v1/worker/register first)")
+      .WithField("worker_id");
 }
 
 Status WorkerSessions::CheckLeasable(const std::string& worker_id) {
@@ -56,7 +58,8 @@ Status WorkerSessions::CheckLeasable(const std::string& worker_id) {
   MutexLock lock(mu_);
   if (pending_.count(worker_id) > 0) {
     return Status::Unavailable("worker_id: the session of worker '" + worker_id +
-                               "' dropped; it is leased nothing until it reopens the session");
+                               "' dropped; it is leased nothing until it reopens the session")
+        .WithField("worker_id");
   }
   return Status::Ok();
 }

@@ -40,6 +40,7 @@ TEST(ServerSessionTest, DroppedSessionTakesBackAsWorkerLostWithinTheGrace) {
   Reply refused = server.Post("/v1/worker/fetch", {{"worker_id", worker}});
   EXPECT_EQ(refused.status, 409) << refused.raw;
   EXPECT_EQ(Message(refused).rfind("worker_id:", 0), 0u);
+  EXPECT_EQ(refused.body["error"]["field"], "worker_id") << "the worker's client branches on it: " << refused.raw;
   const std::string again = server.Register();
   EXPECT_EQ(server.FetchOne(again)["id"], id);
 }

@@ -180,6 +180,16 @@ TEST(ClientStatusFromHttpTest, ErrorCodesAndStatusesMapOnce) {
   EXPECT_EQ(StatusFromHttp(404, err("not_found"), "x").message(), "m");
 }
 
+TEST(ClientStatusFromHttpTest, TheErrorsFieldIsKeptForProgramsToBranchOn) {
+  const json about_worker = {{"error", {{"code", "not_found"}, {"message", "worker_id: gone"}, {"field", "worker_id"}}}};
+  const Status s = StatusFromHttp(404, about_worker, "x");
+  EXPECT_EQ(s.field(), "worker_id");
+  EXPECT_EQ(s.WithContext("heartbeat").field(), "worker_id") << "context keeps the field";
+  // A message that merely starts like one names no field.
+  const json text_only = {{"error", {{"code", "not_found"}, {"message", "worker_id: gone"}}}};
+  EXPECT_EQ(StatusFromHttp(404, text_only, "x").field(), "");
+}
+
 TEST(ClientServerUrlTest, ParsesHostAndPort) {
   auto a = ParseServerUrl("http://127.0.0.1:8080/");
   ASSERT_TRUE(a.ok());
