@@ -324,6 +324,16 @@ TEST_P(StoreFlowContractTest, FetchFindsFreeJobsBehindManyHeldOnes) {
   EXPECT_EQ(ids, free);
   EXPECT_GT(holds.held, 0);
   EXPECT_EQ(holds.retry_at, kT0 + minutes(10));
+
+  // Again, with the holds known from the fetch before: the same answer and the same wake-up time.
+  for (const auto& j : got) Complete(j, kT0 + seconds(2));
+  const JobId more = Insert(Job("q", 0, "free"));
+  FetchHolds again;
+  got = Fetch({"q"}, 10, kT0 + seconds(3), &again);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, more);
+  EXPECT_GT(again.held, 0);
+  EXPECT_EQ(again.retry_at, kT0 + minutes(10));
 }
 
 TEST_P(StoreFlowContractTest, KeyedAndKeylessJobsLeaseInOneFetchOrder) {
@@ -393,6 +403,19 @@ TEST_P(StoreFlowContractTest, SettingsWrittenByAnotherProcessHoldAtTheNextFetch)
   EXPECT_TRUE(Fetch({"q"}, 10).empty());
   ASSERT_OK(other->ResourceSetLimits("r", {.concurrency = 2}, kT0));
   EXPECT_EQ(Fetch({"q"}, 10).size(), 1u);
+}
+
+TEST_P(StoreFlowContractTest, AnOpenBreakerClearedByAnotherProcessHoldsNoLonger) {
+  SetResource("svc", Breaker(1, minutes(10)));
+  for (int i = 0; i < 3; ++i) Insert(Job("q", 0, "svc"));
+  auto one = Fetch({"q"}, 1);
+  ASSERT_EQ(one.size(), 1u);
+  FailWith(one[0], ErrorClass::kTransient, kT0);
+  EXPECT_TRUE(Fetch({"q"}, 10, kT0 + seconds(1)).empty()) << "open: held (and known to be held until its cooldown)";
+  std::unique_ptr<Store> other = Open();
+  ASSERT_OK(other->ResourceSetLimits("svc", {}, kT0 + milliseconds(1500)));  // no breaker any more
+  // The two never run (the failed one waits out its backoff, at least 2.5 s).
+  EXPECT_EQ(Fetch({"q"}, 10, kT0 + seconds(2)).size(), 2u) << "a settings change ends what this store knew";
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, StoreFlowContractTest, ::testing::Values(testing::SqliteStoreFactory()),

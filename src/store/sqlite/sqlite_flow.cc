@@ -100,6 +100,7 @@ Status SqliteStore::LoadFlow(Connection& conn) {
   }
   if (version == flow_.version) return Status::Ok();
   flow_.resources.clear();
+  flow_.holds.clear();
   flow_.any_breaker = false;
   Query q(conn, "ResourceAllLimits");
   while (true) {
@@ -157,7 +158,27 @@ Result<ResourceGate*> SqliteStore::GateFor(Connection& conn, const std::string& 
     g.now.probe_running = row && q.Text(0) == "running";
   }
   g.initial = g.now;
+  // Holds that only time (or a settings change, which reloads) can end, for the next fetches.
+  if (g.held_until && *g.held_until > now) {
+    flow_.holds[key] = *g.held_until;
+  } else if (g.limits.breaker.failures > 0 && g.now.breaker.state == BreakerState::kOpen &&
+             g.now.breaker.open_until && *g.now.breaker.open_until > now) {
+    // (A breaker's state outlives its settings: with no breaker configured, "open" holds nothing.)
+    flow_.holds[key] = *g.now.breaker.open_until;
+  }
   return &gates.emplace(key, std::move(g)).first->second;
+}
+
+bool SqliteStore::KnownHeld(const std::string& key, Timestamp now, FetchHolds* holds) {
+  auto it = flow_.holds.find(key);
+  if (it == flow_.holds.end()) return false;
+  if (it->second <= now) {
+    flow_.holds.erase(it);
+    return false;
+  }
+  NoteRetryAt(holds, it->second);
+  if (holds != nullptr) ++holds->held;
+  return true;
 }
 
 bool SqliteStore::GateAllows(const ResourceGate& g, int cost, Timestamp now, FetchHolds* holds) {
@@ -261,6 +282,10 @@ Status SqliteStore::KeyedCandidates(Connection& conn, const std::string& queue, 
       JW_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) return Status::Ok();
       Candidate c = FromIndex(q);
+      if (KnownHeld(*c.key, p.now, p.holds)) {
+        if (++passed > bound) break;
+        continue;
+      }
       JW_ASSIGN_OR_RETURN(ResourceGate * g, GateFor(conn, *c.key, p.now, gates));
       if (g == nullptr) {
         out.push_back(std::move(c));
@@ -292,6 +317,7 @@ Status SqliteStore::KeyedCandidates(Connection& conn, const std::string& queue, 
       key = q.Text(0);
     }
     after = key;
+    if (KnownHeld(key, p.now, p.holds)) continue;
     JW_ASSIGN_OR_RETURN(ResourceGate * g, GateFor(conn, key, p.now, gates));
     if (g != nullptr && !GateAllows(*g, 1, p.now, p.holds)) {
       if (p.holds != nullptr) ++p.holds->held;

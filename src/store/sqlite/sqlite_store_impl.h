@@ -81,10 +81,19 @@ using GateMap = std::unordered_map<std::string, ResourceGate>;
 // The settings of every resource with a row, cached per store and reloaded
 // when the database's limits_version changes. Touched only inside writer ops,
 // which the group commit runs one at a time.
+//
+// `holds` remembers, across fetches, the keys a fetch found held by a hold
+// that only time or a settings change can end: an open breaker (until its
+// cooldown ends; outcomes do not move an open breaker) and a retry_after hold
+// (which writes only lengthen). Fetch passes over such a key without reading
+// its state again; an entry is dropped when its time comes, and the whole map
+// when the settings are reloaded. Never used to settle: RecordOutcome reads
+// the state itself.
 struct FlowSettings {
   std::int64_t version = -1;  // -1: not loaded
   std::unordered_map<std::string, ResourceLimits> resources;
   bool any_breaker = false;
+  std::unordered_map<std::string, Timestamp> holds;  // key -> held until
 };
 
 class SqliteStore final : public Store {
@@ -124,6 +133,7 @@ class SqliteStore final : public Store {
   Status ResourceSetLimits(const std::string& key, const ResourceLimits& limits, Timestamp now) override;
   Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) override;
   Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) override;
+
   Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;
   Status WorkerUpsert(const WorkerRecord& w) override;
   Status WorkerTouch(const std::string& id, int busy, Timestamp now) override;
@@ -145,6 +155,8 @@ class SqliteStore final : public Store {
   // The gate of `key` in this transaction, loaded once; nullptr when the key has no row.
   Result<ResourceGate*> GateFor(Connection& conn, const std::string& key, Timestamp now, GateMap& gates);
   static bool GateAllows(const ResourceGate& g, int cost, Timestamp now, FetchHolds* holds);
+  // A key fetch knows to be held until a time (FlowSettings::holds): notes the time and says so.
+  bool KnownHeld(const std::string& key, Timestamp now, FetchHolds* holds);
   static void GateTake(ResourceGate& g, JobId id, int cost, Timestamp now);
   static Status WriteGates(Connection& conn, const GateMap& gates);
   Status QueueCandidates(Connection& conn, const std::string& queue, int max, const JobFetchParams& p, GateMap& gates,
