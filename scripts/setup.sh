@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libcpp-httplib-dev
+  libhowardhinnant-date-dev tzdata
   python3
 )
 PACKAGES+=("$@")

@@ -35,6 +35,7 @@
 #include "core/status.h"
 #include "core/queue_info.h"
 #include "core/resource_info.h"
+#include "core/schedule.h"
 #include "core/time.h"
 #include "core/worker_protocol.h"
 
@@ -246,6 +247,39 @@ class ResourceStore {
   virtual Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) = 0;
 };
 
+// Schedules (core/schedule.h). A schedule's spec and its next fire.
+struct ScheduleUpsertItem {
+  ScheduleSpec spec;
+  Timestamp next_fire_at{};  // taken by a new schedule, or one whose cron or time zone changed
+};
+
+// One fire, guarded on the next fire the caller read (expected_next_fire_at).
+struct ScheduleFireParams {
+  std::string name;
+  Timestamp expected_next_fire_at{};
+  Timestamp next_fire_at{};            // what the row moves to
+  std::optional<Timestamp> fire;       // the fire enqueued; none: skipped (catch_up = none)
+  std::optional<NewJob> job;           // its job, unique_key ScheduleFireKey(name, fire)
+  Timestamp now{};
+};
+
+struct ScheduleFireResult {
+  bool won = false;                  // false: another process moved the row first; nothing written
+  std::optional<InsertedJob> job;    // when won and a job was given
+};
+
+class ScheduleStore {
+ public:
+  virtual ~ScheduleStore() = default;
+  // Inserts or updates each schedule, all or nothing. Schedules not named stay.
+  virtual Status ScheduleUpsert(const std::vector<ScheduleUpsertItem>& items, Timestamp now) = 0;
+  // Every schedule, by name.
+  virtual Result<std::vector<ScheduleInfo>> ScheduleList() = 0;
+  // Moves the row and enqueues the job in one transaction, or, when the row's
+  // next fire is no longer the expected one (or the schedule is gone), nothing.
+  virtual Result<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& p) = 0;
+};
+
 // The worker registry.
 class WorkerStore {
  public:
@@ -277,7 +311,12 @@ class MaintenanceStore {
   virtual Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) = 0;
 };
 
-class Store : public JobStore, public QueueStore, public ResourceStore, public WorkerStore, public MaintenanceStore {
+class Store : public JobStore,
+              public QueueStore,
+              public ResourceStore,
+              public ScheduleStore,
+              public WorkerStore,
+              public MaintenanceStore {
  public:
   ~Store() override = default;
 

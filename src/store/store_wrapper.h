@@ -54,6 +54,13 @@ class StoreWrapper : public Store {
     return target_.ResourceGet(key, now);
   }
 
+  // ScheduleStore
+  Status ScheduleUpsert(const std::vector<ScheduleUpsertItem>& items, Timestamp now) override {
+    return target_.ScheduleUpsert(items, now);
+  }
+  Result<std::vector<ScheduleInfo>> ScheduleList() override { return target_.ScheduleList(); }
+  Result<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& p) override { return target_.ScheduleFire(p); }
+
   // WorkerStore
   Status WorkerUpsert(const WorkerRecord& w) override { return target_.WorkerUpsert(w); }
   Status WorkerTouch(const std::string& id, int busy, Timestamp now) override {

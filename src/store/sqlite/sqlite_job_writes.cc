@@ -18,28 +18,30 @@ Result<std::vector<InsertedJob>> SqliteStore::JobInsertMany(const JobInsertParam
         out.clear();
         out.reserve(p.jobs.size());
         for (const NewJob& j : p.jobs) {
-          if (j.unique_key) {
-            Query find(conn, "JobFindUnique");
-            find.Bind(1, *j.unique_key);
-            JW_ASSIGN_OR_RETURN(bool row, find.Step());
-            if (row) {
-              out.push_back({find.Int(0), true});
-              continue;
-            }
-          }
-          Query q(conn, "JobInsert");
-          q.Bind(1, j.kind).Bind(2, j.queue).Bind(3, j.priority).Bind(4, ToString(j.state)).Bind(5, j.args);
-          q.Bind(6, j.max_attempts).Bind(7, j.timeout).Bind(8, j.stall_timeout).Bind(9, j.deadline_at);
-          q.Bind(10, j.run_at).Bind(11, p.now).Bind(12, j.unique_key).Bind(13, j.resource_key);
-          q.Bind(14, j.batch_id).Bind(15, EncodeTags(j.tags)).Bind(16, j.cost);
-          JW_RETURN_IF_ERROR(q.Run());
-          out.push_back({conn.LastInsertRowid(), false});
+          JW_ASSIGN_OR_RETURN(InsertedJob inserted, InsertIn(conn, j, p.now));
+          out.push_back(inserted);
         }
         return Status::Ok();
       },
       static_cast<int>(p.jobs.size()));
   if (!s.ok()) return s.WithContext("insert jobs");
   return out;
+}
+
+Result<InsertedJob> SqliteStore::InsertIn(Connection& conn, const NewJob& j, Timestamp now) {
+  if (j.unique_key) {
+    Query find(conn, "JobFindUnique");
+    find.Bind(1, *j.unique_key);
+    JW_ASSIGN_OR_RETURN(bool row, find.Step());
+    if (row) return InsertedJob{find.Int(0), true};
+  }
+  Query q(conn, "JobInsert");
+  q.Bind(1, j.kind).Bind(2, j.queue).Bind(3, j.priority).Bind(4, ToString(j.state)).Bind(5, j.args);
+  q.Bind(6, j.max_attempts).Bind(7, j.timeout).Bind(8, j.stall_timeout).Bind(9, j.deadline_at);
+  q.Bind(10, j.run_at).Bind(11, now).Bind(12, j.unique_key).Bind(13, j.resource_key);
+  q.Bind(14, j.batch_id).Bind(15, EncodeTags(j.tags)).Bind(16, j.cost);
+  JW_RETURN_IF_ERROR(q.Run());
+  return InsertedJob{conn.LastInsertRowid(), false};
 }
 
 Result<std::vector<Job>> SqliteStore::JobFetch(const JobFetchParams& p) {

@@ -45,7 +45,8 @@ struct Migration {
   std::string_view sql;
 };
 constexpr Migration kMigrations[] = {
-    {1, sqlite_sql::k_001_init}, {2, sqlite_sql::k_002_scheduled_due}, {3, sqlite_sql::k_003_flow_control}};
+    {1, sqlite_sql::k_001_init}, {2, sqlite_sql::k_002_scheduled_due}, {3, sqlite_sql::k_003_flow_control},
+    {4, sqlite_sql::k_004_schedules}};
 
 // Runs `step` again while it fails with kUnavailable (the database is busy),
 // up to `lock_wait`. Opening a file that another process is opening too can

@@ -134,6 +134,11 @@ class SqliteStore final : public Store {
   Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) override;
   Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) override;
 
+  // Schedules (sqlite_schedules.cc).
+  Status ScheduleUpsert(const std::vector<ScheduleUpsertItem>& items, Timestamp now) override;
+  Result<std::vector<ScheduleInfo>> ScheduleList() override;
+  Result<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& p) override;
+
   Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;
   Status WorkerUpsert(const WorkerRecord& w) override;
   Status WorkerTouch(const std::string& id, int busy, Timestamp now) override;
@@ -148,6 +153,8 @@ class SqliteStore final : public Store {
  private:
   // The bodies of JobFetch and JobCompleteMany, inside the caller's transaction.
   Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out);
+  // One job, inside the caller's transaction: an existing non-terminal job with its unique_key is answered instead.
+  static Result<InsertedJob> InsertIn(Connection& conn, const NewJob& j, Timestamp now);
   Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
 
   // Flow control inside a writer op (sqlite_flow.cc).

@@ -351,3 +351,26 @@ FROM workers WHERE ?1 OR stopped_at IS NULL ORDER BY started_at DESC, id;
 SELECT id, host, pid, pid_start_time, boot_id, pid_namespace, queues, slots, busy, started_at, last_seen_at,
        stopped_at
 FROM workers WHERE id = ?1;
+
+-- name: ScheduleUpsert
+-- A changed cron or time zone takes the new next fire; otherwise the stored one stays (every SET
+-- reads the row as it was).
+INSERT INTO schedules (name, cron, timezone, kind, args, queue, catch_up, next_fire_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (name) DO UPDATE SET
+  next_fire_at = CASE WHEN cron <> excluded.cron OR timezone <> excluded.timezone
+                      THEN excluded.next_fire_at ELSE next_fire_at END,
+  cron = excluded.cron, timezone = excluded.timezone, kind = excluded.kind, args = excluded.args,
+  queue = excluded.queue, catch_up = excluded.catch_up, updated_at = excluded.updated_at;
+
+-- name: ScheduleAll
+SELECT name, cron, timezone, kind, args, queue, catch_up, next_fire_at, last_fire_at, last_job_id, updated_at
+FROM schedules ORDER BY name;
+
+-- name: ScheduleAdvance
+-- Guarded on the next fire the caller read: of several processes, one moves it.
+UPDATE schedules SET next_fire_at = ?2, last_fire_at = COALESCE(?3, last_fire_at), updated_at = ?4
+WHERE name = ?1 AND next_fire_at = ?5;
+
+-- name: ScheduleSetLastJob
+UPDATE schedules SET last_job_id = ?2 WHERE name = ?1;
