@@ -42,6 +42,10 @@ Result<std::unique_ptr<EmbeddedWorker>> EmbeddedWorker::Create(EmbeddedWorkerOpt
     Status applied = w->engine_->ApplyLimits(config.flow_limits);
     JW_RETURN_IF_ERROR(config.path.empty() ? applied : applied.WithContext(config.path));
   }
+  if (!config.schedules.empty()) {
+    Status applied = w->engine_->ApplySchedules(config.schedules);
+    JW_RETURN_IF_ERROR(config.path.empty() ? applied : applied.WithContext(config.path));
+  }
   w->local_backend_ = std::make_unique<LocalBackend>(*w->engine_);
   w->backend_ = std::make_unique<LoggingBackend>(*w->local_backend_);
 
@@ -65,12 +69,12 @@ Status EmbeddedWorker::Start() {
   const Config& config = options_.config;
   std::vector<std::string> kinds;
   for (const auto& [kind, command] : config.commands) kinds.push_back(kind);
-  spdlog::info("jobwarden worker: db {} ({} durability), queues [{}], {} slots, lease TTL {}, reaper tick {}, "
-               "command kinds [{}]{}",
-               options_.db_path, ToString(options_.durability), fmt::join(config.worker.queues, ","),
-               config.worker.concurrency, FormatDurationShort(config.worker.lease_ttl),
-               FormatDurationShort(reaper_tick_), fmt::join(kinds, ","),
-               config.path.empty() ? std::string() : ", config " + config.path);
+  spdlog::info(
+      "jobwarden worker: db {} ({} durability), queues [{}], {} slots, lease TTL {}, reaper tick {}, "
+      "command kinds [{}]{}",
+      options_.db_path, ToString(options_.durability), fmt::join(config.worker.queues, ","), config.worker.concurrency,
+      FormatDurationShort(config.worker.lease_ttl), FormatDurationShort(reaper_tick_), fmt::join(kinds, ","),
+      config.path.empty() ? std::string() : ", config " + config.path);
   reaper_->Start();
   Status s = pool_->Start();
   if (!s.ok()) reaper_->Stop();

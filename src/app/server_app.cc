@@ -14,6 +14,7 @@
 #include "client/discovery.h"
 #include "config/flow_limits.h"
 #include "config/kinds.h"
+#include "config/schedules.h"
 #include "engine/engine.h"
 #include "engine/reaper.h"
 #include "os/process_identity.h"
@@ -86,6 +87,8 @@ Status RunServer(const ServerRunOptions& o) {
   engine_options.kinds = std::move(kinds.defaults);
   // Flow-control limits ([queues.*], [resources.*]), applied before serving.
   JW_ASSIGN_OR_RETURN(const FlowLimits limits, LoadFlowLimits(o.config_path));
+  // Schedules ([schedules.*]), stored before the reaper's first pass fires them.
+  JW_ASSIGN_OR_RETURN(const std::vector<ScheduleSpec> schedules, LoadSchedules(o.config_path));
 
   JW_ASSIGN_OR_RETURN(const StoreLocation where, ParseStoreUrl(o.db_path));
   const fs::path db = fs::absolute(where.target);
@@ -93,6 +96,7 @@ Status RunServer(const ServerRunOptions& o) {
   SystemClock clock;
   Engine engine(*store, clock, engine_options);
   if (!limits.empty()) JW_RETURN_IF_ERROR(engine.ApplyLimits(limits).WithContext(o.config_path));
+  if (!schedules.empty()) JW_RETURN_IF_ERROR(engine.ApplySchedules(schedules).WithContext(o.config_path));
 
   const std::int64_t epoch = ToMillis(clock.Now());
   server::Server http(engine, config, epoch);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "core/flow_config.h"
 #include "core/job.h"
 #include "protocol/flow_json.h"
+#include "protocol/schedule_json.h"
 
 namespace jobwarden::cli {
 
@@ -240,6 +242,49 @@ void AddResources(CLI::App& app, GlobalOptions& global, Action& action) {
       [](CLI::App& cmd, ResourcesOptions& o) { cmd.add_flag("--json", o.json, "Print a JSON array of resources"); });
 }
 
+// --- schedules --------------------------------------------------------------
+
+struct SchedulesOptions {
+  bool json = false;
+};
+
+void PrintScheduleTable(std::ostream& out, const std::vector<ScheduleInfo>& schedules, Timestamp now) {
+  if (schedules.empty()) {
+    out << "no schedules (add [schedules.NAME] tables to the config file)\n";
+    return;
+  }
+  out << std::left << std::setw(20) << "NAME" << std::setw(18) << "CRON" << std::setw(16) << "KIND" << std::setw(26)
+      << "NEXT FIRE" << std::setw(10) << "IN"
+      << "LAST FIRE\n";
+  for (const ScheduleInfo& s : schedules) {
+    std::string cron = s.spec.cron;
+    if (s.spec.timezone != "UTC") cron += " (" + s.spec.timezone + ")";
+    out << std::left << std::setw(20) << s.spec.name << std::setw(18) << cron << std::setw(16) << s.spec.kind
+        << std::setw(26) << FormatRfc3339(s.next_fire_at) << std::setw(10)
+        << (s.next_fire_at > now ? FormatDurationShort(s.next_fire_at - now) : std::string("due"))
+        << (s.last_fire_at ? FormatRfc3339(*s.last_fire_at) : std::string("-")) << "\n";
+  }
+}
+
+void AddSchedules(CLI::App& app, GlobalOptions& global, Action& action) {
+  AddCommand<SchedulesOptions>(
+      app, action, "schedules", "Schedules ([schedules.NAME]) with their next and last fire",
+      [&global](const SchedulesOptions& o) {
+        return WithTarget(global, [&](JobTarget& t) -> Status {
+          JW_ASSIGN_OR_RETURN(std::vector<ScheduleInfo> schedules, t.Schedules());
+          if (o.json) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const ScheduleInfo& s : schedules) list.push_back(ScheduleInfoToJson(s));
+            PrintJson(std::cout, list);
+          } else {
+            PrintScheduleTable(std::cout, schedules, t.Now());
+          }
+          return Status::Ok();
+        });
+      },
+      [](CLI::App& cmd, SchedulesOptions& o) { cmd.add_flag("--json", o.json, "Print a JSON array of schedules"); });
+}
+
 }  // namespace
 
 void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action) {
@@ -250,6 +295,7 @@ void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action) {
   resource->require_subcommand(1);
   AddResourceSet(*resource, global, action);
   AddResources(app, global, action);
+  AddSchedules(app, global, action);
 }
 
 }  // namespace jobwarden::cli

@@ -39,6 +39,7 @@ class LocalJobTarget final : public JobTarget {
     return engine_.SetQueueLimits(name, patch);
   }
   Result<std::vector<ResourceInfo>> Resources() override { return engine_.Resources(); }
+  Result<std::vector<ScheduleInfo>> Schedules() override { return engine_.Schedules(); }
   Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) override {
     return engine_.SetResourceLimits(key, patch);
   }

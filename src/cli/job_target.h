@@ -45,6 +45,7 @@ class JobTarget {
   // answered with the queue or resource as it now is.
   virtual Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) = 0;
   virtual Result<std::vector<ResourceInfo>> Resources() = 0;
+  virtual Result<std::vector<ScheduleInfo>> Schedules() = 0;
   virtual Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) = 0;
   // Queues whose available jobs are held back, and by what (doctor).
   virtual Result<std::vector<QueueHold>> HeldQueues() = 0;
@@ -56,9 +57,9 @@ class JobTarget {
 // Opens the target the global options name: the server when --server (or
 // $JOBWARDEN_SERVER) is set; else the server that serves the --db file, when
 // its discovery file (client/discovery.h) names a live one and --local is not
-// given; else the local database file (its directory is created). Fails with kInvalidArgument for a malformed --server URL,
-// kUnavailable when the database cannot be opened. A server is not contacted
-// until the first call (an unreachable one fails that call with kUnavailable).
+// given; else the local database file (its directory is created). Fails with kInvalidArgument for a malformed --server
+// URL, kUnavailable when the database cannot be opened. A server is not contacted until the first call (an unreachable
+// one fails that call with kUnavailable).
 Result<std::unique_ptr<JobTarget>> OpenJobTarget(const GlobalOptions& global);
 
 // Remote mode (job_target_http.cc).

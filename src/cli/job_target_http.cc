@@ -10,9 +10,10 @@
 
 #include "cli/job_target.h"
 #include "client/http_client.h"
+#include "core/clock.h"
 #include "protocol/flow_json.h"
 #include "protocol/job_codec.h"
-#include "core/clock.h"
+#include "protocol/schedule_json.h"
 
 namespace jobwarden::cli {
 
@@ -30,8 +31,7 @@ class HttpJobTarget final : public JobTarget {
   Status Refresh() override { return Status::Ok(); }
 
   Result<EnqueueResult> Enqueue(const EnqueueRequest& request) override {
-    JW_ASSIGN_OR_RETURN(nlohmann::json j,
-                        http_.Call("POST", "/v1/jobs", EnqueueRequestToJson(request), "enqueue"));
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("POST", "/v1/jobs", EnqueueRequestToJson(request), "enqueue"));
     EnqueueResult r;
     JW_ASSIGN_OR_RETURN(r.job, JobFromJson(j));
     r.deduplicated = j.is_object() && j.value("deduplicated", false);
@@ -56,8 +56,8 @@ class HttpJobTarget final : public JobTarget {
       JW_ASSIGN_OR_RETURN(nlohmann::json page, http_.Call("GET", path, nullptr, "list jobs"));
       if (!page.is_object() || !page.contains("jobs")) return Status::Internal("list jobs: no jobs in the answer");
       JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFromJson(page["jobs"]));
-      const bool more = page.contains("next_cursor") && page["next_cursor"].is_string() &&
-                        static_cast<int>(jobs.size()) == want;
+      const bool more =
+          page.contains("next_cursor") && page["next_cursor"].is_string() && static_cast<int>(jobs.size()) == want;
       for (Job& j : jobs) out.push_back(std::move(j));
       if (!more || out.empty()) break;
       after = out.back().id;
@@ -154,6 +154,19 @@ class HttpJobTarget final : public JobTarget {
     return out;
   }
 
+  Result<std::vector<ScheduleInfo>> Schedules() override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/schedules", nullptr, "list schedules"));
+    if (!j.is_object() || !j.contains("schedules") || !j["schedules"].is_array()) {
+      return Status::Internal("list schedules: no schedules in the answer");
+    }
+    std::vector<ScheduleInfo> out;
+    for (const auto& s : j["schedules"]) {
+      JW_ASSIGN_OR_RETURN(ScheduleInfo info, ScheduleInfoFromJson(s));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
   // The key goes percent-encoded: a '/' in it (host:a/b) stays one path segment.
   Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) override {
     JW_ASSIGN_OR_RETURN(nlohmann::json j,
@@ -197,8 +210,9 @@ class HttpJobTarget final : public JobTarget {
 
   Status QueueAction(const std::string& name, const std::string& action) {
     if (name.empty()) return Status::InvalidArgument("queue: must not be empty");
-    return http_.Call("POST", "/v1/queues/" + client::UrlEncode(name) + "/" + action, nlohmann::json::object(),
-                      action + " queue " + name)
+    return http_
+        .Call("POST", "/v1/queues/" + client::UrlEncode(name) + "/" + action, nlohmann::json::object(),
+              action + " queue " + name)
         .status();
   }
 

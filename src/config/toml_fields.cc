@@ -19,9 +19,10 @@ Result<toml::table> ParseFile(const std::string& path) {
 
 Status OnlyKnownSections(const toml::table& root, const std::string& file) {
   for (const auto& [k, node] : root) {
-    if (k != "worker" && k != "kinds" && k != "server" && k != "queues" && k != "resources") {
+    if (k != "worker" && k != "kinds" && k != "server" && k != "queues" && k != "resources" && k != "schedules") {
       return Bad(file, std::string(k.str()),
-                 "unknown section (expected [worker], [kinds.NAME], [server], [queues.NAME] or [resources.\"KEY\"])");
+                 "unknown section (expected [worker], [kinds.NAME], [server], [queues.NAME], [resources.\"KEY\"] or "
+                 "[schedules.NAME])");
     }
   }
   return Status::Ok();

@@ -4,8 +4,8 @@
 // engine_admin.cc.
 #include "engine/engine.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,7 +19,7 @@ using engine_internal::kChunk;
 
 namespace {
 
-constexpr int kMaxPlanRetries = 3;     // re-plans after losing a guard race
+constexpr int kMaxPlanRetries = 3;  // re-plans after losing a guard race
 
 std::string Ref(JobId id) { return "job " + FormatJobId(id); }
 
@@ -95,7 +95,8 @@ Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
 Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
   if (worker.slots < 1) return Status::InvalidArgument("slots: must be at least 1");
   for (const std::string& q : worker.queues) {
-    if (!IsValidName(q, kMaxQueueNameLength)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+    if (!IsValidName(q, kMaxQueueNameLength))
+      return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
   }
   const Timestamp now = clock_.Now();
   if (worker.id.empty()) {
@@ -106,7 +107,8 @@ Result<std::string> Engine::RegisterWorker(WorkerRecord worker) {
     }
     char buf[16];
     std::snprintf(buf, sizeof buf, "%06llx", static_cast<unsigned long long>(suffix));
-    worker.id = (worker.host.empty() ? std::string("worker") : worker.host) + "-" + std::to_string(worker.pid) + "-" + buf;
+    worker.id =
+        (worker.host.empty() ? std::string("worker") : worker.host) + "-" + std::to_string(worker.pid) + "-" + buf;
   } else if (!IsValidName(worker.id, 200)) {
     return Status::InvalidArgument("worker_id: must be 1-200 characters of letters, digits and _ - . : /");
   }
@@ -161,9 +163,10 @@ Status Engine::TakeBackDeadWorker(const WorkerRecord& w, Timestamp now) {
   const std::string who = "worker " + w.id + " (pid " + std::to_string(w.pid) + " on " + w.host + ")";
   // Leased before the verdict: it may have started, so the attempt is spent
   // (attempts bound a job that kills its workers).
-  JW_ASSIGN_OR_RETURN(std::vector<JobId> taken,
-                      TakeBackJobsOf(w.id, now, SameFailure(ErrorClass::kWorkerLost,
-                                                            who + " is gone; its death was seen by the reaper")));
+  JW_ASSIGN_OR_RETURN(
+      std::vector<JobId> taken,
+      TakeBackJobsOf(w.id, now,
+                     SameFailure(ErrorClass::kWorkerLost, who + " is gone; its death was seen by the reaper")));
   // Mark it stopped only once its jobs are back; a failure above retries
   // next tick. From the stop on, a fetch for it leases nothing (the store
   // checks in the fetch's own transaction).
@@ -431,7 +434,8 @@ Result<JobFetchParams> Engine::FetchParams(const FetchRequest& request) const {
   JobFetchParams p;
   p.queues = request.queues.empty() ? std::vector<std::string>{"default"} : request.queues;
   for (const std::string& q : p.queues) {
-    if (!IsValidName(q, kMaxQueueNameLength)) return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
+    if (!IsValidName(q, kMaxQueueNameLength))
+      return Status::InvalidArgument("queues: '" + q + "' is not a valid queue name");
   }
   p.max = request.max;
   p.lease_ttl = std::clamp(request.lease_ttl.value_or(options_.default_lease_ttl), options_.min_lease_ttl,
@@ -574,7 +578,8 @@ Result<JobCompleteParams> Engine::CompleteParams(const std::vector<CompleteReque
 
 void Engine::EmitCompleted(const JobCompleteParams& p, const std::vector<Status>& results) const {
   for (std::size_t i = 0; i < results.size() && i < p.items.size(); ++i) {
-    if (results[i].ok()) Emit({p.items[i].id, "", "", JobState::kRunning, JobState::kSucceeded, std::nullopt, "", p.now});
+    if (results[i].ok())
+      Emit({p.items[i].id, "", "", JobState::kRunning, JobState::kSucceeded, std::nullopt, "", p.now});
   }
 }
 
@@ -611,8 +616,8 @@ Status Engine::Fail(const FailRequest& request) {
   for (int round = 0; round < kMaxPlanRetries; ++round) {
     JW_ASSIGN_OR_RETURN(Job job, store_.JobGet(request.id));
     if (job.lease_token != request.token) {
-      return Status::LeaseLost(Ref(job.id) + ": lease token " + std::to_string(request.token) +
-                               " is stale (current " + std::to_string(job.lease_token) + ")");
+      return Status::LeaseLost(Ref(job.id) + ": lease token " + std::to_string(request.token) + " is stale (current " +
+                               std::to_string(job.lease_token) + ")");
     }
     if (job.state != JobState::kRunning) {
       // The same fail again with the same token: the first one was recorded.
@@ -643,8 +648,8 @@ Status Engine::Fail(const FailRequest& request) {
 // ---------------------------------------------------------------------------
 // Planning helpers
 
-Result<std::int64_t> Engine::ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before,
-                                          Timestamp now, std::vector<Status>* per_change) {
+Result<std::int64_t> Engine::ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before, Timestamp now,
+                                          std::vector<Status>* per_change) {
   if (changes.empty()) return 0;
   JobApplyParams p;
   p.now = now;
@@ -763,6 +768,14 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
 
   // 4. Due scheduled jobs become available (fetch also takes them directly).
   JW_ASSIGN_OR_RETURN(stats.promoted, store_.JobPromoteScheduled(now, kChunk));
+
+  // 4b. Schedules that are due fire (guarded: once, whichever process gets there first).
+  // A failure here must not stop the retention below: logged, retried next pass.
+  if (auto fired = FireDueSchedules(now); fired.ok()) {
+    stats.schedules_fired = *fired;
+  } else {
+    spdlog::warn("reaper: schedules: {}", fired.status().ToString());
+  }
 
   // 5. Retention: one small chunk of old terminal jobs per tick.
   {

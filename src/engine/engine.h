@@ -32,8 +32,8 @@
 namespace jobwarden {
 
 struct EngineOptions {
-  Duration default_timeout = std::chrono::minutes(30);  // Default: 30 min (every job has one)
-  int default_max_attempts = 5;                         // Default: 5
+  Duration default_timeout = std::chrono::minutes(30);    // Default: 30 min (every job has one)
+  int default_max_attempts = 5;                           // Default: 5
   Duration default_lease_ttl = std::chrono::seconds(10);  // Default: 10 s
   Duration min_lease_ttl = std::chrono::seconds(1);       // fetch clamps to [min, max]
   Duration max_lease_ttl = std::chrono::minutes(10);
@@ -82,14 +82,15 @@ std::string_view ToString(JobDiagnosis::Verdict v);
 JobDiagnosis DiagnoseRunningJob(Job job, Timestamp now);
 
 struct ReapStats {
-  std::int64_t promoted = 0;         // scheduled -> available
+  std::int64_t promoted = 0;          // scheduled -> available
   std::int64_t cancel_requested = 0;  // limits reached (phase one)
-  std::int64_t taken_back = 0;       // expired leases and overdue stops (phase two)
-  std::int64_t deadline_failed = 0;  // waiting jobs past their deadline
-  std::int64_t purged = 0;           // terminal jobs past retention
-  std::int64_t workers_purged = 0;   // workers stopped before the retention
-  std::int64_t graced = 0;           // leases given restart grace
-  std::int64_t workers_lost = 0;     // registered workers seen dead
+  std::int64_t taken_back = 0;        // expired leases and overdue stops (phase two)
+  std::int64_t deadline_failed = 0;   // waiting jobs past their deadline
+  std::int64_t purged = 0;            // terminal jobs past retention
+  std::int64_t workers_purged = 0;    // workers stopped before the retention
+  std::int64_t graced = 0;            // leases given restart grace
+  std::int64_t workers_lost = 0;      // registered workers seen dead
+  std::int64_t schedules_fired = 0;   // schedule fires this process enqueued
 };
 
 // A state change, for logs, metrics and (later) the event stream. G6.
@@ -263,6 +264,18 @@ class Engine {
   // another process show within kWatchIdleEvery; until then a freed slot
   // waits for the next wake-up or poll, as before).
   bool HasFlowLimits() const { return has_flow_limits_.load(std::memory_order_relaxed); }
+
+  // --- schedules (DESIGN.md "Schedules") ---
+  // A config file's [schedules.*] tables, at start: each named schedule gets
+  // its table (its next fire kept unless the timing changed); others stay.
+  // Validates all (timing, and the job each fire enqueues) before writing any.
+  Status ApplySchedules(const std::vector<ScheduleSpec>& specs);
+  // Every schedule, with its next fire.
+  Result<std::vector<ScheduleInfo>> Schedules();
+  // Fires every schedule due at `now` (once each, however many processes
+  // call it; see core/schedule.h). Each reaper pass calls it. Returns how
+  // many fires this call enqueued.
+  Result<std::int64_t> FireDueSchedules(Timestamp now);
 
   // --- maintenance ---
   // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run

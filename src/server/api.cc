@@ -96,6 +96,7 @@ Api::Api(ServerContext* ctx) : ctx_(ctx) {
   AddJobRoutes(router_, ctx);
   AddQueueRoutes(router_, ctx);
   AddResourceRoutes(router_, ctx);
+  AddScheduleRoutes(router_, ctx);
   AddWorkerRoutes(router_, ctx);
   AddStreamRoutes(router_, ctx);
   AddHealthRoutes(router_, ctx);
@@ -121,8 +122,7 @@ void Api::Handle(const HttpRequest& request, HttpResponse& response) {
   // that matched no route are counted together.
   if (ctx_) {
     ctx_->metrics.OnRequest(route ? std::string_view(route->method) : std::string_view("ANY"),
-                            route ? std::string_view(route->pattern) : std::string_view("unmatched"),
-                            response.status);
+                            route ? std::string_view(route->pattern) : std::string_view("unmatched"), response.status);
   }
 }
 
@@ -133,8 +133,8 @@ void Api::Dispatch(const HttpRequest& req, HttpResponse& res, const Route*& matc
       std::string allowed;
       for (const auto& m : match.allowed) allowed += (allowed.empty() ? "" : ", ") + m;
       res.headers.emplace_back("Allow", allowed);
-      ReplyError(res, 405, "invalid_argument", req.method + " is not allowed on " + req.path + " (allowed: " + allowed +
-                                                   ")");
+      ReplyError(res, 405, "invalid_argument",
+                 req.method + " is not allowed on " + req.path + " (allowed: " + allowed + ")");
     } else {
       ReplyError(res, 404, "not_found", "no route " + req.method + " " + req.path);
     }
@@ -158,8 +158,9 @@ void Api::Dispatch(const HttpRequest& req, HttpResponse& res, const Route*& matc
       const std::string_view host = HostName(req.Header("host"));
       if (!IsLoopbackName(host)) {
         ReplyError(res, 403, "forbidden",
-                   "Host '" + std::string(host) + "' is not a loopback name; a server without tokens answers only "
-                   "requests to localhost, 127.0.0.1 or [::1]");
+                   "Host '" + std::string(host) +
+                       "' is not a loopback name; a server without tokens answers only "
+                       "requests to localhost, 127.0.0.1 or [::1]");
         return;
       }
     } else {

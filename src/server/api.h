@@ -56,7 +56,7 @@ struct Route {
   std::string pattern;  // "/v1/jobs/{id}", as in docs/openapi.yaml
   Role role;            // the least role allowed
   RouteHandler handler;
-  std::size_t body_limit = 0;  // 0: the server's max_body_bytes
+  std::size_t body_limit = 0;         // 0: the server's max_body_bytes
   std::vector<std::string> segments;  // the pattern split at '/', for matching
 };
 
@@ -83,6 +83,7 @@ class Router {
 void AddJobRoutes(Router& router, ServerContext* ctx);
 void AddQueueRoutes(Router& router, ServerContext* ctx);
 void AddResourceRoutes(Router& router, ServerContext* ctx);
+void AddScheduleRoutes(Router& router, ServerContext* ctx);
 void AddWorkerRoutes(Router& router, ServerContext* ctx);
 void AddStreamRoutes(Router& router, ServerContext* ctx);
 void AddHealthRoutes(Router& router, ServerContext* ctx);

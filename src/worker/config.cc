@@ -8,6 +8,7 @@
 
 #include "config/flow_limits.h"
 #include "config/kinds.h"
+#include "config/schedules.h"
 #include "config/toml_fields.h"
 
 namespace jobwarden {
@@ -17,8 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 using toml_fields::Bad;
-using toml_fields::ReadDuration;
 using toml_fields::ParseInt;
+using toml_fields::ReadDuration;
 using toml_fields::ReadInt;
 using toml_fields::ReadString;
 using toml_fields::ReadStrings;
@@ -71,13 +72,15 @@ Result<Config> LoadConfig(const std::string& path) {
   config.commands = std::move(kinds.commands);
   if (kinds.max_grace && *kinds.max_grace > config.worker.grace) config.worker.grace = *kinds.max_grace;
   JW_ASSIGN_OR_RETURN(config.flow_limits, ReadFlowLimits(root, path));
+  JW_ASSIGN_OR_RETURN(config.schedules, ReadSchedules(root, path));
   JW_RETURN_IF_ERROR(ApplyEnvironment(config));
   if (config.worker.lease_ttl < std::chrono::seconds(1) || config.worker.lease_ttl > std::chrono::minutes(10)) {
     return Bad(path, "worker.lease_ttl", FormatDurationShort(config.worker.lease_ttl) + " is not between 1s and 10m");
   }
   if (config.worker.grace > config.worker.lease_ttl / 2) {
-    return Bad(path, "worker.grace", FormatDurationShort(config.worker.grace) + " must be at most half the lease TTL (" +
-                                         FormatDurationShort(config.worker.lease_ttl / 2) + ")");
+    return Bad(path, "worker.grace",
+               FormatDurationShort(config.worker.grace) + " must be at most half the lease TTL (" +
+                   FormatDurationShort(config.worker.lease_ttl / 2) + ")");
   }
   return config;
 }

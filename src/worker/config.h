@@ -12,6 +12,8 @@
 //   [kinds.NAME]             # the kinds: config/kinds.h reads them (commands and defaults)
 //   [queues.NAME], [resources."KEY"]   # flow-control limits: config/flow_limits.h reads them;
 //                            # an embedded worker applies them to its database at start
+//   [schedules.NAME]         # periodic jobs: config/schedules.h reads them; an embedded worker
+//                            # stores them and its reaper fires them
 //
 // JOBWARDEN_CONCURRENCY, JOBWARDEN_QUEUES (comma-separated), JOBWARDEN_LEASE_TTL and
 // JOBWARDEN_DRAIN_TIMEOUT override the [worker] values; command-line flags override both.
@@ -23,6 +25,7 @@
 
 #include "core/flow_config.h"
 #include "core/kind.h"
+#include "core/schedule.h"
 #include "worker/command_runner.h"
 #include "worker/worker_pool.h"
 
@@ -31,10 +34,11 @@ namespace jobwarden {
 struct Config {
   std::string path;  // the file it was read from
   WorkerOptions worker;
-  std::optional<Duration> reaper_tick;             // [worker] reaper_tick; absent: DefaultReaperTick(lease_ttl)
-  std::map<std::string, CommandKind> commands;     // kinds run as commands
-  std::map<std::string, KindDefaults> kinds;       // per-kind defaults for the engine
-  FlowLimits flow_limits;                          // [queues.*], [resources.*]: an embedded engine applies them
+  std::optional<Duration> reaper_tick;          // [worker] reaper_tick; absent: DefaultReaperTick(lease_ttl)
+  std::map<std::string, CommandKind> commands;  // kinds run as commands
+  std::map<std::string, KindDefaults> kinds;    // per-kind defaults for the engine
+  FlowLimits flow_limits;                       // [queues.*], [resources.*]: an embedded engine applies them
+  std::vector<ScheduleSpec> schedules;          // [schedules.*]: an embedded engine stores and fires them
 };
 
 // Reads and validates `path`. Errors name the file, the key and what is wrong.
