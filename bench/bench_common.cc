@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -18,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 
@@ -134,7 +134,8 @@ std::vector<CompleteRequest> CompletionsFor(const std::vector<Job>& jobs) {
 fs::path DefaultBenchDir() {
   if (const char* d = std::getenv("BENCH_DIR"); d != nullptr && *d != '\0') return d;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x != '\0') return fs::path(x) / "jobwarden-bench";
-  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') return fs::path(h) / ".cache" / "jobwarden-bench";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+    return fs::path(h) / ".cache" / "jobwarden-bench";
   return fs::temp_directory_path() / "jobwarden-bench";
 }
 
@@ -311,8 +312,7 @@ void Report(const std::string& key, const std::vector<double>& samples, const st
   std::string verdict = "-";
   char buf[64];
   switch (goal.kind) {
-    case Goal::Kind::kNone:
-      break;
+    case Goal::Kind::kNone: break;
     case Goal::Kind::kAtLeast:
       std::snprintf(buf, sizeof buf, ">=%g", goal.value);
       goal_text = buf;

@@ -220,8 +220,8 @@ void RateFigure(const std::string& key, Goal goal, const std::string& note, F&& 
     const Sample s = run();
     rate.push_back(s.rate);
     cpu.push_back(s.cpu_us_per_job);
-    std::fprintf(stderr, "  %s run %d/%d: %.0f jobs/s, %.1f us CPU/job\n", key.c_str(), i + 1, g_settings->runs,
-                 s.rate, s.cpu_us_per_job);
+    std::fprintf(stderr, "  %s run %d/%d: %.0f jobs/s, %.1f us CPU/job\n", key.c_str(), i + 1, g_settings->runs, s.rate,
+                 s.cpu_us_per_job);
   }
   char buf[64];
   std::snprintf(buf, sizeof buf, "cpu %.1f us/job", Median(cpu));

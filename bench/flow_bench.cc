@@ -68,12 +68,12 @@ const Settings* g = nullptr;
 
 // What the pool's fetches did, counted at the store.
 struct FetchCounts {
-  std::int64_t calls = 0;   // JobFetch + JobCompleteManyAndFetch
-  std::int64_t empty = 0;   // leased nothing
+  std::int64_t calls = 0;  // JobFetch + JobCompleteManyAndFetch
+  std::int64_t empty = 0;  // leased nothing
   std::int64_t leased = 0;
-  std::int64_t held = 0;    // FetchHolds::held, summed
+  std::int64_t held = 0;           // FetchHolds::held, summed
   std::int64_t with_retry_at = 0;  // calls whose FetchHolds had a retry_at
-  double seconds = 0;       // wall time inside the calls
+  double seconds = 0;              // wall time inside the calls
 };
 
 class CountingStore final : public StoreWrapper {
@@ -223,16 +223,18 @@ void FlowHeld(const std::string& layout) {
     held.push_back(h.rate), held_cpu.push_back(h.cpu_us_per_job), last_held = h.fetches;
     free.push_back(n.rate), free_cpu.push_back(n.cpu_us_per_job), last_free = n.fetches;
     ratio.push_back(h.rate / n.rate);
-    std::fprintf(stderr, "  flowheld %s run %d/%d: held %.0f jobs/s (cpu %.1f us/job; %s), no limits %.0f jobs/s "
-                 "(cpu %.1f us/job; %s), ratio %.3f\n", layout.c_str(), i + 1, g->runs, h.rate, h.cpu_us_per_job,
-                 Describe(h.fetches).c_str(), n.rate, n.cpu_us_per_job, Describe(n.fetches).c_str(), ratio.back());
+    std::fprintf(stderr,
+                 "  flowheld %s run %d/%d: held %.0f jobs/s (cpu %.1f us/job; %s), no limits %.0f jobs/s "
+                 "(cpu %.1f us/job; %s), ratio %.3f\n",
+                 layout.c_str(), i + 1, g->runs, h.rate, h.cpu_us_per_job, Describe(h.fetches).c_str(), n.rate,
+                 n.cpu_us_per_job, Describe(n.fetches).c_str(), ratio.back());
   }
   char note[320];
   std::snprintf(note, sizeof note, "%d free of 1M jobs, 99 keys open; cpu %.1f us/job; last run: %s", g->flowheld_jobs,
                 Median(held_cpu), Describe(last_held).c_str());
   Report("flowheld_" + layout + "_" + c, held, "jobs/s", Goal::None(), note);
-  std::snprintf(note, sizeof note, "%d of the same 1M jobs, no limits; cpu %.1f us/job; last run: %s",
-                g->flowheld_jobs, Median(free_cpu), Describe(last_free).c_str());
+  std::snprintf(note, sizeof note, "%d of the same 1M jobs, no limits; cpu %.1f us/job; last run: %s", g->flowheld_jobs,
+                Median(free_cpu), Describe(last_free).c_str());
   Report("flowheld_" + layout + "_nolimits_" + c, free, "jobs/s", Goal::None(), note);
   Report("flowheld_" + layout + "_ratio", ratio, "x", Goal::AtLeast(0.8), "held / no limits, per alternated pair");
 }
@@ -298,7 +300,8 @@ HandoffSample HandoffRun(int work_ms, int jobs) {
 // a fetch that came back empty (the queue's one slot was taken). Both are
 // measured: `work_ms` 0 and more.
 void Handoff(int work_ms) {
-  const std::string key = work_ms == 0 ? "handoff_sequential" : "handoff_sequential_work" + std::to_string(work_ms) + "ms";
+  const std::string key =
+      work_ms == 0 ? "handoff_sequential" : "handoff_sequential_work" + std::to_string(work_ms) + "ms";
   const int jobs = work_ms == 0 ? g->handoff_jobs : g->handoff_work_jobs;
   std::vector<double> p50, p99, worst;
   FetchCounts last;
@@ -309,8 +312,9 @@ void Handoff(int work_ms) {
                  s.p50_ms, s.p99_ms, s.max_ms, Describe(s.fetches).c_str());
   }
   char note[320];
-  std::snprintf(note, sizeof note, "%d jobs of %d ms, queue concurrency 1, %d slots, local poll %d ms; max %.1f ms; last run: %s",
-                jobs, work_ms, g->handoff_slots, g->local_poll_ms, Median(worst), Describe(last).c_str());
+  std::snprintf(note, sizeof note,
+                "%d jobs of %d ms, queue concurrency 1, %d slots, local poll %d ms; max %.1f ms; last run: %s", jobs,
+                work_ms, g->handoff_slots, g->local_poll_ms, Median(worst), Describe(last).c_str());
   Report(key + "_p50", p50, "ms", Goal::AtMost(5), note);
   Report(key + "_p99", p99, "ms", Goal::AtMost(20), note);
 }
@@ -352,7 +356,12 @@ RateSample RateRun() {
     starts.push_back(now);
   });
   const auto window = std::chrono::seconds(g->rate_seconds);
-  if (!WaitUntil([&] { std::lock_guard<std::mutex> lock(mu); return !starts.empty(); }, 30s, 1ms)) {
+  if (!WaitUntil(
+          [&] {
+            std::lock_guard<std::mutex> lock(mu);
+            return !starts.empty();
+          },
+          30s, 1ms)) {
     Fatal("rate: no job started within 30 s");
   }
   SteadyClock::time_point first;
@@ -387,15 +396,19 @@ void RateFigure() {
     const RateSample s = RateRun();
     raw.push_back(s.starts), adjusted.push_back(s.after_burst), steady.push_back(s.steady_per_s), last = s.fetches;
     gaps.push_back(s.max_gap_ms), clumps.push_back(s.clumps);
-    std::fprintf(stderr, "  rate run %d/%d: %.0f starts in %d s (%.0f after the burst), steady %.2f/s, %d clumps, "
-                 "longest gap %.0f ms (%s)\n", i + 1, g->runs, s.starts, g->rate_seconds, s.after_burst,
-                 s.steady_per_s, s.clumps, s.max_gap_ms, Describe(s.fetches).c_str());
+    std::fprintf(stderr,
+                 "  rate run %d/%d: %.0f starts in %d s (%.0f after the burst), steady %.2f/s, %d clumps, "
+                 "longest gap %.0f ms (%s)\n",
+                 i + 1, g->runs, s.starts, g->rate_seconds, s.after_burst, s.steady_per_s, s.clumps, s.max_gap_ms,
+                 Describe(s.fetches).c_str());
   }
   const double want = 10.0 * g->rate_seconds;
   char note[320];
-  std::snprintf(note, sizeof note, "rate 10/s, burst 10, %d slots, %d s from the first start, local poll %d ms; "
-                "%.0f clumps, longest gap %.0f ms; last run: %s", g->concurrency, g->rate_seconds, g->local_poll_ms,
-                Median(clumps), Median(gaps), Describe(last).c_str());
+  std::snprintf(note, sizeof note,
+                "rate 10/s, burst 10, %d slots, %d s from the first start, local poll %d ms; "
+                "%.0f clumps, longest gap %.0f ms; last run: %s",
+                g->concurrency, g->rate_seconds, g->local_poll_ms, Median(clumps), Median(gaps),
+                Describe(last).c_str());
   Report("rate_10s_starts", raw, "starts", Goal::None(), note);
   Report("rate_10s_starts_after_burst", adjusted, "starts", Goal::Between(want * 0.97, want * 1.03),
          "the starts less the initial burst of 10");
@@ -410,7 +423,8 @@ int main(int argc, char** argv) {
       argc, argv,
       "jobwarden_bench_flow [--scenarios flowheld,handoff,rate] [--runs 5] [--concurrency 8]\n"
       "  [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--handoff-jobs 500] [--handoff-slots 4]\n"
-      "  [--handoff-work-ms 0,5] [--handoff-work-jobs 100] [--rate-seconds 30] [--local-poll-ms 500] [--bench-dir DIR] [--fixture-tag TAG]\n");
+      "  [--handoff-work-ms 0,5] [--handoff-work-jobs 100] [--rate-seconds 30] [--local-poll-ms 500] [--bench-dir DIR] "
+      "[--fixture-tag TAG]\n");
   Settings s;
   s.runs = flags.GetInt("runs", s.runs);
   s.concurrency = flags.GetInt("concurrency", s.concurrency);

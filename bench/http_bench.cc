@@ -61,7 +61,7 @@ struct Settings {
   int latency_samples = 500;
   int rss_jobs = 1'000'000;
   std::string jobwarden;
-  std::string server_config;  // passed to every server as --config when set
+  std::string server_config;     // passed to every server as --config when set
   int client_busy_poll_us = -1;  // HttpClientOptions::busy_poll of the driver's clients; -1: the default
   int flowheld_jobs = kFlowFreeJobs;
   fs::path bench_dir;
@@ -104,9 +104,9 @@ class ServerProcess {
  public:
   ServerProcess(const fs::path& dir, Durability durability) : dir_(dir) {
     const fs::path state = dir / "var";
-    std::vector<std::string> argv = {g->jobwarden,  "server",     "--db",         (dir / "jobwarden.db").string(),
-                                     "--listen",    "127.0.0.1:0", "--state-dir", state.string(),
-                                     "--durability", std::string(ToString(durability))};
+    std::vector<std::string> argv = {
+        g->jobwarden,  "server",       "--db",         (dir / "jobwarden.db").string(),  "--listen", "127.0.0.1:0",
+        "--state-dir", state.string(), "--durability", std::string(ToString(durability))};
     if (!g->server_config.empty()) argv.insert(argv.end(), {"--config", g->server_config});
     pid_ = Spawn(argv, log());
     // server.json is written (atomically) once the server listens.
@@ -144,7 +144,9 @@ class ServerProcess {
   client::HttpClient& http() { return *http_; }
   fs::path log() const { return dir_ / "server.log"; }
 
-  [[noreturn]] void Die(const std::string& what) const { Fatal("server: " + what + "\n--- server.log\n" + Tail(log())); }
+  [[noreturn]] void Die(const std::string& what) const {
+    Fatal("server: " + what + "\n--- server.log\n" + Tail(log()));
+  }
 
   // A 2xx answer's body, else Fatal.
   json Api(const std::string& method, const std::string& path, const json& body, const char* what) {
@@ -190,7 +192,8 @@ double BulkEnqueue(ServerProcess& srv, int n) {
 // `jobwarden worker --server` wires it (src/app/remote_worker.cc).
 class BenchWorker {
  public:
-  BenchWorker(ServerProcess& srv, InProcessHandler handler) : backend_(BackendOptions(srv)), pool_(backend_, Options()) {
+  BenchWorker(ServerProcess& srv, InProcessHandler handler)
+      : backend_(BackendOptions(srv)), pool_(backend_, Options()) {
     backend_.SetCancelCallback([this](JobId id, std::int64_t token, CancelReason r) { pool_.CancelJob(id, token, r); });
     backend_.SetLostCallback([this](const std::vector<std::pair<JobId, std::int64_t>>& l) { pool_.LeasesLost(l); });
     pool_.Handle("noop", std::move(handler));
@@ -228,11 +231,11 @@ class BenchWorker {
 // throughput / power
 
 struct ThroughputSample {
-  double bulk_rate = 0;      // jobs/s enqueued
+  double bulk_rate = 0;           // jobs/s enqueued
   double bulk_server_cpu_us = 0;  // server CPU per enqueued job
-  double process_rate = 0;   // jobs/s processed
-  double server_cpu_us = 0;  // server CPU per processed job
-  double bench_cpu_us = 0;   // this process (the worker) CPU per processed job
+  double process_rate = 0;        // jobs/s processed
+  double server_cpu_us = 0;       // server CPU per processed job
+  double bench_cpu_us = 0;        // this process (the worker) CPU per processed job
 };
 
 ThroughputSample ThroughputRun(Durability durability) {
@@ -277,17 +280,20 @@ void Throughput(Durability durability) {
     rate.push_back(s.process_rate);
     server_cpu.push_back(s.server_cpu_us);
     bench_cpu.push_back(s.bench_cpu_us);
-    std::fprintf(stderr, "  http %s run %d/%d: bulk %.0f jobs/s (server %.1f us/job), processed %.0f jobs/s (cpu/job: server %.1f us, "
-                 "worker %.1f us)\n", std::string(ToString(durability)).c_str(), i + 1, g->runs, s.bulk_rate,
-                 s.bulk_server_cpu_us, s.process_rate, s.server_cpu_us, s.bench_cpu_us);
+    std::fprintf(
+        stderr,
+        "  http %s run %d/%d: bulk %.0f jobs/s (server %.1f us/job), processed %.0f jobs/s (cpu/job: server %.1f us, "
+        "worker %.1f us)\n",
+        std::string(ToString(durability)).c_str(), i + 1, g->runs, s.bulk_rate, s.bulk_server_cpu_us, s.process_rate,
+        s.server_cpu_us, s.bench_cpu_us);
   }
   const std::string jobs = std::to_string(g->jobs) + " jobs";
   char note[160];
   std::snprintf(note, sizeof note, "%s, batches of %d, server cpu %.1f us/job", jobs.c_str(), g->batch,
                 Median(bulk_cpu));
   Report(power ? "http_bulk_power" : "http_bulk", bulk, "jobs/s", power ? Goal::None() : Goal::AtLeast(80'000), note);
-  std::snprintf(note, sizeof note, "%s, c%d, cpu/job server %.1f us + worker %.1f us%s", jobs.c_str(),
-                g->concurrency, Median(server_cpu), Median(bench_cpu), power ? "" : ", stretch 40000");
+  std::snprintf(note, sizeof note, "%s, c%d, cpu/job server %.1f us + worker %.1f us%s", jobs.c_str(), g->concurrency,
+                Median(server_cpu), Median(bench_cpu), power ? "" : ", stretch 40000");
   Report(power ? "http_power" : "http_process", rate, "jobs/s", Goal::AtLeast(power ? 8'000 : 20'000), note);
 }
 
@@ -335,10 +341,11 @@ void FlowHeld(const std::string& layout) {
     held.push_back(h.process_rate), held_cpu.push_back(h.server_cpu_us);
     free.push_back(n.process_rate), free_cpu.push_back(n.server_cpu_us);
     ratio.push_back(h.process_rate / n.process_rate);
-    std::fprintf(stderr, "  http_flowheld %s run %d/%d: held %.0f jobs/s (cpu/job: server %.1f us, worker %.1f us), "
-                 "no limits %.0f jobs/s (server %.1f us, worker %.1f us), ratio %.3f\n", layout.c_str(), i + 1, g->runs,
-                 h.process_rate, h.server_cpu_us, h.bench_cpu_us, n.process_rate, n.server_cpu_us, n.bench_cpu_us,
-                 ratio.back());
+    std::fprintf(stderr,
+                 "  http_flowheld %s run %d/%d: held %.0f jobs/s (cpu/job: server %.1f us, worker %.1f us), "
+                 "no limits %.0f jobs/s (server %.1f us, worker %.1f us), ratio %.3f\n",
+                 layout.c_str(), i + 1, g->runs, h.process_rate, h.server_cpu_us, h.bench_cpu_us, n.process_rate,
+                 n.server_cpu_us, n.bench_cpu_us, ratio.back());
   }
   char note[160];
   std::snprintf(note, sizeof note, "%d free of 1M jobs, 99 keys open, c%d; server cpu %.1f us/job", g->flowheld_jobs,
@@ -392,8 +399,8 @@ void Latency() {
     ServerProcess srv(dir.path(), Durability::kProcess);
     std::mutex mu;
     std::condition_variable cv;
-    std::int64_t started = 0;        // GUARDED_BY(mu)
-    SteadyClock::time_point at;      // GUARDED_BY(mu): the last start
+    std::int64_t started = 0;    // GUARDED_BY(mu)
+    SteadyClock::time_point at;  // GUARDED_BY(mu): the last start
     BenchWorker worker(srv, [&](JobContext&) {
       const auto now = SteadyClock::now();
       std::lock_guard<std::mutex> lock(mu);
@@ -445,11 +452,16 @@ double FailoverRun() {
   auto fail = [&](const std::string& what) {
     KillAndReap(a);
     KillAndReap(b);
-    srv.Die("failover: " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") +
-            "\n--- worker-b.log\n" + Tail(dir.path() / "worker-b.log"));
+    srv.Die("failover: " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") + "\n--- worker-b.log\n" +
+            Tail(dir.path() / "worker-b.log"));
   };
   json j;
-  if (!WaitUntil([&] { j = job(); return j.value("state", "") == "running"; }, 30s, 5ms)) {
+  if (!WaitUntil(
+          [&] {
+            j = job();
+            return j.value("state", "") == "running";
+          },
+          30s, 5ms)) {
     fail("worker A never started the job");
   }
   const std::string a_id = j.value("worker_id", "");
@@ -577,8 +589,8 @@ void Rss() {
                  i + 1, g->runs, idle.back(), rss.back(), hwm.back(), rate.back());
   }
   char note[160];
-  std::snprintf(note, sizeof note, "%d queued jobs; idle server %.1f MiB; bulk %.0f jobs/s", g->rss_jobs,
-                Median(idle), Median(rate));
+  std::snprintf(note, sizeof note, "%d queued jobs; idle server %.1f MiB; bulk %.0f jobs/s", g->rss_jobs, Median(idle),
+                Median(rate));
   Report("http_rss_vmrss", rss, "MiB", Goal::AtMost(64), note);
   Report("http_rss_vmhwm", hwm, "MiB", Goal::None(), note);
 }

@@ -77,7 +77,11 @@ void BM_Fetch16(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 16);
 }
-BENCHMARK(BM_Fetch16)->ArgNames({"power", "million"})->Args({0, 0})->Args({0, 1})->UseRealTime()
+BENCHMARK(BM_Fetch16)
+    ->ArgNames({"power", "million"})
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 // CompleteMany of 16 leased jobs; the fetch is off the clock.
@@ -150,12 +154,8 @@ void BM_DecodeFetchAnswer64(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<Job> jobs;
     switch (state.range(0)) {
-      case 0:
-        jobs = Check(JobsFromFetchAnswer(text), "decode");
-        break;
-      default:
-        jobs = Check(JobsFromJson(nlohmann::json::parse(text)["jobs"]), "decode");
-        break;
+      case 0: jobs = Check(JobsFromFetchAnswer(text), "decode"); break;
+      default: jobs = Check(JobsFromJson(nlohmann::json::parse(text)["jobs"]), "decode"); break;
     }
     if (jobs.size() != 64) std::abort();
     benchmark::DoNotOptimize(jobs);

@@ -22,9 +22,9 @@
 #include <random>
 #include <thread>
 
+#include "app/local_backend.h"
 #include "bench_common.h"
 #include "engine/reaper.h"
-#include "app/local_backend.h"
 #include "worker/worker_pool.h"
 #ifdef JOBWARDEN_BENCH_HAVE_SUBPROCESS
 #include "worker/command_runner.h"
@@ -150,7 +150,7 @@ struct FailoverMode {
   std::string ttl;      // "" = default (10s)
   std::string grace;    // "" = default
   double goal_s = 0;
-  double ttl_s = 10;    // the lease TTL in effect
+  double ttl_s = 10;  // the lease TTL in effect
 };
 
 // Seconds from the signal to the job's new attempt starting on the other worker.
@@ -177,7 +177,12 @@ double FailoverRun(const FailoverMode& m) {
     Fatal("failover " + m.name + ": " + what + "\n--- worker-a.log\n" + Tail(dir.path() / "worker-a.log") +
           "\n--- worker-b.log\n" + Tail(dir.path() / "worker-b.log"));
   };
-  if (!WaitUntil([&] { job = Check(db->engine->Get(id), "get"); return job.state == JobState::kRunning; }, 30s, 5ms)) {
+  if (!WaitUntil(
+          [&] {
+            job = Check(db->engine->Get(id), "get");
+            return job.state == JobState::kRunning;
+          },
+          30s, 5ms)) {
     KillAndReap(a);
     fail("worker A never started the job");
   }
@@ -306,8 +311,8 @@ int main(int argc, char** argv) {
           continue;
         }
         auto v = Runs(key, m->freeze && m->ttl.empty() ? s.stop_runs : s.runs, [&] { return FailoverRun(*m); });
-        Report(key, v, "s", Goal::AtMost(m->goal_s), m->freeze ? "SIGSTOP, TTL " + (m->ttl.empty() ? "10s" : m->ttl)
-                                                                 : "kill -9, same host, defaults");
+        Report(key, v, "s", Goal::AtMost(m->goal_s),
+               m->freeze ? "SIGSTOP, TTL " + (m->ttl.empty() ? "10s" : m->ttl) : "kill -9, same host, defaults");
       }
     } else {
       std::fprintf(stderr, "bench: unknown scenario '%s'\n", sc.c_str());

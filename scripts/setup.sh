@@ -12,7 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libcpp-httplib-dev
   libhowardhinnant-date-dev tzdata
-  python3
+  python3 clang-format
 )
 PACKAGES+=("$@")
 

@@ -22,13 +22,13 @@
 #include <memory>
 #include <string>
 
+#include "app/local_backend.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/reaper.h"
 #include "store/store.h"
 #include "worker/config.h"
-#include "app/local_backend.h"
 #include "worker/subprocess.h"
 #include "worker/worker_pool.h"
 

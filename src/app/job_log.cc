@@ -122,10 +122,10 @@ Status LoggingBackend::Fail(const FailRequest& request) {
   // Other failures are logged by the pool (and the engine); a hand-back says
   // what the next worker starts from.
   if (s.ok() && request.failure.error_class == ErrorClass::kInterrupted) {
-    spdlog::info("job {} [{}] handed back as interrupted after {:.1f}s (attempt not spent){}", request.id, run.kind,
-                 SecondsSince(run.started),
-                 request.checkpoint ? "; the next worker resumes from checkpoint " + Brief(*request.checkpoint)
-                                    : std::string());
+    spdlog::info(
+        "job {} [{}] handed back as interrupted after {:.1f}s (attempt not spent){}", request.id, run.kind,
+        SecondsSince(run.started),
+        request.checkpoint ? "; the next worker resumes from checkpoint " + Brief(*request.checkpoint) : std::string());
   }
   return s;
 }

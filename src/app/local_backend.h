@@ -42,7 +42,7 @@ class LocalBackend final : public Backend {
     Mutex mu;
     CondVar cv;
     std::uint64_t generation GUARDED_BY(mu) = 0;  // bumped when a job may have become available
-    bool shut_down GUARDED_BY(mu) = false;  // WakeAll() was called
+    bool shut_down GUARDED_BY(mu) = false;        // WakeAll() was called
   };
 
   Engine& engine_;

@@ -45,11 +45,11 @@ Result<std::unique_ptr<RemoteWorker>> RemoteWorker::Create(RemoteWorkerOptions o
   // Pushed through the worker session, on its thread: a cancel stops that job now (not at the
   // next heartbeat), and a session that could not be reopened within half the take-back grace
   // stops every job at once, since the server is about to give them to another worker.
-  w->remote_->SetCancelCallback(
-      [pool = w->pool_.get()](JobId id, std::int64_t token, CancelReason reason) { pool->CancelJob(id, token, reason); });
-  w->remote_->SetLostCallback([pool = w->pool_.get()](const std::vector<std::pair<JobId, std::int64_t>>& leases) {
-    pool->LeasesLost(leases);
+  w->remote_->SetCancelCallback([pool = w->pool_.get()](JobId id, std::int64_t token, CancelReason reason) {
+    pool->CancelJob(id, token, reason);
   });
+  w->remote_->SetLostCallback(
+      [pool = w->pool_.get()](const std::vector<std::pair<JobId, std::int64_t>>& leases) { pool->LeasesLost(leases); });
   for (const auto& [kind, command] : config.commands) {
     w->pool_->HandleWith(kind, std::make_shared<CommandRunner>(*w->supervisor_, command));
   }

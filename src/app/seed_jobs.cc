@@ -85,9 +85,10 @@ Result<int> SeedIfEmpty(Engine& engine, const std::vector<EnqueueRequest>& jobs)
   any.limit = 1;
   JW_ASSIGN_OR_RETURN(std::vector<Job> existing, engine.List(any));
   if (!existing.empty()) {
-    spdlog::info("seed: the database already has jobs; not enqueueing the {} seed job(s) again "
-                 "(unfinished jobs continue where they stopped)",
-                 jobs.size());
+    spdlog::info(
+        "seed: the database already has jobs; not enqueueing the {} seed job(s) again "
+        "(unfinished jobs continue where they stopped)",
+        jobs.size());
     return 0;
   }
   int enqueued = 0;

@@ -17,9 +17,9 @@ namespace jobwarden {
 class Engine;
 
 struct ServerRunOptions {
-  std::string db_path;                   // the --db URL or path (store/open_store.h); a SQLite file's directory is created
-  std::string config_path;               // optional TOML file ([server], [kinds.*])
-  std::optional<std::string> listen;     // HOST:PORT, overrides the config
+  std::string db_path;                // the --db URL or path (store/open_store.h); a SQLite file's directory is created
+  std::string config_path;            // optional TOML file ([server], [kinds.*])
+  std::optional<std::string> listen;  // HOST:PORT, overrides the config
   std::optional<std::string> state_dir;  // where server.json goes; default: the database's directory
   Durability durability = Durability::kProcess;
   // For `jobwarden up` (docs/worker.md), which runs its worker supervisor

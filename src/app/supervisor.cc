@@ -24,9 +24,8 @@ class RealProcessControl : public ProcessControl {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
       const std::string entry(*e);
       const std::string name = entry.substr(0, entry.find('='));
-      const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& x) {
-        return x.substr(0, x.find('=')) == name;
-      });
+      const bool replaced =
+          std::any_of(env.begin(), env.end(), [&](const std::string& x) { return x.substr(0, x.find('=')) == name; });
       if (!replaced) env_.push_back(entry);
     }
     env_.insert(env_.end(), env.begin(), env.end());

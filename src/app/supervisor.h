@@ -21,8 +21,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <string>
 #include <stop_token>
+#include <string>
 #include <vector>
 
 #include "core/owned_thread.h"
@@ -61,8 +61,8 @@ struct SupervisorOptions {
   std::vector<std::string> argv;  // the worker command; "--worker-id ID" is appended per start
   int workers = 1;
   std::string id_prefix = "up";
-  Duration restart_base = std::chrono::seconds(1);  // Default: 1 s, doubled for each quick death in a row
-  Duration restart_cap = std::chrono::seconds(30);  // Default: 30 s
+  Duration restart_base = std::chrono::seconds(1);   // Default: 1 s, doubled for each quick death in a row
+  Duration restart_cap = std::chrono::seconds(30);   // Default: 30 s
   Duration stable_after = std::chrono::seconds(30);  // Default: a worker that ran 30 s restarts after base again
 };
 

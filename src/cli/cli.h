@@ -15,8 +15,8 @@ namespace jobwarden::cli {
 
 // Exit codes (DESIGN.md "CLI exit codes").
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitRefused = 1;        // not found or refused
-inline constexpr int kExitUsage = 2;          // usage or invalid input
+inline constexpr int kExitRefused = 1;         // not found or refused
+inline constexpr int kExitUsage = 2;           // usage or invalid input
 inline constexpr int kExitInfrastructure = 3;  // server unreachable, database unusable
 
 // Options every subcommand accepts, before or after the subcommand.

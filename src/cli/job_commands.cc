@@ -105,7 +105,8 @@ void AddEnqueue(CLI::App& app, GlobalOptions& global, Action& action) {
         o.priority_opt = cmd.add_option("--priority", o.priority, "Higher runs first (default 0)");
         o.timeout_opt = cmd.add_option("--timeout", o.timeout, "Attempt timeout, e.g. 5m (default 30m)");
         o.deadline_opt = cmd.add_option("--deadline", o.deadline, "Whole-job deadline from now, e.g. 2h (default off)");
-        o.stall_opt = cmd.add_option("--stall-timeout", o.stall_timeout, "Fail an attempt with no progress for this long");
+        o.stall_opt =
+            cmd.add_option("--stall-timeout", o.stall_timeout, "Fail an attempt with no progress for this long");
         o.max_attempts_opt = cmd.add_option("--max-attempts", o.max_attempts, "Counted attempts (default 5)");
         o.delay_opt = cmd.add_option("--delay", o.delay, "Run no earlier than this from now, e.g. 30s");
         o.unique_opt = cmd.add_option("--unique-key", o.unique_key, "At most one non-terminal job with this key");
@@ -256,19 +257,21 @@ void AddJobActions(CLI::App& app, GlobalOptions& global, Action& action) {
                  JW_ASSIGN_OR_RETURN(Job job, t.Cancel(id));
                  if (job.state == JobState::kRunning) {
                    std::cout << "job " << FormatJobId(id) << ": stop requested; the worker stops it";
-                   if (job.takeback_at) std::cout << ", or the server takes it back at " << FormatRfc3339(*job.takeback_at);
+                   if (job.takeback_at)
+                     std::cout << ", or the server takes it back at " << FormatRfc3339(*job.takeback_at);
                    std::cout << '\n';
                  } else {
                    std::cout << "job " << FormatJobId(id) << ": " << ToString(job.state) << '\n';
                  }
                  return Status::Ok();
                });
-  AddIdCommand(app, global, action, "retry", "Run a failed or cancelled job again", [](JobTarget& t, JobId id) -> Status {
-    JW_ASSIGN_OR_RETURN(Job job, t.Retry(id));
-    std::cout << "job " << FormatJobId(id) << ": " << ToString(job.state) << " (attempt " << job.attempt << " of "
-              << job.max_attempts << " used)\n";
-    return Status::Ok();
-  });
+  AddIdCommand(app, global, action, "retry", "Run a failed or cancelled job again",
+               [](JobTarget& t, JobId id) -> Status {
+                 JW_ASSIGN_OR_RETURN(Job job, t.Retry(id));
+                 std::cout << "job " << FormatJobId(id) << ": " << ToString(job.state) << " (attempt " << job.attempt
+                           << " of " << job.max_attempts << " used)\n";
+                 return Status::Ok();
+               });
   AddIdCommand(app, global, action, "delete", "Delete a job that is not running", [](JobTarget& t, JobId id) -> Status {
     JW_RETURN_IF_ERROR(t.Delete(id));
     std::cout << "job " << FormatJobId(id) << ": deleted\n";

@@ -15,22 +15,15 @@ namespace jobwarden::cli {
 int Fail(const Status& status) {
   int code = kExitInfrastructure;
   switch (status.code()) {
-    case StatusCode::kOk:
-      return kExitOk;
+    case StatusCode::kOk: return kExitOk;
     case StatusCode::kNotFound:
     case StatusCode::kConflict:
-    case StatusCode::kLeaseLost:
-      code = kExitRefused;
-      break;
+    case StatusCode::kLeaseLost: code = kExitRefused; break;
     case StatusCode::kInvalidArgument:
     case StatusCode::kCheckpointTooLarge:
-    case StatusCode::kNotSupported:
-      code = kExitUsage;
-      break;
+    case StatusCode::kNotSupported: code = kExitUsage; break;
     case StatusCode::kUnavailable:
-    case StatusCode::kInternal:
-      code = kExitInfrastructure;
-      break;
+    case StatusCode::kInternal: code = kExitInfrastructure; break;
   }
   // One line: a reason a script can log and a person can read.
   std::string line = status.message();

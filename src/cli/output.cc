@@ -139,8 +139,8 @@ std::string RelativeTime(Timestamp t, Timestamp now) {
 }
 
 void PrintJobDetail(std::ostream& out, const Job& job, Timestamp now) {
-  out << "job " << FormatJobId(job.id) << "  " << job.kind << "  (queue " << job.queue << ", priority "
-      << job.priority << ")\n";
+  out << "job " << FormatJobId(job.id) << "  " << job.kind << "  (queue " << job.queue << ", priority " << job.priority
+      << ")\n";
   PrintLabelled(out, "state", StateText(job));
   PrintLabelled(out, "attempt", std::to_string(job.attempt) + " of " + std::to_string(job.max_attempts));
   std::string progress = ProgressText(job.progress);
@@ -151,7 +151,8 @@ void PrintJobDetail(std::ostream& out, const Job& job, Timestamp now) {
     if (job.lease_expires_at) {
       const Duration left = *job.lease_expires_at - now;
       PrintLabelled(out, "lease",
-                    (left >= Duration(0) ? FormatDurationShort(left) + " left" : "expired " + FormatDurationShort(-left) + " ago") +
+                    (left >= Duration(0) ? FormatDurationShort(left) + " left"
+                                         : "expired " + FormatDurationShort(-left) + " ago") +
                         " (TTL " + FormatDurationShort(job.lease_ttl) + ")");
     }
     if (job.cancel_requested && job.takeback_at) {
@@ -227,7 +228,8 @@ void PrintQueueTable(std::ostream& out, const std::vector<QueueInfo>& queues, Ti
                   "CANCELLED", "OLDEST AVAILABLE", "WARNINGS"});
   for (const QueueInfo& q : queues) {
     std::string oldest = "-";
-    if (q.oldest_available_run_at) oldest = FormatDurationShort(std::max(Duration(0), now - *q.oldest_available_run_at));
+    if (q.oldest_available_run_at)
+      oldest = FormatDurationShort(std::max(Duration(0), now - *q.oldest_available_run_at));
     rows.push_back({q.name, q.paused ? "yes" : "no", Count(q, JobState::kScheduled), Count(q, JobState::kAvailable),
                     Count(q, JobState::kRunning), q.limits.concurrency ? std::to_string(*q.limits.concurrency) : "-",
                     Count(q, JobState::kSucceeded), Count(q, JobState::kFailed), Count(q, JobState::kCancelled), oldest,
@@ -321,8 +323,8 @@ void PrintDiagnoses(std::ostream& out, const std::vector<JobDiagnosis>& diagnose
     return;
   }
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"ID", "KIND", "ATTEMPT", "LEASE LEFT", "HEARTBEAT AGE", "ATTEMPT TIME", "PROGRESS AGE", "VERDICT",
-                  "REASON"});
+  rows.push_back(
+      {"ID", "KIND", "ATTEMPT", "LEASE LEFT", "HEARTBEAT AGE", "ATTEMPT TIME", "PROGRESS AGE", "VERDICT", "REASON"});
   for (const JobDiagnosis& d : diagnoses) {
     const Job& j = d.job;
     std::string progress_age = DurationOrDash(d.progress_age);

@@ -2,8 +2,8 @@
 #include <memory>
 #include <optional>
 
-#include "cli/cli.h"
 #include "app/server_app.h"
+#include "cli/cli.h"
 
 namespace jobwarden::cli {
 
@@ -20,8 +20,8 @@ struct ServerFlags {
 
 void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
   auto flags = std::make_shared<ServerFlags>();
-  CLI::App* cmd = app.add_subcommand(
-      "server", "Run the HTTP/JSON API (and the reaper) on the database; stops cleanly on SIGTERM");
+  CLI::App* cmd =
+      app.add_subcommand("server", "Run the HTTP/JSON API (and the reaper) on the database; stops cleanly on SIGTERM");
   cmd->add_option("--config", flags->config, "TOML config file: [server] settings and tokens, [kinds.*] defaults")
       ->envname("JOBWARDEN_CONFIG");
   cmd->add_option("--listen", flags->listen,

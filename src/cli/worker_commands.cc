@@ -19,11 +19,11 @@
 #include "app/logging.h"
 #include "app/remote_worker.h"
 #include "app/seed_jobs.h"
+#include "app/server_app.h"
 #include "app/shutdown_signals.h"
 #include "app/supervisor.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
-#include "app/server_app.h"
 #include "server/server_config.h"
 #include "worker/config.h"
 
@@ -90,9 +90,10 @@ int RunUntilStopped(Worker& w, Duration drain_timeout) {
     ShutdownSignals signals([&w, drain_timeout](int count, int signo) {
       const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
       if (count == 1) {
-        spdlog::info("{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
-                     "checkpoint (signal again to stop now)",
-                     name, FormatDurationShort(drain_timeout));
+        spdlog::info(
+            "{}: draining: no new jobs; running jobs get {} to finish, then are handed back with their "
+            "checkpoint (signal again to stop now)",
+            name, FormatDurationShort(drain_timeout));
         w.Drain();
       } else if (count == 2) {
         spdlog::info("{} again: stopping now: running jobs are stopped and handed back", name);
@@ -185,9 +186,10 @@ std::string UpWorkerToken(const GlobalOptions& global, const server::ServerConfi
 // `timeout` (the supervisor then takes their jobs back as worker_lost).
 void StopWorkers(WorkerSupervisor& supervisor, int signo, Duration timeout) {
   const char* name = signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "the server stopped";
-  spdlog::info("{}: stopping {} worker(s) with SIGTERM (they finish or hand back their jobs, within {}), then the "
-               "server (signal again to have the workers stop their jobs now)",
-               name, supervisor.running(), FormatDurationShort(timeout));
+  spdlog::info(
+      "{}: stopping {} worker(s) with SIGTERM (they finish or hand back their jobs, within {}), then the "
+      "server (signal again to have the workers stop their jobs now)",
+      name, supervisor.running(), FormatDurationShort(timeout));
   supervisor.BeginStop();
   sigset_t signals;
   sigemptyset(&signals);
@@ -204,7 +206,8 @@ void StopWorkers(WorkerSupervisor& supervisor, int signo, Duration timeout) {
     const timespec now{0, 0};
     const int again = sigtimedwait(&signals, nullptr, &now);
     if (again > 0) {
-      spdlog::info("{} again: the workers stop their jobs now and hand them back", again == SIGINT ? "SIGINT" : "SIGTERM");
+      spdlog::info("{} again: the workers stop their jobs now and hand them back",
+                   again == SIGINT ? "SIGINT" : "SIGTERM");
       supervisor.SignalAll(SIGTERM);
     }
   }
@@ -266,8 +269,8 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
     // taken back now rather than at lease end (DESIGN.md G1). After a clean
     // exit it holds none.
     supervisor = std::make_unique<WorkerSupervisor>(so, *control, [&engine](const SupervisedExit& e) {
-      const std::string why = "worker " + e.worker_id + " (pid " + std::to_string(e.pid) + ") " +
-                              DescribeWaitStatus(e.wait_status);
+      const std::string why =
+          "worker " + e.worker_id + " (pid " + std::to_string(e.pid) + ") " + DescribeWaitStatus(e.wait_status);
       auto taken = engine.TakeBackWorker(e.worker_id, ErrorClass::kWorkerLost, why);
       if (!taken.ok()) {
         spdlog::warn("{}: taking its jobs back failed (its leases will expire): {}", why, taken.status().ToString());
@@ -303,8 +306,7 @@ void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
   CLI::App* worker = app.add_subcommand(
       "worker",
       "Run a worker: embedded (engine, reaper and pool on the --db file), or with --server URL against a server");
-  worker->add_option("--config", worker_flags->config, "The worker's TOML configuration (docs/worker.md)")
-      ->required();
+  worker->add_option("--config", worker_flags->config, "The worker's TOML configuration (docs/worker.md)")->required();
   AddFlags(*worker, *worker_flags);
   worker->callback([&action, &global, worker_flags] {
     action = [&global, worker_flags] {
@@ -329,9 +331,7 @@ void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
   up->add_option("--listen", up_flags->listen,
                  "HOST:PORT of the server (default: the config's [server] listen, else 127.0.0.1:7070; port 0: any)");
   AddFlags(*up, *up_flags);
-  up->callback([&action, &global, up_flags] {
-    action = [&global, up_flags] { return RunUp(global, *up_flags); };
-  });
+  up->callback([&action, &global, up_flags] { action = [&global, up_flags] { return RunUp(global, *up_flags); }; });
 }
 
 }  // namespace jobwarden::cli

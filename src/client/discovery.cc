@@ -17,9 +17,8 @@ namespace fs = std::filesystem;
 fs::path DiscoveryFile(const fs::path& state_dir) { return state_dir / "server.json"; }
 
 Status WriteDiscovery(const fs::path& file, const ServerDiscovery& d) {
-  nlohmann::json j = {{"url", d.url},   {"pid", d.pid},
-                      {"db", d.db},     {"session_epoch", d.session_epoch},
-                      {"started_at", d.started_at}};
+  nlohmann::json j = {
+      {"url", d.url}, {"pid", d.pid}, {"db", d.db}, {"session_epoch", d.session_epoch}, {"started_at", d.started_at}};
   if (d.pid_start_time) j["pid_start_time"] = *d.pid_start_time;
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);

@@ -20,12 +20,12 @@
 namespace jobwarden {
 
 struct ServerDiscovery {
-  std::string url;                           // "http://127.0.0.1:7070"
+  std::string url;  // "http://127.0.0.1:7070"
   std::int64_t pid = 0;
   std::optional<std::int64_t> pid_start_time;  // /proc/PID/stat field 22; tells a reused pid apart
-  std::string db;                            // absolute path of the database it serves
-  std::int64_t session_epoch = 0;            // the server's worker-session epoch
-  std::string started_at;                    // RFC 3339
+  std::string db;                              // absolute path of the database it serves
+  std::int64_t session_epoch = 0;              // the server's worker-session epoch
+  std::string started_at;                      // RFC 3339
 };
 
 // The file's name in a state directory.

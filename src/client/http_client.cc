@@ -103,16 +103,15 @@ std::string UrlEncode(std::string_view s) {
 // `aborted` and `idle_since` (while idle) are guarded by HttpClient::mu_, and
 // not annotated: Clang's analysis cannot name another object's mutex.
 struct HttpClient::Connection {
-  std::unique_ptr<net::SocketStream> stream;  // null until connected; set under HttpClient::mu_
-  boost::beast::flat_buffer buffer;           // bytes read past the last answer (none, normally)
-  bool aborted = false;                       // under HttpClient::mu_
+  std::unique_ptr<net::SocketStream> stream;         // null until connected; set under HttpClient::mu_
+  boost::beast::flat_buffer buffer;                  // bytes read past the last answer (none, normally)
+  bool aborted = false;                              // under HttpClient::mu_
   std::chrono::steady_clock::time_point idle_since;  // under HttpClient::mu_ while idle
   // How long its last answer (not a long-poll's) took; "long" until there was one.
   std::chrono::steady_clock::duration last_answer = std::chrono::steady_clock::duration::max();
 };
 
-HttpClient::HttpClient(HttpClientOptions options)
-    : options_(std::move(options)), busy_poller_(options_.busy_poll) {
+HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)), busy_poller_(options_.busy_poll) {
   host_header_ = options_.server.HostHeader();
   if (!options_.token.empty()) authorization_ = "Bearer " + options_.token;
 }
@@ -159,20 +158,14 @@ void HttpClient::AbortInFlight() {
 // with recv, polling only when nothing is waiting (net/socket_stream.h).
 void HttpClient::BusyPollAnswer(const Connection& c) {
   switch (busy_poller_.Poll(*c.stream, c.last_answer)) {
-    case net::BusyPoller::Outcome::kSkipped:
-      return;
-    case net::BusyPoller::Outcome::kCaught:
-      busy_polls_caught_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    case net::BusyPoller::Outcome::kMissed:
-      busy_polls_missed_.fetch_add(1, std::memory_order_relaxed);
-      return;
+    case net::BusyPoller::Outcome::kSkipped: return;
+    case net::BusyPoller::Outcome::kCaught: busy_polls_caught_.fetch_add(1, std::memory_order_relaxed); return;
+    case net::BusyPoller::Outcome::kMissed: busy_polls_missed_.fetch_add(1, std::memory_order_relaxed); return;
   }
 }
 
 bool HttpClient::Roundtrip(Connection& c, const std::string& method, const std::string& path, const std::string& text,
-                           Duration read_timeout, bool long_poll, HttpAnswer& a, std::string& body,
-                           bool& keep_alive) {
+                           Duration read_timeout, bool long_poll, HttpAnswer& a, std::string& body, bool& keep_alive) {
   namespace http = boost::beast::http;
   if (!c.stream) {
     Result<int> fd = net::SocketStream::Connect(options_.server.host, options_.server.port, options_.connect_timeout);
@@ -256,8 +249,8 @@ HttpAnswer HttpClient::SendText(const std::string& method, const std::string& pa
   return a;
 }
 
-Result<nlohmann::json> HttpClient::Call(const std::string& method, const std::string& path,
-                                        const nlohmann::json& body, const std::string& what, Duration extra_wait) {
+Result<nlohmann::json> HttpClient::Call(const std::string& method, const std::string& path, const nlohmann::json& body,
+                                        const std::string& what, Duration extra_wait) {
   return CallText(method, path, BodyText(body), what, extra_wait);
 }
 
@@ -266,9 +259,9 @@ Result<HttpAnswer> HttpClient::Exchange(const std::string& method, const std::st
                                         bool keep_text) {
   HttpAnswer a = SendText(method, path, body_text, extra_wait, keep_text);
   if (a.status >= 200 && a.status < 300) return a;
-  const std::string fallback = a.status == 0 ? what + ": server " + options_.server.Url() + " unreachable (" +
-                                                   a.error + ")"
-                                             : what + ": HTTP " + std::to_string(a.status);
+  const std::string fallback = a.status == 0
+                                   ? what + ": server " + options_.server.Url() + " unreachable (" + a.error + ")"
+                                   : what + ": HTTP " + std::to_string(a.status);
   Status s = StatusFromHttp(a.status, a.body, fallback);
   if (!s.ok()) return s;
   return a;
@@ -302,9 +295,8 @@ Result<T> HttpClient::RetryLoop(const std::string& method, const std::string& pa
 }
 
 Result<nlohmann::json> HttpClient::CallWithRetry(const std::string& method, const std::string& path,
-                                                 const nlohmann::json& body, const std::string& what,
-                                                 Duration budget, const std::function<bool()>& cancelled,
-                                                 Duration extra_wait) {
+                                                 const nlohmann::json& body, const std::string& what, Duration budget,
+                                                 const std::function<bool()>& cancelled, Duration extra_wait) {
   return CallTextWithRetry(method, path, BodyText(body), what, budget, cancelled, extra_wait);
 }
 

@@ -51,10 +51,10 @@ Result<ServerAddress> ParseServerUrl(const std::string& url);
 
 struct HttpClientOptions {
   ServerAddress server;
-  std::string token;                                     // empty: no Authorization header
-  Duration connect_timeout = std::chrono::seconds(2);    // Default: 2 s
-  Duration read_timeout = std::chrono::seconds(10);      // Default: 10 s (a long-poll adds its wait)
-  std::size_t max_idle = 8;                              // idle connections kept for reuse
+  std::string token;                                   // empty: no Authorization header
+  Duration connect_timeout = std::chrono::seconds(2);  // Default: 2 s
+  Duration read_timeout = std::chrono::seconds(10);    // Default: 10 s (a long-poll adds its wait)
+  std::size_t max_idle = 8;                            // idle connections kept for reuse
   // After sending a request on a connection whose last answer came within
   // this long, busy-poll for the answer for up to this long before sleeping
   // (net/busy_poll.h; one call at a time does, never for a long-poll). The

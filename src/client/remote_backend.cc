@@ -1,7 +1,7 @@
 #include "client/remote_backend.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "protocol/job_codec.h"
 #include "protocol/job_json.h"
@@ -11,7 +11,8 @@ namespace jobwarden::client {
 namespace {
 
 nlohmann::json ProgressBody(const Progress& p) {
-  return {{"done", p.done}, {"total", p.total ? nlohmann::json(*p.total) : nlohmann::json(nullptr)},
+  return {{"done", p.done},
+          {"total", p.total ? nlohmann::json(*p.total) : nlohmann::json(nullptr)},
           {"message", p.message}};
 }
 
@@ -49,8 +50,7 @@ RemoteBackend::~RemoteBackend() {
 }
 
 bool RemoteBackend::WorkerUnknown(const Status& s) {
-  return (s.code() == StatusCode::kNotFound || s.code() == StatusCode::kConflict) &&
-         s.field() == "worker_id";
+  return (s.code() == StatusCode::kNotFound || s.code() == StatusCode::kConflict) && s.field() == "worker_id";
 }
 
 Result<nlohmann::json> RemoteBackend::RegisterCall(const WorkerRecord& w) {
@@ -283,13 +283,13 @@ Result<std::vector<Status>> RemoteBackend::CompleteMany(const std::vector<Comple
   }
   for (std::size_t k = 0; k < sent.size(); ++k) {
     const nlohmann::json& a = (*answer)["jobs"][k];
-    const int status = a.is_object() && a.contains("status") && a["status"].is_number_integer() ? a["status"].get<int>()
-                                                                                                 : 500;
+    const int status =
+        a.is_object() && a.contains("status") && a["status"].is_number_integer() ? a["status"].get<int>() : 500;
     const CompleteRequest& r = requests[sent[k]];
-    out[sent[k]] = status >= 200 && status < 300
-                       ? Status::Ok()
-                       : StatusFromHttp(status, a, "complete job " + FormatJobId(r.id) + ": HTTP " +
-                                                       std::to_string(status));
+    out[sent[k]] =
+        status >= 200 && status < 300
+            ? Status::Ok()
+            : StatusFromHttp(status, a, "complete job " + FormatJobId(r.id) + ": HTTP " + std::to_string(status));
     if (out[sent[k]].code() != StatusCode::kUnavailable) Settled({r.id, r.token});
   }
   return out;
@@ -302,8 +302,8 @@ Status RemoteBackend::Fail(const FailRequest& r) {
   if (r.failure.output_tail) error["output_tail"] = *r.failure.output_tail;
   nlohmann::json body = {{"id", FormatJobId(r.id)}, {"token", r.token}, {"error", std::move(error)}};
   JW_RETURN_IF_ERROR(AddOptionals(body, r.checkpoint, r.progress));
-  auto answer = http_.CallWithRetry("POST", "/v1/worker/fail", body, "fail job " + FormatJobId(r.id),
-                                    options_.settle_retry);
+  auto answer =
+      http_.CallWithRetry("POST", "/v1/worker/fail", body, "fail job " + FormatJobId(r.id), options_.settle_retry);
   if (answer.status().code() != StatusCode::kUnavailable) Settled({r.id, r.token});
   return answer.status();
 }

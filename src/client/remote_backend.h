@@ -36,10 +36,10 @@ namespace jobwarden::client {
 
 struct RemoteBackendOptions {
   HttpClientOptions http;
-  Duration fetch_retry = std::chrono::seconds(1);       // Default: 1 s, then the pool's own backoff
-  Duration heartbeat_retry = std::chrono::seconds(2);   // Default: 2 s, then the pool retries sooner
-  Duration settle_retry = std::chrono::minutes(2);      // Default: 2 min for complete and fail
-  bool open_session = true;                              // Default: on (tests of the protocol may skip it)
+  Duration fetch_retry = std::chrono::seconds(1);      // Default: 1 s, then the pool's own backoff
+  Duration heartbeat_retry = std::chrono::seconds(2);  // Default: 2 s, then the pool retries sooner
+  Duration settle_retry = std::chrono::minutes(2);     // Default: 2 min for complete and fail
+  bool open_session = true;                            // Default: on (tests of the protocol may skip it)
 };
 
 class RemoteBackend final : public Backend {
@@ -86,8 +86,8 @@ class RemoteBackend final : public Backend {
   std::atomic<bool> shut_down_{false};
 
   Mutex mu_;
-  WorkerRecord record_ GUARDED_BY(mu_);  // as registered, for re-registration
-  std::set<Lease> held_ GUARDED_BY(mu_);  // leased and not settled
+  WorkerRecord record_ GUARDED_BY(mu_);        // as registered, for re-registration
+  std::set<Lease> held_ GUARDED_BY(mu_);       // leased and not settled
   std::set<Lease> condemned_ GUARDED_BY(mu_);  // held when the session was lost
 };
 

@@ -1,9 +1,9 @@
 #include "client/worker_session.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -58,8 +58,8 @@ void WorkerSession::OnEvent(const std::string& name, const std::string& data, bo
     if (!j.is_object() || !callbacks_.on_cancel) return;
     auto id = ParseJobId(j.value("job_id", ""));
     if (!id.ok()) return;
-    const std::int64_t token = j.contains("token") && j["token"].is_number_integer() ? j["token"].get<std::int64_t>()
-                                                                                      : 0;
+    const std::int64_t token =
+        j.contains("token") && j["token"].is_number_integer() ? j["token"].get<std::int64_t>() : 0;
     std::string reason;
     if (j.contains("reason") && j["reason"].is_string()) reason = j["reason"].get<std::string>();
     callbacks_.on_cancel(*id, token, ParseCancelReason(reason).value_or(CancelReason::kUser));
@@ -192,9 +192,10 @@ void WorkerSession::Loop() {
     }
     if (!shutdown_seen && !lost_fired && SteadyClock::now() - last_rx >= grace_ / 2) {
       lost_fired = true;
-      spdlog::error("worker {}: session could not be reopened within {}: killing held jobs (the server is about to "
-                    "run them elsewhere)",
-                    worker_id_, FormatDurationShort(grace_ / 2));
+      spdlog::error(
+          "worker {}: session could not be reopened within {}: killing held jobs (the server is about to "
+          "run them elsewhere)",
+          worker_id_, FormatDurationShort(grace_ / 2));
       if (callbacks_.on_lost) callbacks_.on_lost();
     }
     {

@@ -9,8 +9,8 @@ namespace {
 namespace fs = std::filesystem;
 
 using toml_fields::Bad;
-using toml_fields::ReadDuration;
 using toml_fields::ParseInt;
+using toml_fields::ReadDuration;
 using toml_fields::ReadInt;
 using toml_fields::ReadString;
 using toml_fields::ReadStrings;

@@ -10,8 +10,8 @@
 namespace jobwarden {
 
 struct BackoffPolicy {
-  Duration base = std::chrono::seconds(5);   // Default: 5 s
-  Duration cap = std::chrono::minutes(10);   // Default: 10 min
+  Duration base = std::chrono::seconds(5);  // Default: 5 s
+  Duration cap = std::chrono::minutes(10);  // Default: 10 min
 };
 
 // `attempt` is the attempt that just failed (1 for the first run). `unit` is a

@@ -16,9 +16,7 @@ class Clock {
 
 class SystemClock final : public Clock {
  public:
-  Timestamp Now() const override {
-    return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
-  }
+  Timestamp Now() const override { return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()); }
 };
 
 }  // namespace jobwarden

@@ -25,7 +25,7 @@ constexpr const char* kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                        "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr const char* kDayNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 constexpr FieldSpec kFields[] = {
-    {"minute", 0, 59, nullptr, 0},     {"hour", 0, 23, nullptr, 0},   {"day of month", 1, 31, nullptr, 0},
+    {"minute", 0, 59, nullptr, 0},     {"hour", 0, 23, nullptr, 0},         {"day of month", 1, 31, nullptr, 0},
     {"month", 1, 12, kMonthNames, 12}, {"day of week", 0, 7, kDayNames, 7},
 };
 
@@ -142,7 +142,8 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression, std::strin
   try {
     c.zone_ = date::locate_zone(c.timezone_);
   } catch (const std::runtime_error&) {
-    return Status::InvalidArgument("timezone: '" + c.timezone_ + "' is not in the tz database (e.g. UTC, Europe/Paris)");
+    return Status::InvalidArgument("timezone: '" + c.timezone_ +
+                                   "' is not in the tz database (e.g. UTC, Europe/Paris)");
   }
   std::string_view text = c.expression_;
   if (text.empty()) return Status::InvalidArgument("cron: empty; give 5 fields, an @macro or '@every 30s'");
@@ -150,7 +151,8 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression, std::strin
   if (lower.starts_with("@every")) {
     const std::string_view d = Trim(std::string_view(lower).substr(6));
     auto every = ParseDuration(d);
-    if (!every.ok()) return Status::InvalidArgument("cron: '@every " + std::string(d) + "': " + every.status().message());
+    if (!every.ok())
+      return Status::InvalidArgument("cron: '@every " + std::string(d) + "': " + every.status().message());
     if (*every < std::chrono::seconds(1)) return Status::InvalidArgument("cron: '@every': at least 1s");
     c.every_ = *every;
     return c;
@@ -159,8 +161,9 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression, std::strin
   if (text.front() == '@') {
     const std::string_view m = Macro(lower);
     if (m.empty()) {
-      return Status::InvalidArgument("cron: '" + std::string(text) +
-                                     "' is not one of @yearly @annually @monthly @weekly @daily @midnight @hourly @every");
+      return Status::InvalidArgument(
+          "cron: '" + std::string(text) +
+          "' is not one of @yearly @annually @monthly @weekly @daily @midnight @hourly @every");
     }
     expanded = std::string(m);
     text = expanded;

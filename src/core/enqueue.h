@@ -19,10 +19,10 @@ struct EnqueueRequest {
   std::optional<int> priority;
   std::optional<Duration> timeout;
   std::optional<Duration> stall_timeout;
-  std::optional<Duration> deadline_in;     // relative to now (CLI --deadline, API deadline_s)
-  std::optional<Timestamp> deadline_at;    // absolute
-  std::optional<Duration> delay;           // run_at = now + delay
-  std::optional<Timestamp> run_at;         // absolute
+  std::optional<Duration> deadline_in;   // relative to now (CLI --deadline, API deadline_s)
+  std::optional<Timestamp> deadline_at;  // absolute
+  std::optional<Duration> delay;         // run_at = now + delay
+  std::optional<Timestamp> run_at;       // absolute
   std::optional<int> max_attempts;
   std::optional<std::string> unique_key;
   std::optional<std::string> resource_key;

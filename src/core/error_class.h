@@ -22,8 +22,8 @@ enum class ErrorClass : std::uint8_t {
 };
 
 inline constexpr ErrorClass kAllErrorClasses[] = {
-    ErrorClass::kTransient, ErrorClass::kPermanent,   ErrorClass::kRateLimited, ErrorClass::kTimeout,
-    ErrorClass::kStalled,   ErrorClass::kLeaseExpired, ErrorClass::kWorkerLost, ErrorClass::kCrashed,
+    ErrorClass::kTransient,   ErrorClass::kPermanent,    ErrorClass::kRateLimited, ErrorClass::kTimeout,
+    ErrorClass::kStalled,     ErrorClass::kLeaseExpired, ErrorClass::kWorkerLost,  ErrorClass::kCrashed,
     ErrorClass::kInterrupted, ErrorClass::kCancelled,
 };
 
@@ -31,9 +31,7 @@ std::string_view ToString(ErrorClass c);
 std::optional<ErrorClass> ParseErrorClass(std::string_view s);
 
 // Whether a failure of this class spends one of the job's attempts.
-constexpr bool SpendsAttempt(ErrorClass c) {
-  return c != ErrorClass::kRateLimited && c != ErrorClass::kInterrupted;
-}
+constexpr bool SpendsAttempt(ErrorClass c) { return c != ErrorClass::kRateLimited && c != ErrorClass::kInterrupted; }
 
 // The classes a worker may report through fail(). lease_expired and
 // worker_lost are the engine's own verdicts; a handler itself may declare only

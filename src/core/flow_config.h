@@ -28,7 +28,7 @@ struct ResourceLimitsPatch {
   FieldChange<int> concurrency;
   FieldChange<Rate> rate;
   FieldChange<double> burst;
-  FieldChange<int> breaker_failures;      // null: no breaker (0)
+  FieldChange<int> breaker_failures;       // null: no breaker (0)
   FieldChange<Duration> breaker_cooldown;  // null: the default, 30 s
 };
 

@@ -109,9 +109,9 @@ bool OnBreakerOutcome(Breaker& b, const BreakerConfig& config, BreakerOutcome ou
 
 // A queue's flow-control settings (persisted in the store).
 struct QueueLimits {
-  std::optional<int> concurrency;            // unset = unlimited; 1 = sequential mode
-  std::optional<std::int64_t> warn_depth;    // available jobs over this: a warning
-  std::optional<Duration> warn_age;          // oldest available older than this: a warning
+  std::optional<int> concurrency;          // unset = unlimited; 1 = sequential mode
+  std::optional<std::int64_t> warn_depth;  // available jobs over this: a warning
+  std::optional<Duration> warn_age;        // oldest available older than this: a warning
   bool empty() const { return !concurrency && !warn_depth && !warn_age; }
   friend bool operator==(const QueueLimits&, const QueueLimits&) = default;
 };

@@ -82,7 +82,7 @@ struct Job {
   CancelReason cancel_reason = CancelReason::kNone;
   std::optional<Timestamp> takeback_at;  // when the server takes the job back if not settled
   Progress progress;
-  std::optional<Timestamp> stall_since;  // the stall clock: attempt start or last progress change
+  std::optional<Timestamp> stall_since;   // the stall clock: attempt start or last progress change
   std::optional<std::string> checkpoint;  // JSON text
   std::optional<std::string> result;      // JSON text
   std::vector<ErrorEntry> errors;

@@ -51,7 +51,9 @@ using O = Outcome;
 using A = AttemptEffect;
 using S = JobState;
 
-constexpr Transition Refuse(StatusCode why = StatusCode::kConflict) { return {O::kRefused, S::kScheduled, A::kKeep, why}; }
+constexpr Transition Refuse(StatusCode why = StatusCode::kConflict) {
+  return {O::kRefused, S::kScheduled, A::kKeep, why};
+}
 constexpr Transition To(S to, A a = A::kKeep) { return {O::kMoveTo, to, a, StatusCode::kOk}; }
 constexpr Transition Do(O o, A a = A::kKeep) { return {o, S::kScheduled, a, StatusCode::kOk}; }
 

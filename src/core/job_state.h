@@ -32,9 +32,9 @@ namespace jobwarden {
 
 enum class JobState : std::uint8_t { kScheduled, kAvailable, kRunning, kSucceeded, kFailed, kCancelled };
 inline constexpr std::size_t kJobStateCount = 6;
-inline constexpr std::array<JobState, kJobStateCount> kAllJobStates = {
-    JobState::kScheduled, JobState::kAvailable, JobState::kRunning,
-    JobState::kSucceeded, JobState::kFailed,    JobState::kCancelled};
+inline constexpr std::array<JobState, kJobStateCount> kAllJobStates = {JobState::kScheduled, JobState::kAvailable,
+                                                                       JobState::kRunning,   JobState::kSucceeded,
+                                                                       JobState::kFailed,    JobState::kCancelled};
 
 std::string_view ToString(JobState s);
 std::optional<JobState> ParseJobState(std::string_view s);
@@ -69,23 +69,23 @@ enum class JobEvent : std::uint8_t {
 };
 inline constexpr std::size_t kJobEventCount = 16;
 inline constexpr std::array<JobEvent, kJobEventCount> kAllJobEvents = {
-    JobEvent::kRunAtReached,  JobEvent::kFetch,           JobEvent::kHeartbeat,       JobEvent::kComplete,
-    JobEvent::kFailPermanent, JobEvent::kFailRetryable,   JobEvent::kFailRateLimited, JobEvent::kFailInterrupted,
-    JobEvent::kLeaseLost,     JobEvent::kCancelAck,       JobEvent::kCancel,          JobEvent::kLimitReached,
-    JobEvent::kDeadlinePassed, JobEvent::kRetry,          JobEvent::kDelete,          JobEvent::kLeaseUndelivered};
+    JobEvent::kRunAtReached,   JobEvent::kFetch,         JobEvent::kHeartbeat,       JobEvent::kComplete,
+    JobEvent::kFailPermanent,  JobEvent::kFailRetryable, JobEvent::kFailRateLimited, JobEvent::kFailInterrupted,
+    JobEvent::kLeaseLost,      JobEvent::kCancelAck,     JobEvent::kCancel,          JobEvent::kLimitReached,
+    JobEvent::kDeadlinePassed, JobEvent::kRetry,         JobEvent::kDelete,          JobEvent::kLeaseUndelivered};
 
 std::string_view ToString(JobEvent e);
 
 // What a transition does to the job.
 enum class Outcome : std::uint8_t {
-  kRefused,            // not allowed; `refusal` says why
-  kMoveTo,             // go to `to`
-  kRetryWithBackoff,   // `scheduled` at now + backoff if attempts and deadline allow, else `failed`
-  kRetryAtOnce,        // `available` now if attempts and deadline allow, else `failed`
-  kRetryAfter,         // `scheduled` at now + retry_after if the deadline allows, else `failed`
-  kRequestCancel,      // stay `running`, set cancel_requested (two-phase stop)
-  kStay,               // stay in the same state (heartbeat)
-  kRemove,             // the row is deleted
+  kRefused,           // not allowed; `refusal` says why
+  kMoveTo,            // go to `to`
+  kRetryWithBackoff,  // `scheduled` at now + backoff if attempts and deadline allow, else `failed`
+  kRetryAtOnce,       // `available` now if attempts and deadline allow, else `failed`
+  kRetryAfter,        // `scheduled` at now + retry_after if the deadline allows, else `failed`
+  kRequestCancel,     // stay `running`, set cancel_requested (two-phase stop)
+  kStay,              // stay in the same state (heartbeat)
+  kRemove,            // the row is deleted
 };
 
 // What happens to `attempt`.

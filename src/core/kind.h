@@ -30,8 +30,8 @@ struct CommandKind {
   std::vector<std::string> command;        // argv; relative paths already resolved
   std::map<std::string, std::string> env;  // added to the handler's environment
   std::optional<std::string> cwd;
-  std::map<int, ErrorClass> exit_codes;    // exit code -> class; unlisted non-zero codes are transient
-  std::optional<Duration> grace;           // SIGTERM -> SIGKILL for this kind; default: the worker's grace
+  std::map<int, ErrorClass> exit_codes;  // exit code -> class; unlisted non-zero codes are transient
+  std::optional<Duration> grace;         // SIGTERM -> SIGKILL for this kind; default: the worker's grace
 };
 
 }  // namespace jobwarden

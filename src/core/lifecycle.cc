@@ -104,7 +104,8 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
     case Outcome::kRetryWithBackoff: {
       const Timestamp next = now + BackoffDelay(backoff, job.attempt, rng);
       if (!attempts_left) {
-        why_final = "no attempts left (" + std::to_string(job.attempt) + " of " + std::to_string(job.max_attempts) + " used)";
+        why_final =
+            "no attempts left (" + std::to_string(job.attempt) + " of " + std::to_string(job.max_attempts) + " used)";
         Finish(c, JobState::kFailed, now);
       } else if (DeadlinePassedBy(job, next)) {
         why_final = "the next attempt would start after the job deadline";
@@ -117,7 +118,8 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
     }
     case Outcome::kRetryAtOnce:
       if (!attempts_left) {
-        why_final = "no attempts left (" + std::to_string(job.attempt) + " of " + std::to_string(job.max_attempts) + " used)";
+        why_final =
+            "no attempts left (" + std::to_string(job.attempt) + " of " + std::to_string(job.max_attempts) + " used)";
         Finish(c, JobState::kFailed, now);
       } else if (DeadlinePassedBy(job, now)) {
         why_final = "the job deadline has passed";
@@ -161,7 +163,8 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
     r.key = *job.resource_key;
     // A lease that never reached a handler says nothing about the service.
     r.outcome = failure.never_started ? BreakerOutcome::kNeutral : BreakerOutcomeFor(failure.error_class);
-    if (failure.error_class == ErrorClass::kRateLimited && failure.retry_after) r.hold_until = now + *failure.retry_after;
+    if (failure.error_class == ErrorClass::kRateLimited && failure.retry_after)
+      r.hold_until = now + *failure.retry_after;
     c.resource = std::move(r);
   }
   return c;
@@ -260,7 +263,8 @@ Result<JobChange> PlanLimitReached(const Job& job, const LimitHit& hit, Timestam
 Failure TakebackFailure(const Job& job, Timestamp now) {
   Failure f;
   const std::string who = job.worker_id ? " (worker " + *job.worker_id + ")" : "";
-  const std::string settle = "; the worker did not settle it within grace + TTL/3" + who + ", so the server took it back";
+  const std::string settle =
+      "; the worker did not settle it within grace + TTL/3" + who + ", so the server took it back";
   switch (job.cancel_reason) {
     case CancelReason::kUser:
       f.error_class = ErrorClass::kCancelled;
@@ -319,8 +323,7 @@ ReapVerdict DecideReap(const Job& job, Timestamp now) {
 namespace jobwarden {
 bool ResetsStallClock(const Progress& old_progress, const std::optional<std::string>& old_checkpoint,
                       const std::optional<Progress>& new_progress, const std::optional<std::string>& new_checkpoint) {
-  if (new_progress &&
-      (new_progress->done > old_progress.done || new_progress->message != old_progress.message)) {
+  if (new_progress && (new_progress->done > old_progress.done || new_progress->message != old_progress.message)) {
     return true;
   }
   return new_checkpoint && new_checkpoint != old_checkpoint;

@@ -24,7 +24,8 @@ Status ValidateSchedule(const ScheduleSpec& spec) {
     return Status::InvalidArgument(at + timing.status().message());
   }
   if (spec.kind.empty()) return Status::InvalidArgument(at + "kind: required");
-  if (!IsValidName(spec.kind, 200)) return Status::InvalidArgument(at + "kind: '" + spec.kind + "' is not a valid kind");
+  if (!IsValidName(spec.kind, 200))
+    return Status::InvalidArgument(at + "kind: '" + spec.kind + "' is not a valid kind");
   if (!IsValidName(spec.queue, 200)) {
     return Status::InvalidArgument(at + "queue: '" + spec.queue + "' is not a valid queue name");
   }
@@ -37,8 +38,7 @@ std::string ScheduleFireKey(const std::string& name, Timestamp fire) {
   return "schedule:" + name + ":" + FormatRfc3339(fire);
 }
 
-std::optional<FirePlan> PlanFire(const CronSchedule& timing, CatchUp catch_up, Timestamp next_fire_at,
-                                 Timestamp now) {
+std::optional<FirePlan> PlanFire(const CronSchedule& timing, CatchUp catch_up, Timestamp next_fire_at, Timestamp now) {
   if (next_fire_at > now) return std::nullopt;
   // The latest fire at or before now. @every: by arithmetic; cron: by stepping
   // (bounded, for a process that was down for years).

@@ -70,7 +70,6 @@ struct FirePlan {
 // after `now`. With catch_up = one that is the latest fire at or before now
 // (one run however many were missed); with none, that fire only if it is at
 // most kCatchUpNoneLateness late. Nullopt when nothing is due.
-std::optional<FirePlan> PlanFire(const CronSchedule& timing, CatchUp catch_up, Timestamp next_fire_at,
-                                 Timestamp now);
+std::optional<FirePlan> PlanFire(const CronSchedule& timing, CatchUp catch_up, Timestamp next_fire_at, Timestamp now);
 
 }  // namespace jobwarden

@@ -79,7 +79,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status has no value");
   }
@@ -89,9 +89,18 @@ class [[nodiscard]] Result {
     static const Status kOkStatus;
     return ok() ? kOkStatus : std::get<Status>(v_);
   }
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
-  T&& value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<T>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -104,10 +113,10 @@ class [[nodiscard]] Result {
 }  // namespace jobwarden
 
 // Propagates a non-OK Status to the caller.
-#define JW_RETURN_IF_ERROR(expr)                 \
-  do {                                           \
-    ::jobwarden::Status jw_status_ = (expr);     \
-    if (!jw_status_.ok()) return jw_status_;     \
+#define JW_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::jobwarden::Status jw_status_ = (expr); \
+    if (!jw_status_.ok()) return jw_status_; \
   } while (0)
 
 #define JW_CONCAT_INNER(a, b) a##b

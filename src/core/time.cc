@@ -54,7 +54,9 @@ bool ReadInt(std::string_view s, std::size_t pos, std::size_t len, int* out) {
 }  // namespace
 
 Result<Timestamp> ParseRfc3339(std::string_view s) {
-  auto bad = [&] { return Status::InvalidArgument("'" + std::string(s) + "' is not an RFC 3339 time (want 2026-01-31T12:00:00.000Z)"); };
+  auto bad = [&] {
+    return Status::InvalidArgument("'" + std::string(s) + "' is not an RFC 3339 time (want 2026-01-31T12:00:00.000Z)");
+  };
   int year, mon, day, hour, min, sec;
   if (!ReadInt(s, 0, 4, &year) || s.size() < 19 || s[4] != '-' || !ReadInt(s, 5, 2, &mon) || s[7] != '-' ||
       !ReadInt(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !ReadInt(s, 11, 2, &hour) ||
@@ -123,7 +125,8 @@ Result<Duration> ParseDuration(std::string_view text) {
     const double value = std::strtod(number.c_str(), &end);
     if (end != number.c_str() + number.size()) return bad("bad number");
     std::size_t unit_start = pos;
-    while (pos < text.size() && ((text[pos] >= 'a' && text[pos] <= 'z') || (text[pos] >= 'A' && text[pos] <= 'Z'))) ++pos;
+    while (pos < text.size() && ((text[pos] >= 'a' && text[pos] <= 'z') || (text[pos] >= 'A' && text[pos] <= 'Z')))
+      ++pos;
     const std::string_view unit = text.substr(unit_start, pos - unit_start);
     double factor;
     if (unit.empty()) {
@@ -151,7 +154,8 @@ Result<Duration> ParseDuration(std::string_view text) {
 double ToSeconds(Duration d) { return static_cast<double>(d.count()) / 1000.0; }
 
 Result<Duration> FromSeconds(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return Status::InvalidArgument("must be a non-negative number of seconds");
+  if (!std::isfinite(seconds) || seconds < 0)
+    return Status::InvalidArgument("must be a non-negative number of seconds");
   if (seconds > 1e12) return Status::InvalidArgument("is too large");
   return Duration(static_cast<std::int64_t>(std::llround(seconds * 1000.0)));
 }

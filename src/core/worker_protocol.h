@@ -49,7 +49,7 @@ struct HeartbeatRequest {
 struct HeartbeatResult {
   JobId id = 0;
   HeartbeatAnswer answer = HeartbeatAnswer::kLost;
-  std::optional<Timestamp> lease_expires_at;  // the new expiry, unless lost
+  std::optional<Timestamp> lease_expires_at;         // the new expiry, unless lost
   CancelReason cancel_reason = CancelReason::kNone;  // with kCancel
 };
 

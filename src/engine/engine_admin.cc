@@ -95,12 +95,14 @@ Result<ResetStuckResult> Engine::ResetStuck(Duration older_than) {
 }
 
 Status Engine::PauseQueue(const std::string& name) {
-  if (!IsValidName(name, kMaxQueueNameLength)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  if (!IsValidName(name, kMaxQueueNameLength))
+    return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
   return store_.QueueSetPaused(name, true, clock_.Now());
 }
 
 Status Engine::ResumeQueue(const std::string& name) {
-  if (!IsValidName(name, kMaxQueueNameLength)) return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
+  if (!IsValidName(name, kMaxQueueNameLength))
+    return Status::InvalidArgument("queue: '" + name + "' is not a valid queue name");
   return store_.QueueSetPaused(name, false, clock_.Now());
 }
 

@@ -58,10 +58,9 @@ std::vector<std::string> ResourceHoldReasons(const ResourceInfo& r, Timestamp no
                   std::to_string(r.running) + " running)");
   }
   if (r.limits.rate && r.bucket && r.bucket->tokens < 1) {
-    out.push_back(who + " rate " + r.limits.rate->text + " spent (next token at " +
-                  FormatRfc3339(WhenAvailable(*r.bucket, r.limits.rate->per_second, r.limits.EffectiveBurst(), 1,
-                                              now)) +
-                  ")");
+    out.push_back(
+        who + " rate " + r.limits.rate->text + " spent (next token at " +
+        FormatRfc3339(WhenAvailable(*r.bucket, r.limits.rate->per_second, r.limits.EffectiveBurst(), 1, now)) + ")");
   }
   return out;
 }
@@ -124,7 +123,8 @@ Result<ResourceInfo> Engine::SetResourceLimits(const std::string& key, const Res
 
 Status Engine::ApplyLimits(const FlowLimits& limits) {
   for (const auto& [name, l] : limits.queues) {
-    if (!IsValidName(name, kMaxQueueNameLength)) return Status::InvalidArgument("queues." + name + ": not a valid queue name");
+    if (!IsValidName(name, kMaxQueueNameLength))
+      return Status::InvalidArgument("queues." + name + ": not a valid queue name");
     if (Status s = ValidateQueueLimits(l); !s.ok()) return s.WithContext("queues." + name);
   }
   for (const auto& [key, l] : limits.resources) {
@@ -203,7 +203,8 @@ Status Engine::WatchFlow() {
     std::map<std::string, std::string> warnings;  // "queue/reason" -> message
     for (const QueueInfo& q : queues) {
       subjects = subjects || q.limits.warn_depth || q.limits.warn_age;
-      for (const std::string& reason : q.warnings) warnings.emplace(q.name + "/" + reason, WarningMessage(q, reason, now));
+      for (const std::string& reason : q.warnings)
+        warnings.emplace(q.name + "/" + reason, WarningMessage(q, reason, now));
     }
     for (const auto& [id, message] : warnings) {
       if (watched_warnings_.count(id) != 0) continue;

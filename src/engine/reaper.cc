@@ -6,9 +6,7 @@
 
 namespace jobwarden {
 
-Duration DefaultReaperTick(Duration lease_ttl) {
-  return std::min<Duration>(std::chrono::seconds(1), lease_ttl / 4);
-}
+Duration DefaultReaperTick(Duration lease_ttl) { return std::min<Duration>(std::chrono::seconds(1), lease_ttl / 4); }
 
 namespace {
 // Every tick is at least 10 ms.
@@ -47,8 +45,7 @@ void Reaper::Loop(const std::stop_token& stop) {
   // The server-start grace is owed until one pass has gone through.
   bool first = options_.server_start_grace;
   while (true) {
-    Result<ReapStats> r =
-        engine_.ReapOnce(first ? Engine::ReapPass::kAfterServerStart : Engine::ReapPass::kRegular);
+    Result<ReapStats> r = engine_.ReapOnce(first ? Engine::ReapPass::kAfterServerStart : Engine::ReapPass::kRegular);
     if (!r.ok()) {
       spdlog::warn("reaper: pass failed, will retry next tick: {}", r.status().ToString());
     } else {

@@ -114,22 +114,22 @@ Result<int> SocketStream::Connect(const std::string& host, int port, Duration ti
 }
 
 Result<Listener> Listen(const std::string& host, int port, int backlog) {
-  JW_ASSIGN_OR_RETURN(const int fd,
-                      FirstAddress(host, port, /*passive=*/true, "listen on", [&](const addrinfo& a, std::string& why) {
-                        const int s = ::socket(a.ai_family, a.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a.ai_protocol);
-                        if (s < 0) {
-                          why = std::strerror(errno);
-                          return -1;
-                        }
-                        const int one = 1;
-                        ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-                        if (::bind(s, a.ai_addr, a.ai_addrlen) != 0 || ::listen(s, backlog) != 0) {
-                          why = std::strerror(errno);
-                          ::close(s);
-                          return -1;
-                        }
-                        return s;
-                      }));
+  JW_ASSIGN_OR_RETURN(
+      const int fd, FirstAddress(host, port, /*passive=*/true, "listen on", [&](const addrinfo& a, std::string& why) {
+        const int s = ::socket(a.ai_family, a.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a.ai_protocol);
+        if (s < 0) {
+          why = std::strerror(errno);
+          return -1;
+        }
+        const int one = 1;
+        ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(s, a.ai_addr, a.ai_addrlen) != 0 || ::listen(s, backlog) != 0) {
+          why = std::strerror(errno);
+          ::close(s);
+          return -1;
+        }
+        return s;
+      }));
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);

@@ -14,10 +14,10 @@
 // to end the operations in flight.
 #pragma once
 
+#include <sys/uio.h>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
-#include <sys/uio.h>
 
 #include <array>
 #include <cstddef>
@@ -72,8 +72,7 @@ class SocketStream {
   // SyncReadStream / SyncWriteStream.
   template <typename MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
-         ++it) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
       const boost::asio::mutable_buffer b = *it;
       if (b.size() > 0) return Read(b.data(), b.size(), ec);
     }

@@ -15,8 +15,8 @@ namespace jobwarden {
 struct ProcessIdentity {
   std::string host;
   std::int64_t pid = 0;
-  std::optional<std::int64_t> start_time;  // clock ticks since boot, /proc/PID/stat field 22
-  std::optional<std::string> boot_id;      // /proc/sys/kernel/random/boot_id
+  std::optional<std::int64_t> start_time;    // clock ticks since boot, /proc/PID/stat field 22
+  std::optional<std::string> boot_id;        // /proc/sys/kernel/random/boot_id
   std::optional<std::string> pid_namespace;  // readlink /proc/self/ns/pid, e.g. "pid:[4026531836]"
 };
 

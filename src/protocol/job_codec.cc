@@ -1,7 +1,7 @@
 #include "protocol/job_codec.h"
 
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
+#include <nlohmann/json.hpp>
 
 #include <charconv>
 #include <cstdint>
@@ -365,8 +365,7 @@ Status SjJob(od::value& v, Job& job) {
       case 'w':
         if (key == "worker_id") JW_SJ(r.OptStr(key, fv, job.worker_id));
         break;
-      default:
-        break;  // other fields are ignored
+      default: break;  // other fields are ignored
     }
   }
   auto parsed_id = ParseJobId(id);

@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/enqueue.h"
 #include "core/job.h"
 #include "core/status.h"
-#include "core/enqueue.h"
 #include "core/worker_protocol.h"
 
 namespace jobwarden {

@@ -15,7 +15,8 @@ std::string TypeName(const nlohmann::json& j) { return j.type_name(); }
 
 }  // namespace
 
-JsonFields::JsonFields(const nlohmann::json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+JsonFields::JsonFields(const nlohmann::json& object, std::string prefix)
+    : object_(object), prefix_(std::move(prefix)) {}
 
 Status JsonFields::OnlyKnown(std::initializer_list<std::string_view> known) const {
   for (const auto& [key, value] : object_.items()) {
@@ -86,7 +87,8 @@ Result<std::optional<double>> JsonFields::Number(std::string_view name) const {
 Result<std::optional<Duration>> JsonFields::Seconds(std::string_view name) const {
   const nlohmann::json* j = Find(name);
   if (j == nullptr) return std::optional<Duration>();
-  if (!j->is_number()) return Status::InvalidArgument(Name(name) + ": must be a number of seconds, not " + TypeName(*j));
+  if (!j->is_number())
+    return Status::InvalidArgument(Name(name) + ": must be a number of seconds, not " + TypeName(*j));
   auto d = FromSeconds(j->get<double>());
   if (!d.ok()) return Status::InvalidArgument(Name(name) + ": " + d.status().message());
   return std::optional<Duration>(*d);
@@ -111,8 +113,7 @@ Result<std::optional<std::vector<std::string>>> JsonFields::Strings(std::string_
   for (std::size_t i = 0; i < j->size(); ++i) {
     const auto& el = (*j)[i];
     if (!el.is_string()) {
-      return Status::InvalidArgument(Name(name) + "[" + std::to_string(i) + "]: must be a string, not " +
-                                     TypeName(el));
+      return Status::InvalidArgument(Name(name) + "[" + std::to_string(i) + "]: must be a string, not " + TypeName(el));
     }
     out.push_back(el.get<std::string>());
   }
@@ -157,9 +158,9 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
                                    ": must be a JSON object");
   }
   JsonFields f(body, prefix);
-  JW_RETURN_IF_ERROR(f.OnlyKnown({"kind", "args", "queue", "priority", "timeout_s", "deadline_s", "deadline_at",
-                                  "stall_timeout_s", "max_attempts", "delay_s", "run_at", "unique_key",
-                                  "resource_key", "batch_id", "tags", "cost"}));
+  JW_RETURN_IF_ERROR(
+      f.OnlyKnown({"kind", "args", "queue", "priority", "timeout_s", "deadline_s", "deadline_at", "stall_timeout_s",
+                   "max_attempts", "delay_s", "run_at", "unique_key", "resource_key", "batch_id", "tags", "cost"}));
   // Types only: the values (ranges, one of two fields) are the engine's to
   // check, once, in Engine::Prepare, whose messages name these same fields.
   EnqueueRequest r;

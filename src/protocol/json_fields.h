@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/enqueue.h"
 #include "core/job.h"
 #include "core/status.h"
-#include "core/enqueue.h"
 
 namespace jobwarden {
 

@@ -11,15 +11,15 @@
 // a handler may block (long-polls, streams) because its connection has a
 // thread of its own, and the threads grow with the connections, up to
 // `max_threads`, and end when idle.
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <netinet/tcp.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -442,8 +442,8 @@ class BeastServer final : public HttpServer {
   }
 
   static bool Answer(SocketStream& stream, int status, std::string body, const std::string& content_type,
-                     const std::vector<std::pair<std::string, std::string>>& headers, unsigned version,
-                     bool keep_alive, bool head_only = false, bool* written = nullptr) {
+                     const std::vector<std::pair<std::string, std::string>>& headers, unsigned version, bool keep_alive,
+                     bool head_only = false, bool* written = nullptr) {
     http::response<http::string_body> res{static_cast<http::status>(status), version};
     res.set(http::field::content_type, content_type);
     for (const auto& [k, v] : headers) res.insert(k, v);
@@ -516,8 +516,8 @@ class BeastServer final : public HttpServer {
   Mutex mu_;
   CondVar work_cv_;
   std::list<Worker> workers_ GUARDED_BY(mu_);  // joined when exited, or by JoinAll
-  std::deque<int> pending_ GUARDED_BY(mu_);  // accepted connections no thread has taken yet
-  std::size_t live_ GUARDED_BY(mu_) = 0;  // threads whose loop has not returned
+  std::deque<int> pending_ GUARDED_BY(mu_);    // accepted connections no thread has taken yet
+  std::size_t live_ GUARDED_BY(mu_) = 0;       // threads whose loop has not returned
   std::size_t idle_ GUARDED_BY(mu_) = 0;
   bool warned_full_ GUARDED_BY(mu_) = false;
 };

@@ -52,8 +52,8 @@ void FetchWaiters::Remove(const std::shared_ptr<Waiter>& waiter, bool consumed_w
   }
   // Drop stale entries from the front of the lists now and then, so they do
   // not pile up behind waiters that time out without ever being woken.
-  while (!all_.empty() && (all_.front().waiter->removed_ ||
-                           all_.front().generation != all_.front().waiter->generation_)) {
+  while (!all_.empty() &&
+         (all_.front().waiter->removed_ || all_.front().generation != all_.front().waiter->generation_)) {
     all_.pop_front();
   }
   if (all_.size() > 4 * (count_ + 16)) {

@@ -41,7 +41,8 @@ void MetricsText(ServerContext& ctx, const ApiRequest&, HttpResponse& res) {
 }  // namespace
 
 void AddHealthRoutes(Router& router, ServerContext* ctx) {
-  router.Add("GET", "/healthz", Role::kPublic, [ctx](const ApiRequest& r, HttpResponse& res) { Healthz(*ctx, r, res); });
+  router.Add("GET", "/healthz", Role::kPublic,
+             [ctx](const ApiRequest& r, HttpResponse& res) { Healthz(*ctx, r, res); });
   router.Add("GET", "/readyz", Role::kPublic, [ctx](const ApiRequest& r, HttpResponse& res) { Readyz(*ctx, r, res); });
   router.Add("GET", "/metrics", Role::kRead,
              [ctx](const ApiRequest& r, HttpResponse& res) { MetricsText(*ctx, r, res); });

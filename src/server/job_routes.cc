@@ -4,9 +4,9 @@
 #include <charconv>
 
 #include "protocol/job_json.h"
+#include "protocol/json_fields.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
-#include "protocol/json_fields.h"
 
 namespace jobwarden::server {
 
@@ -87,7 +87,8 @@ void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (auto v = Param(q, "state")) {
     auto st = ParseJobState(*v);
     if (!st) {
-      return ReplyStatus(res, Status::InvalidArgument("state: '" + *v + "' is not one of scheduled, available, "
+      return ReplyStatus(res, Status::InvalidArgument("state: '" + *v +
+                                                      "' is not one of scheduled, available, "
                                                       "running, succeeded, failed, cancelled"));
     }
     p.state = *st;
@@ -99,8 +100,8 @@ void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
     int n = 0;
     const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
     if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
-      return ReplyStatus(res, Status::InvalidArgument("limit: must be an integer from 1 to " +
-                                                      std::to_string(kMaxPageSize)));
+      return ReplyStatus(
+          res, Status::InvalidArgument("limit: must be an integer from 1 to " + std::to_string(kMaxPageSize)));
     }
     p.limit = n;
   }
@@ -154,7 +155,8 @@ void DeleteMany(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (*state) {
     auto st = ParseJobState(**state);
     if (!st) {
-      return ReplyStatus(res, Status::InvalidArgument("state: '" + **state + "' is not one of scheduled, available, "
+      return ReplyStatus(res, Status::InvalidArgument("state: '" + **state +
+                                                      "' is not one of scheduled, available, "
                                                       "succeeded, failed, cancelled"));
     }
     if (*st == JobState::kRunning) {
@@ -180,7 +182,8 @@ void DeleteMany(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
 
 void AddJobRoutes(Router& router, ServerContext* ctx) {
   const std::size_t bulk_limit = ctx ? ctx->config.max_bulk_body_bytes : 0;
-  router.Add("POST", "/v1/jobs", Role::kAdmin, [ctx](const ApiRequest& r, HttpResponse& res) { Enqueue(*ctx, r, res); });
+  router.Add("POST", "/v1/jobs", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { Enqueue(*ctx, r, res); });
   router.Add(
       "POST", "/v1/jobs/bulk", Role::kAdmin,
       [ctx](const ApiRequest& r, HttpResponse& res) { EnqueueBulk(*ctx, r, res); }, bulk_limit);

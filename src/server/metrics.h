@@ -34,7 +34,9 @@ class Metrics {
   // `method` and `route` must outlive the Metrics (route table strings, literals).
   void OnRequest(std::string_view method, std::string_view route, int status);
   // A busy-poll for a connection's next request caught it, or ran out.
-  void OnBusyPoll(bool caught) { (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed); }
+  void OnBusyPoll(bool caught) {
+    (caught ? busy_polls_caught_ : busy_polls_missed_).fetch_add(1, std::memory_order_relaxed);
+  }
 
   // `resources`: Engine::Resources() at `now` (flow control: limits, breaker,
   // held jobs and the last 5 minutes' outcomes, per resource).

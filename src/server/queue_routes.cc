@@ -3,10 +3,10 @@
 
 #include "protocol/flow_json.h"
 #include "protocol/job_json.h"
+#include "protocol/json_fields.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/fetch_waiters.h"
-#include "protocol/json_fields.h"
 #include "server/worker_sessions.h"
 
 namespace jobwarden::server {

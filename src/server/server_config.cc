@@ -16,8 +16,8 @@ namespace {
 using toml_fields::Bad;
 using toml_fields::ReadDuration;
 
-Result<std::size_t> ReadSize(const toml::node& node, const std::string& file, const std::string& key,
-                             std::int64_t min, std::int64_t max) {
+Result<std::size_t> ReadSize(const toml::node& node, const std::string& file, const std::string& key, std::int64_t min,
+                             std::int64_t max) {
   JW_ASSIGN_OR_RETURN(const std::int64_t v, toml_fields::ReadInteger(node, file, key, min, max));
   return static_cast<std::size_t>(v);
 }
@@ -194,7 +194,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 
 Status ValidateServerConfig(const ServerConfig& c) {
   if (c.tokens.empty() && !IsLoopbackName(c.listen_host)) {
-    return Status::InvalidArgument("listen " + c.listen_host + ": refusing to serve a non-loopback address with no "
+    return Status::InvalidArgument("listen " + c.listen_host +
+                                   ": refusing to serve a non-loopback address with no "
                                    "token configured (set [server] tokens or JOBWARDEN_ADMIN_TOKEN)");
   }
   if (c.max_bulk_body_bytes < c.max_body_bytes) {

@@ -13,7 +13,8 @@
 //   max_event_streams = 256        # open GET /v1/events streams; beyond, 503        Default: 256
 //   max_sessions = 1024            # open worker sessions; beyond, 503               Default: 1024
 //   session_grace = "2s"           # a dropped session not reopened within this → take-back   Default: 2 s
-//   busy_poll_us = 100             # busy-poll a keep-alive connection this long for its next request; 0 = off   Default: 100
+//   busy_poll_us = 100             # busy-poll a keep-alive connection this long for its next request; 0 = off Default:
+//   100
 //
 // Environment: JOBWARDEN_ADMIN_TOKEN, JOBWARDEN_WORKER_TOKEN, JOBWARDEN_READ_TOKEN add
 // one token each; JOBWARDEN_LISTEN replaces `listen`.

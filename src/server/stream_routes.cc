@@ -3,10 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/job_json.h"
+#include "protocol/json_fields.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/event_hub.h"
-#include "protocol/json_fields.h"
 #include "server/stream_channel.h"
 #include "server/worker_sessions.h"
 
@@ -58,7 +58,8 @@ void Session(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto& q = r.http.query;
   if (Status s = OnlyKnownParams(q, {"worker_id", "epoch"}); !s.ok()) return ReplyStatus(res, s);
   auto id = Param(q, "worker_id");
-  if (!id || id->empty()) return ReplyStatus(res, Status::InvalidArgument("worker_id: required").WithField("worker_id"));
+  if (!id || id->empty())
+    return ReplyStatus(res, Status::InvalidArgument("worker_id: required").WithField("worker_id"));
   // `epoch` (from register) is informational: the hello event carries the
   // current one, and a worker that sees it changed knows the server restarted.
   auto session = ctx.sessions.Open(*id);

@@ -8,11 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include "protocol/job_json.h"
+#include "protocol/json_fields.h"
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/event_hub.h"
 #include "server/fetch_waiters.h"
-#include "protocol/json_fields.h"
 #include "server/worker_sessions.h"
 
 namespace jobwarden::server {
@@ -23,8 +23,8 @@ constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
 void Register(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   JsonFields f(r.body);
-  if (Status s = f.OnlyKnown({"worker_id", "host", "pid", "queues", "slots", "pid_start_time", "boot_id",
-                              "pid_namespace"});
+  if (Status s =
+          f.OnlyKnown({"worker_id", "host", "pid", "queues", "slots", "pid_start_time", "boot_id", "pid_namespace"});
       !s.ok()) {
     return ReplyStatus(res, s);
   }
@@ -113,8 +113,8 @@ void Fetch(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   auto wait_ms = f.Int("wait_ms", 0, kMaxInt64);
   auto ttl = f.Seconds("lease_ttl_s");
   auto grace = f.Seconds("grace_s");
-  for (const Status* s : {&id.status(), &queues.status(), &max.status(), &wait_ms.status(), &ttl.status(),
-                          &grace.status()}) {
+  for (const Status* s :
+       {&id.status(), &queues.status(), &max.status(), &wait_ms.status(), &ttl.status(), &grace.status()}) {
     if (!s->ok()) return ReplyStatus(res, *s);
   }
   if (Status s = ctx.sessions.Check(*id); !s.ok()) return ReplyStatus(res, s);
@@ -315,7 +315,8 @@ Result<SettleItem> ParseSettle(const nlohmann::json& j, const std::string& prefi
   auto parsed = ParseErrorClass(cls);
   if (!parsed) return Status::InvalidArgument(ef.Name("class") + ": '" + cls + "' is not an error class");
   if (!ReportableByWorker(*parsed)) {
-    return Status::InvalidArgument(ef.Name("class") + ": '" + cls + "' is decided by the server, not reported by a worker");
+    return Status::InvalidArgument(ef.Name("class") + ": '" + cls +
+                                   "' is decided by the server, not reported by a worker");
   }
   s.failure.error_class = *parsed;
   JW_ASSIGN_OR_RETURN(s.failure.message, ef.RequiredString("message"));
@@ -345,8 +346,8 @@ void Settle(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool fai
     if (auto w = f.String("worker_id"); !w.ok()) return ReplyStatus(res, w.status());
     const nlohmann::json& jobs = r.body["jobs"];
     if (!jobs.is_array() || jobs.empty() || jobs.size() > static_cast<std::size_t>(kMaxBulkJobs)) {
-      return ReplyStatus(res, Status::InvalidArgument("jobs: must be an array of 1-" + std::to_string(kMaxBulkJobs) +
-                                                      " jobs"));
+      return ReplyStatus(
+          res, Status::InvalidArgument("jobs: must be an array of 1-" + std::to_string(kMaxBulkJobs) + " jobs"));
     }
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       auto item = ParseSettle(jobs[i], "jobs[" + std::to_string(i) + "].", fail);
@@ -369,7 +370,8 @@ void Settle(ServerContext& ctx, const ApiRequest& r, HttpResponse& res, bool fai
     if (!results.ok()) return ReplyStatus(res, results.status());
     outcomes = std::move(results).value();
   } else {
-    for (SettleItem& i : items) outcomes.push_back(ctx.engine.Fail({i.id, i.token, i.failure, i.checkpoint, i.progress}));
+    for (SettleItem& i : items)
+      outcomes.push_back(ctx.engine.Fail({i.id, i.token, i.failure, i.checkpoint, i.progress}));
   }
   const Timestamp now = ctx.engine.clock().Now();
   for (std::size_t i = 0; i < items.size(); ++i) {

@@ -1,7 +1,7 @@
 #include "server/worker_sessions.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace jobwarden::server {
 
@@ -34,7 +34,8 @@ Status WorkerSessions::Check(const std::string& worker_id) {
     auto it = workers_.find(worker_id);
     if (it != workers_.end()) {
       if (it->second == WorkerState::kActive) return Status::Ok();
-      return Status::Conflict("worker_id: worker '" + worker_id + "' was declared lost (its session dropped and was "
+      return Status::Conflict("worker_id: worker '" + worker_id +
+                              "' was declared lost (its session dropped and was "
                               "not reopened within the take-back grace); register again")
           .WithField("worker_id");
     }
@@ -100,8 +101,7 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
     MutexLock lock(mu_);
     if (closing_) return Status::Unavailable("the server is shutting down");
     if (open_ >= options_.max_sessions) {
-      return Status::Unavailable("too many open worker sessions (limit " + std::to_string(options_.max_sessions) +
-                                 ")");
+      return Status::Unavailable("too many open worker sessions (limit " + std::to_string(options_.max_sessions) + ")");
     }
     ++open_;
     pending_.erase(worker_id);
@@ -114,9 +114,8 @@ Result<std::shared_ptr<WorkerSessions::Session>> WorkerSessions::Open(const std:
     sessions_[worker_id] = s;
   }
   if (old) old->channel->Close(SseFrame("replaced", R"({"message":"a newer session of this worker took over"})"));
-  const nlohmann::json hello = {{"worker_id", worker_id},
-                                {"session_epoch", options_.epoch},
-                                {"grace_s", ToSeconds(options_.grace)}};
+  const nlohmann::json hello = {
+      {"worker_id", worker_id}, {"session_epoch", options_.epoch}, {"grace_s", ToSeconds(options_.grace)}};
   s->channel->Push(SseFrame("hello", hello.dump()));
   return s;
 }

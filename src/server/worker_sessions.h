@@ -110,14 +110,14 @@ class WorkerSessions {
   mutable Mutex mu_;
   CondVar cv_;  // notices and take-backs for Loop; Stop() wakes it through the OwnedThread's wake
   std::map<std::string, WorkerState> workers_ GUARDED_BY(mu_);
-  std::map<std::string, std::shared_ptr<Session>> sessions_ GUARDED_BY(mu_);  // the current one per worker
-  std::size_t open_ GUARDED_BY(mu_) = 0;  // streams not yet ended
+  std::map<std::string, std::shared_ptr<Session>> sessions_ GUARDED_BY(mu_);              // the current one per worker
+  std::size_t open_ GUARDED_BY(mu_) = 0;                                                  // streams not yet ended
   std::map<std::string, std::chrono::steady_clock::time_point> pending_ GUARDED_BY(mu_);  // take-back due
   // When each pending drop was noticed (engine clock).
   std::map<std::string, Timestamp> dropped_at_ GUARDED_BY(mu_);
   std::deque<JobId> notices_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;  // shutdown began
-  OwnedThread thread_;  // Loop; joined by Stop()
+  OwnedThread thread_;                    // Loop; joined by Stop()
 };
 
 }  // namespace jobwarden::server

@@ -25,7 +25,8 @@ std::optional<std::string_view> Scheme(std::string_view url) {
 }  // namespace
 
 Result<StoreLocation> ParseStoreUrl(std::string_view url) {
-  if (url.empty()) return Status::InvalidArgument("the database URL is empty (expected sqlite:PATH, a path, or postgresql://...)");
+  if (url.empty())
+    return Status::InvalidArgument("the database URL is empty (expected sqlite:PATH, a path, or postgresql://...)");
   const auto scheme = Scheme(url);
   if (!scheme) return StoreLocation{StoreDriver::kSqlite, std::string(url)};
   if (*scheme == "sqlite") {

@@ -21,7 +21,7 @@ Result<WorkerRecord> WorkerStore::WorkerGet(const std::string& id) {
 }
 
 Result<CompleteAndFetchResult> JobStore::JobCompleteManyAndFetch(const JobCompleteParams& complete,
-                                                              const JobFetchParams& fetch) {
+                                                                 const JobFetchParams& fetch) {
   CompleteAndFetchResult out;
   JW_ASSIGN_OR_RETURN(out.completed, JobCompleteMany(complete));
   // The completes are written: their answers must reach the caller even if

@@ -32,10 +32,10 @@
 #include "core/flow_control.h"
 #include "core/job.h"
 #include "core/lifecycle.h"
-#include "core/status.h"
 #include "core/queue_info.h"
 #include "core/resource_info.h"
 #include "core/schedule.h"
+#include "core/status.h"
 #include "core/time.h"
 #include "core/worker_protocol.h"
 
@@ -257,15 +257,15 @@ struct ScheduleUpsertItem {
 struct ScheduleFireParams {
   std::string name;
   Timestamp expected_next_fire_at{};
-  Timestamp next_fire_at{};            // what the row moves to
-  std::optional<Timestamp> fire;       // the fire enqueued; none: skipped (catch_up = none)
-  std::optional<NewJob> job;           // its job, unique_key ScheduleFireKey(name, fire)
+  Timestamp next_fire_at{};       // what the row moves to
+  std::optional<Timestamp> fire;  // the fire enqueued; none: skipped (catch_up = none)
+  std::optional<NewJob> job;      // its job, unique_key ScheduleFireKey(name, fire)
   Timestamp now{};
 };
 
 struct ScheduleFireResult {
-  bool won = false;                  // false: another process moved the row first; nothing written
-  std::optional<InsertedJob> job;    // when won and a job was given
+  bool won = false;                // false: another process moved the row first; nothing written
+  std::optional<InsertedJob> job;  // when won and a job was given
 };
 
 class ScheduleStore {

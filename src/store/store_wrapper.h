@@ -21,7 +21,9 @@ class StoreWrapper : public Store {
   Result<std::vector<HeartbeatResult>> LeaseExtendMany(const LeaseExtendParams& p) override {
     return target_.LeaseExtendMany(p);
   }
-  Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) override { return target_.JobCompleteMany(p); }
+  Result<std::vector<Status>> JobCompleteMany(const JobCompleteParams& p) override {
+    return target_.JobCompleteMany(p);
+  }
   Result<CompleteAndFetchResult> JobCompleteManyAndFetch(const JobCompleteParams& complete,
                                                          const JobFetchParams& fetch) override {
     return target_.JobCompleteManyAndFetch(complete, fetch);

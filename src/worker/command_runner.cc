@@ -61,9 +61,7 @@ CommandSpec SpecFor(const Job& job, const CommandKind& kind) {
 ControlCallback RecordControl(std::shared_ptr<ActiveJob> a, std::shared_ptr<Fd3Outcome> fd3, std::string name) {
   return [a = std::move(a), fd3 = std::move(fd3), name = std::move(name)](const ControlMessage& m) {
     switch (m.type) {
-      case ControlMessage::Type::kProgress:
-        RecordProgress(*a, m.progress);
-        break;
+      case ControlMessage::Type::kProgress: RecordProgress(*a, m.progress); break;
       case ControlMessage::Type::kCheckpoint: {
         Status s = RecordCheckpoint(*a, m.json);
         if (!s.ok()) spdlog::error("{}: fd-3 checkpoint ignored: {}", name, s.message());

@@ -25,8 +25,8 @@
 
 #include "core/error_class.h"
 #include "core/job.h"
-#include "core/status.h"
 #include "core/monotonic_clock.h"
+#include "core/status.h"
 #include "core/thread_annotations.h"
 
 namespace jobwarden {
@@ -109,7 +109,7 @@ struct ActiveJob {
   Mutex mu;
   std::chrono::steady_clock::time_point lease_deadline GUARDED_BY(mu);    // send time of last renewal + TTL
   std::optional<std::chrono::steady_clock::time_point> attempt_deadline;  // nearest limit, on the monotonic clock
-  CancelReason deadline_kind = CancelReason::kTimeout;     // which limit attempt_deadline is
+  CancelReason deadline_kind = CancelReason::kTimeout;                    // which limit attempt_deadline is
   std::optional<Progress> progress GUARDED_BY(mu);
   bool progress_dirty GUARDED_BY(mu) = false;
   std::optional<std::string> checkpoint GUARDED_BY(mu);  // latest, JSON text

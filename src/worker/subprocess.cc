@@ -82,8 +82,7 @@ Result<std::unique_ptr<SubprocessSupervisor>> SubprocessSupervisor::Create() {
   }
   // An ignored SIGCHLD makes the kernel discard exit statuses: the handler's outcome would be lost.
   struct sigaction sa {};
-  if (::sigaction(SIGCHLD, nullptr, &sa) == 0 &&
-      (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT) != 0)) {
+  if (::sigaction(SIGCHLD, nullptr, &sa) == 0 && (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT) != 0)) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);

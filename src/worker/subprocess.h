@@ -42,11 +42,11 @@ namespace jobwarden {
 struct ControlMessage {
   enum class Type { kProgress, kCheckpoint, kResult, kError };
   Type type = Type::kProgress;
-  Progress progress;                       // kProgress
-  std::string json;                        // kCheckpoint / kResult: compact JSON text
+  Progress progress;                                // kProgress
+  std::string json;                                 // kCheckpoint / kResult: compact JSON text
   ErrorClass error_class = ErrorClass::kTransient;  // kError: transient, permanent or rate_limited only
-  std::string error_message;               // kError
-  std::optional<Duration> retry_after;     // kError
+  std::string error_message;                        // kError
+  std::optional<Duration> retry_after;              // kError
 };
 
 // Parses one fd-3 line. Malformed lines (bad JSON, unknown key, a class a
@@ -61,17 +61,17 @@ struct CommandSpec {
   std::vector<std::string> env;
   std::string stdin_data;  // written to the handler's stdin, then stdin is closed
   std::optional<std::string> cwd;
-  std::size_t output_tail_bytes = 64 * 1024;  // Default: 64 KiB of stdout+stderr kept
+  std::size_t output_tail_bytes = 64 * 1024;   // Default: 64 KiB of stdout+stderr kept
   std::size_t max_control_line = 1024 * 1024;  // Default: 1 MiB; longer fd-3 lines are ignored and logged
   std::string name;  // for log lines, e.g. "job 12 [download] attempt 2"; default: "handler pid N"
 };
 
 struct ExitInfo {
   bool signaled = false;
-  int exit_code = 0;   // when !signaled
-  int signal = 0;      // when signaled
-  bool killed_by_us = false;   // Terminate()/Kill() was called before it exited
-  std::string output_tail;     // the last output_tail_bytes of stdout and stderr, interleaved
+  int exit_code = 0;          // when !signaled
+  int signal = 0;             // when signaled
+  bool killed_by_us = false;  // Terminate()/Kill() was called before it exited
+  std::string output_tail;    // the last output_tail_bytes of stdout and stderr, interleaved
 };
 
 // "SIGSEGV" for 11.

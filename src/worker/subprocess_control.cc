@@ -60,8 +60,7 @@ void SupervisorImpl::HandleLine(Attempt& a, std::string_view line) {
   auto m = ParseControlLine(line);
   if (!m.ok()) {
     if (++a.bad_lines_ <= kMaxLoggedBadLines) {
-      spdlog::warn("{}: ignored a malformed fd-3 line ({}): {}", a.name_, m.status().message(),
-                   line.substr(0, 200));
+      spdlog::warn("{}: ignored a malformed fd-3 line ({}): {}", a.name_, m.status().message(), line.substr(0, 200));
     }
     return;
   }
@@ -114,7 +113,8 @@ Result<ControlMessage> ParseControlLine(std::string_view line) {
         if (!msg->is_string()) return Status::InvalidArgument("error.message: must be a string");
         m.error_message = msg->get<std::string>();
       }
-      if (m.error_message.empty()) m.error_message = "the handler reported a " + std::string(ToString(*parsed)) + " error";
+      if (m.error_message.empty())
+        m.error_message = "the handler reported a " + std::string(ToString(*parsed)) + " error";
       if (auto ra = value.find("retry_after_s"); ra != value.end() && !ra->is_null()) {
         if (!ra->is_number()) return Status::InvalidArgument("error.retry_after_s: must be a number of seconds");
         auto d = FromSeconds(ra->get<double>());

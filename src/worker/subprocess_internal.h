@@ -185,8 +185,8 @@ class Attempt final : public Subprocess {
   std::string line_;
   bool skipping_long_line_ = false;
   int bad_lines_ = 0;
-  int wait_status_ = -1;  // -1: unknown (lost to other code's waitpid(), or never reaped)
-  std::optional<TimePoint> pidfd_ready_at_;  // when the pidfd said the leader exited
+  int wait_status_ = -1;                        // -1: unknown (lost to other code's waitpid(), or never reaped)
+  std::optional<TimePoint> pidfd_ready_at_;     // when the pidfd said the leader exited
   std::optional<TimePoint> leftover_deadline_;  // set when the leader exited
   bool recheck_marked_ = false;
 };
@@ -240,16 +240,15 @@ class SupervisorImpl final : public SubprocessSupervisor {
   std::string MarkEntry(std::uint64_t serial) const;
   ClonedChild CloneChild(ChildPlan& plan);
   std::shared_ptr<Attempt> Adopt(const CommandSpec& spec, ControlCallback on_control, pid_t pid, UniqueFd leader_fd,
-                                 std::string mark_entry, std::uint64_t serial, AttemptPipes& pipes,
-                                 std::size_t in_off);
+                                 std::string mark_entry, std::uint64_t serial, AttemptPipes& pipes, std::size_t in_off);
 
   const UniqueFd epoll_;
   const std::shared_ptr<Waker> waker_;
   const bool have_pidfd_;
   const pid_t self_;
   std::uint64_t mark_salt_ = 0;
-  ChildStack child_stack_;     // supervisor thread only: the stack every spawned child starts on
-  bool clone_pidfd_ = true;    // supervisor thread only: clone() hands back a pidfd (CLONE_PIDFD)
+  ChildStack child_stack_;   // supervisor thread only: the stack every spawned child starts on
+  bool clone_pidfd_ = true;  // supervisor thread only: clone() hands back a pidfd (CLONE_PIDFD)
 
   Mutex mu_;
   bool stopping_ GUARDED_BY(mu_) = false;

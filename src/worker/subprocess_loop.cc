@@ -142,8 +142,10 @@ void SupervisorImpl::Advance(TimePoint now) {
         OnLeaderExit(a, status, now);
         exited.push_back(&a);
       } else if (r < 0 && errno == ECHILD) {
-        spdlog::error("{}: its exit status was taken by other code in this process (waitpid); "
-                      "reporting exit code -1", a.name_);
+        spdlog::error(
+            "{}: its exit status was taken by other code in this process (waitpid); "
+            "reporting exit code -1",
+            a.name_);
         ReapRouter::Get().Disown(a.pid_);
         OnLeaderExit(a, -1, now);
         exited.push_back(&a);
@@ -189,9 +191,9 @@ bool SupervisorImpl::LeftoversGone(Attempt& a, TimePoint now) {
   }
   if (group_gone && !a.out_ && !a.ctl_ && !a.recheck_marked_) return true;
   if (now < *a.leftover_deadline_) return false;
-  spdlog::warn("{}: {} after the handler exited; not waiting any longer",
-               a.name_, !group_gone || a.recheck_marked_ ? "some of its processes are still alive"
-                                                         : "a process outside the attempt still holds its output pipe");
+  spdlog::warn("{}: {} after the handler exited; not waiting any longer", a.name_,
+               !group_gone || a.recheck_marked_ ? "some of its processes are still alive"
+                                                : "a process outside the attempt still holds its output pipe");
   return true;
 }
 

@@ -170,8 +170,7 @@ Status ExecError(int stage, int err, const CommandSpec& spec, const std::string&
       if (err == EACCES) return Status::InvalidArgument("permission denied: " + exe + " (is it executable?)");
       if (err == ENOEXEC) return Status::InvalidArgument(exe + ": not an executable (a script without #!?)");
       return Status::Unavailable("cannot run " + exe + ": " + what);
-    default:
-      return Status::Unavailable("cannot set up the handler process for " + exe + ": " + what);
+    default: return Status::Unavailable("cannot set up the handler process for " + exe + ": " + what);
   }
 }
 
@@ -256,8 +255,8 @@ Status ReapFailedChild(pid_t pid, const ChildPlan& plan, const CommandSpec& spec
 }  // namespace
 
 ChildStack::ChildStack() {
-  void* p = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-                   -1, 0);
+  void* p =
+      ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   base_ = p == MAP_FAILED ? nullptr : p;
 }
 
@@ -269,7 +268,8 @@ ChildStack::~ChildStack() {
 // attempt, and salted so no handler can guess another attempt's marker.
 std::string SupervisorImpl::MarkEntry(std::uint64_t serial) const {
   char salt[17];
-  std::snprintf(salt, sizeof salt, "%016llx", static_cast<unsigned long long>(mark_salt_ ^ (serial * 0x9E3779B97F4A7C15ULL)));
+  std::snprintf(salt, sizeof salt, "%016llx",
+                static_cast<unsigned long long>(mark_salt_ ^ (serial * 0x9E3779B97F4A7C15ULL)));
   return std::string(kMarkName) + "=" + std::to_string(self_) + "-" + std::to_string(serial) + "-" + salt;
 }
 
@@ -308,10 +308,9 @@ ClonedChild SupervisorImpl::CloneChild(ChildPlan& plan) {
 std::shared_ptr<Attempt> SupervisorImpl::Adopt(const CommandSpec& spec, ControlCallback on_control, pid_t pid,
                                                UniqueFd leader_fd, std::string mark_entry, std::uint64_t serial,
                                                AttemptPipes& pipes, std::size_t in_off) {
-  auto a = std::make_shared<Attempt>(pid, std::move(mark_entry),
-                                     spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name, waker_,
-                                     std::move(on_control), spec.output_tail_bytes,
-                                     std::max<std::size_t>(spec.max_control_line, 1), serial);
+  auto a = std::make_shared<Attempt>(
+      pid, std::move(mark_entry), spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name, waker_,
+      std::move(on_control), spec.output_tail_bytes, std::max<std::size_t>(spec.max_control_line, 1), serial);
   UniqueFd pidfd = leader_fd ? std::move(leader_fd) : UniqueFd(PidfdOpen(pid));
   if (pidfd) Watch(pidfd.get(), serial, kPidfd, EPOLLIN);
   {
@@ -353,8 +352,8 @@ Result<std::shared_ptr<Attempt>> SupervisorImpl::Spawn(const CommandSpec& spec, 
   if (plan.fail_stage != kStageNone) return ReapFailedChild(child.pid, plan, spec, exe);
   ::setpgid(child.pid, child.pid);  // the child did it already; harmless (EACCES after exec)
 
-  auto a = Adopt(spec, std::move(on_control), child.pid, std::move(leader_fd), std::move(mark_entry), serial, pipes,
-                 in_off);
+  auto a =
+      Adopt(spec, std::move(on_control), child.pid, std::move(leader_fd), std::move(mark_entry), serial, pipes, in_off);
   spdlog::debug("{}: started {} (pid {})", a->name_, exe, child.pid);
   return a;
 }

@@ -49,10 +49,7 @@ Failure StoppedFailure(const Job& job, StopReason reason) {
 }
 
 WorkerPool::WorkerPool(Backend& backend, WorkerOptions options, const MonotonicClock* clock)
-    : backend_(backend),
-      options_(std::move(options)),
-      clock_(clock),
-      combine_(backend.OneWriteCompleteAndFetch()) {}
+    : backend_(backend), options_(std::move(options)), clock_(clock), combine_(backend.OneWriteCompleteAndFetch()) {}
 
 WorkerPool::~WorkerPool() {
   if (started_ && !joined_) {

@@ -43,8 +43,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.h"
 #include "core/monotonic_clock.h"
+#include "core/status.h"
 #include "core/thread_annotations.h"
 #include "protocol/backend.h"
 #include "worker/job_context.h"
@@ -76,11 +76,11 @@ class JobRunner {
 
 struct WorkerOptions {
   std::vector<std::string> queues{"default"};
-  int concurrency = 4;                                    // Default: 4 slots
-  Duration lease_ttl = std::chrono::seconds(10);          // Default: 10 s (asked; the engine may clamp)
-  Duration grace = std::chrono::seconds(5);               // Default: 5 s, must be <= TTL/2
-  Duration drain_timeout = std::chrono::seconds(30);      // Default: 30 s
-  Duration fetch_wait = std::chrono::seconds(5);          // long-poll of one fetch
+  int concurrency = 4;                                // Default: 4 slots
+  Duration lease_ttl = std::chrono::seconds(10);      // Default: 10 s (asked; the engine may clamp)
+  Duration grace = std::chrono::seconds(5);           // Default: 5 s, must be <= TTL/2
+  Duration drain_timeout = std::chrono::seconds(30);  // Default: 30 s
+  Duration fetch_wait = std::chrono::seconds(5);      // long-poll of one fetch
   int max_abandoned = 4;  // past this many abandoned handlers the worker drains and exits non-zero
   std::string worker_id;  // empty: the engine assigns one
   // Checkpoints larger than this are refused at the worker (logged, the
@@ -91,9 +91,9 @@ struct WorkerOptions {
 struct WorkerStats {
   std::int64_t started = 0;
   std::int64_t succeeded = 0;
-  std::int64_t failed = 0;      // reported failures of any class
-  std::int64_t abandoned = 0;   // in-process handlers given up on
-  std::int64_t lost = 0;        // leases lost or self-fenced (nothing reported)
+  std::int64_t failed = 0;     // reported failures of any class
+  std::int64_t abandoned = 0;  // in-process handlers given up on
+  std::int64_t lost = 0;       // leases lost or self-fenced (nothing reported)
 };
 
 class WorkerPool {
@@ -171,8 +171,7 @@ class WorkerPool {
   void PauseFetching(Duration d);
   // The fetched jobs as held leases, timed from `sent` (see FetchLoop).
   std::vector<std::shared_ptr<ActiveJob>> ToActiveJobs(std::vector<Job>& jobs, SteadyTime sent,
-                                                      std::chrono::system_clock::time_point sent_wall,
-                                                      Duration& ttl);
+                                                       std::chrono::system_clock::time_point sent_wall, Duration& ttl);
   // Queues the batch for the slots; false when the pool stopped fetching
   // meanwhile (the jobs are handed back) and the fetcher must return.
   bool QueueFetched(std::vector<std::shared_ptr<ActiveJob>> batch, bool renew_now);
@@ -245,8 +244,8 @@ class WorkerPool {
   CondVar slot_cv_;   // slots wait for fetched jobs
   Phase phase_ GUARDED_BY(mu_) = Phase::kRunning;
   std::deque<std::shared_ptr<ActiveJob>> queue_ GUARDED_BY(mu_);  // fetched, not started
-  int idle_slots_ GUARDED_BY(mu_) = 0;  // slot threads waiting in slot_cv_ for a job
-  int searching_ GUARDED_BY(mu_) = 0;   // wake-ups sent to idle slots and not yet answered (0 or 1)
+  int idle_slots_ GUARDED_BY(mu_) = 0;                            // slot threads waiting in slot_cv_ for a job
+  int searching_ GUARDED_BY(mu_) = 0;  // wake-ups sent to idle slots and not yet answered (0 or 1)
   std::vector<PendingComplete> completions_ GUARDED_BY(mu_);  // successes not yet sent
   int awaiting_complete_ GUARDED_BY(mu_) = 0;  // held jobs whose run succeeded (slot free), not yet settled
   CondVar completer_cv_;

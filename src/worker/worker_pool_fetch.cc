@@ -139,8 +139,8 @@ std::vector<std::shared_ptr<ActiveJob>> WorkerPool::ToActiveJobs(std::vector<Job
     a->max_checkpoint_bytes = options_.max_checkpoint_bytes;
     if (auto limit = AttemptDeadline(job)) {
       a->attempt_deadline = sent + std::chrono::duration_cast<SteadyDuration>(*limit - sent_wall);
-      a->deadline_kind = (job.deadline_at && *job.deadline_at == *limit) ? CancelReason::kDeadline
-                                                                          : CancelReason::kTimeout;
+      a->deadline_kind =
+          (job.deadline_at && *job.deadline_at == *limit) ? CancelReason::kDeadline : CancelReason::kTimeout;
     }
     {
       MutexLock lock(a->mu);  // `a` is not shared yet: uncontended, taken for the fields' rule

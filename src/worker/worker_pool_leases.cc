@@ -81,8 +81,8 @@ bool WorkerPool::SendHeartbeat() {
   if (!answers.ok() && answers.status().code() != StatusCode::kUnavailable) {
     // Refused for its content (a payload the engine rejects): the leases
     // matter more than progress, so renew them without it.
-    spdlog::error("worker {}: heartbeat refused ({}); renewing the leases without progress and checkpoints",
-                  worker_id_, answers.status().ToString());
+    spdlog::error("worker {}: heartbeat refused ({}); renewing the leases without progress and checkpoints", worker_id_,
+                  answers.status().ToString());
     for (HeartbeatItem& item : req.jobs) {
       item.progress.reset();
       item.checkpoint.reset();
@@ -205,7 +205,7 @@ void WorkerPool::Watchdog() {
           stop = StopReason::kDrain;
         }
       } else if (a->kill && now + kFenceMargin >= a->lease_deadline) {
-        kill = a->kill;  // a command still alive at lease end: kill it now
+        kill = a->kill;     // a command still alive at lease end: kill it now
         a->kill = nullptr;  // once is enough
       }
     }

@@ -3,8 +3,8 @@
 // failures are sent from here, successes handed to the completer.
 #include "worker/worker_pool.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <thread>
@@ -205,8 +205,7 @@ void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::st
   MutexLock lock(mu_);
   if (!s.ok()) {
     if (s.code() == StatusCode::kLeaseLost) ++stats_.lost;
-    spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind, ToString(failure.error_class),
-                 s.ToString());
+    spdlog::warn("job {} [{}]: could not report {}: {}", job.id, job.kind, ToString(failure.error_class), s.ToString());
     return;
   }
   ++stats_.failed;

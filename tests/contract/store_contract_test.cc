@@ -328,7 +328,7 @@ TEST_P(StoreContractTest, StallClockRestartsOnlyOnProgress) {
   };
   beat(kT0 + seconds(1), Progress{1, std::nullopt, "a", std::nullopt}, std::nullopt);
   EXPECT_EQ(Get(j.id).stall_since, kT0 + seconds(1));
-  beat(kT0 + seconds(2), std::nullopt, std::nullopt);  // bare heartbeat
+  beat(kT0 + seconds(2), std::nullopt, std::nullopt);                                  // bare heartbeat
   beat(kT0 + seconds(3), Progress{1, std::nullopt, "a", std::nullopt}, std::nullopt);  // same progress
   EXPECT_EQ(Get(j.id).stall_since, kT0 + seconds(1));
   beat(kT0 + seconds(4), std::nullopt, R"({"c":2})");  // new checkpoint

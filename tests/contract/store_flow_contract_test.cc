@@ -35,8 +35,7 @@ class StoreFlowContractTest : public ::testing::TestWithParam<StoreFactory> {
     return std::move(s).value();
   }
 
-  static NewJob Job(std::string queue, int priority = 0, std::optional<std::string> key = std::nullopt,
-                    int cost = 1) {
+  static NewJob Job(std::string queue, int priority = 0, std::optional<std::string> key = std::nullopt, int cost = 1) {
     NewJob j;
     j.kind = "k";
     j.queue = std::move(queue);

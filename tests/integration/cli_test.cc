@@ -12,9 +12,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,10 +108,12 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EnqueuePrintsTheIdAloneAndStatusJsonHasDesignFields) {
-  CommandResult r = Cli({"enqueue", "resize", "--args", R"({"image": "a.png", "n": 3})", "--queue", "media",
-                         "--priority", "7", "--timeout", "5m", "--deadline", "2h", "--stall-timeout", "30s",
-                         "--max-attempts", "3", "--unique-key", "img-a", "--resource-key", "host:imx.to", "--tag",
-                         "red", "--tag", "big"});
+  CommandResult r = Cli({"enqueue",         "resize", "--args",         R"({"image": "a.png", "n": 3})",
+                         "--queue",         "media",  "--priority",     "7",
+                         "--timeout",       "5m",     "--deadline",     "2h",
+                         "--stall-timeout", "30s",    "--max-attempts", "3",
+                         "--unique-key",    "img-a",  "--resource-key", "host:imx.to",
+                         "--tag",           "red",    "--tag",          "big"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   const std::string id = Trim(r.out);
@@ -120,10 +122,33 @@ TEST_F(CliTest, EnqueuePrintsTheIdAloneAndStatusJsonHasDesignFields) {
   EXPECT_EQ(id.find_first_not_of("0123456789"), std::string::npos) << id;
 
   nlohmann::json j = StatusJson(id);
-  for (const char* field : {"id", "kind", "queue", "priority", "state", "args", "attempt", "max_attempts", "timeout_s",
-                            "stall_timeout_s", "deadline_at", "run_at", "created_at", "started_at", "finished_at",
-                            "heartbeat_at", "lease_expires_at", "worker_id", "cancel_requested", "progress",
-                            "checkpoint", "result", "errors", "unique_key", "resource_key", "batch_id", "tags"}) {
+  for (const char* field : {"id",
+                            "kind",
+                            "queue",
+                            "priority",
+                            "state",
+                            "args",
+                            "attempt",
+                            "max_attempts",
+                            "timeout_s",
+                            "stall_timeout_s",
+                            "deadline_at",
+                            "run_at",
+                            "created_at",
+                            "started_at",
+                            "finished_at",
+                            "heartbeat_at",
+                            "lease_expires_at",
+                            "worker_id",
+                            "cancel_requested",
+                            "progress",
+                            "checkpoint",
+                            "result",
+                            "errors",
+                            "unique_key",
+                            "resource_key",
+                            "batch_id",
+                            "tags"}) {
     EXPECT_TRUE(j.contains(field)) << field;
   }
   EXPECT_EQ(j["id"], id);

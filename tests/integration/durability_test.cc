@@ -17,8 +17,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -124,7 +124,11 @@ class DurabilityTest : public ::testing::TestWithParam<Durability> {
   }
 
   std::vector<std::string> ChildArgv(int threads, int self_kill_after) {
-    return {SelfExe(), std::string(kChildFlag), db_, std::string(ToString(GetParam())), std::to_string(threads),
+    return {SelfExe(),
+            std::string(kChildFlag),
+            db_,
+            std::string(ToString(GetParam())),
+            std::to_string(threads),
             std::to_string(self_kill_after)};
   }
 
@@ -153,7 +157,8 @@ TEST_P(DurabilityTest, KilledWithSigkillWhileEnqueuingKeepsEveryAcceptedJob) {
 TEST_P(DurabilityTest, KilledRightAfterEnqueueReturnedKeepsTheJob) {
   for (const int n : {1, 37}) {
     SCOPED_TRACE("self-kill after " + std::to_string(n) + " enqueues");
-    testing::ChildProcess child(ChildArgv(/*threads=*/1, /*self_kill_after=*/n), dir_.File("child" + std::to_string(n)));
+    testing::ChildProcess child(ChildArgv(/*threads=*/1, /*self_kill_after=*/n),
+                                dir_.File("child" + std::to_string(n)));
     const int status = child.WaitFor(std::chrono::seconds(60));
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status << "; " << child.Stderr();
     const std::vector<JobId> ids = PrintedIds(child.Stdout());

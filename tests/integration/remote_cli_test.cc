@@ -106,8 +106,8 @@ TEST_F(RemoteCliTest, BadInputExitsTwoNamingTheFlag) {
 
 TEST_F(RemoteCliTest, UnreachableServerExitsThree) {
   const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"enqueue", "x"}, {"status", "1"}, {"ls"}, {"cancel", "1"}, {"queues"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"enqueue", "x"}, {"status", "1"}, {"ls"}, {"cancel", "1"}, {"queues"}}) {
     std::vector<std::string> a = args;
     a.push_back("--server");
     a.push_back(dead);
@@ -122,7 +122,8 @@ TEST_F(RemoteCliTest, UnreachableServerExitsThree) {
 class RemoteTokenTest : public RemoteTest {};
 
 TEST_F(RemoteTokenTest, CliAndWorkerSendTheirToken) {
-  StartServerWithEnv({{"JOBWARDEN_ADMIN_TOKEN", "admin-secret-0123456789"}, {"JOBWARDEN_WORKER_TOKEN", "worker-secret-0123456789"}});
+  StartServerWithEnv(
+      {{"JOBWARDEN_ADMIN_TOKEN", "admin-secret-0123456789"}, {"JOBWARDEN_WORKER_TOKEN", "worker-secret-0123456789"}});
   CommandResult none = RunCli({"enqueue", "x", "--server", url()});
   EXPECT_EQ(none.exit_code, 2) << none.err;
   EXPECT_NE(none.err.find("--token"), std::string::npos) << none.err;

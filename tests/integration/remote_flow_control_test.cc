@@ -14,10 +14,10 @@
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#include "integration/remote_test_support.h"
-#include "testutil/test_store.h"
 #include "core/time.h"
+#include "integration/remote_test_support.h"
 #include "store/sqlite/sqlite_store.h"
+#include "testutil/test_store.h"
 
 namespace jobwarden::testing {
 namespace {
@@ -60,7 +60,8 @@ class FlowControlTest : public RemoteTest {
         open.erase(it);
       }
     }
-    std::sort(done.begin(), done.end(), [](const HandlerRun& a, const HandlerRun& b) { return a.start_ns < b.start_ns; });
+    std::sort(done.begin(), done.end(),
+              [](const HandlerRun& a, const HandlerRun& b) { return a.start_ns < b.start_ns; });
     return done;
   }
 
@@ -202,7 +203,8 @@ TEST_F(FlowControlTest, ARateSpacesStartsAcrossWorkerProcesses) {
   for (std::size_t i = 1; i < jobs.size(); ++i) {
     // Each start spent the one token; the next had to wait 200 ms for it (1 ms of rounding).
     EXPECT_GE(TimeOf(jobs[i], "started_at") - TimeOf(jobs[i - 1], "started_at"), Duration(199))
-        << jobs[i - 1].dump() << "\n" << jobs[i].dump();
+        << jobs[i - 1].dump() << "\n"
+        << jobs[i].dump();
   }
 }
 

@@ -41,9 +41,9 @@ TEST_F(RemoteHttpClientTest, QuickAnswersAreCaughtByTheBusyPoll) {
 
 TEST_F(RemoteHttpClientTest, ALongPollIsNeverBusyPolledAndZeroTurnsItOff) {
   client::HttpClient http(Options(std::chrono::milliseconds(10)));
-  Result<nlohmann::json> reg = http.Call(
-      "POST", "/v1/worker/register",
-      {{"host", "test-host"}, {"pid", 1}, {"queues", {"idle"}}, {"slots", 1}}, "register");
+  Result<nlohmann::json> reg =
+      http.Call("POST", "/v1/worker/register", {{"host", "test-host"}, {"pid", 1}, {"queues", {"idle"}}, {"slots", 1}},
+                "register");
   ASSERT_TRUE(reg.ok()) << reg.status().ToString();
   const std::string worker = (*reg)["worker_id"];
   ASSERT_TRUE(http.Call("GET", "/healthz", nullptr, "health").ok());  // a quick answer on the connection

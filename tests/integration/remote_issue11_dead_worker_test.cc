@@ -116,8 +116,8 @@ class Issue11Test : public RemoteTest {
   };
   FakeWorker StartFakeWorker() {
     FakeWorker f;
-    Reply reg = Post("/v1/worker/register",
-                     {{"host", "another-host"}, {"pid", 1}, {"queues", {"default"}}, {"slots", 1}});
+    Reply reg =
+        Post("/v1/worker/register", {{"host", "another-host"}, {"pid", 1}, {"queues", {"default"}}, {"slots", 1}});
     EXPECT_EQ(reg.status, 201) << reg.raw;
     f.id = reg.body.value("worker_id", "");
     f.session = std::make_unique<RawConnection>(port_);
@@ -197,8 +197,8 @@ TEST_F(Issue11Test, JobEnqueuedBetweenTheDropAndTheVerdictRunsOnTheLiveWorker) {
   fake.session->Cut();
   // The drop is noticed within about two session ticks; the verdict comes a
   // grace (2 s) later.
-  ASSERT_TRUE(WaitUntil([&] { return server_->Stderr().find(fake.id + ": session dropped") != std::string::npos; },
-                        20s))
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->Stderr().find(fake.id + ": session dropped") != std::string::npos; }, 20s))
       << server_->Stderr();
   const std::string id = Enqueue({{"kind", "quick"}, {"max_attempts", 1}});
   ExpectRanOnceOn(id, fake.id);
@@ -206,8 +206,8 @@ TEST_F(Issue11Test, JobEnqueuedBetweenTheDropAndTheVerdictRunsOnTheLiveWorker) {
   EXPECT_NE(answer.find("200"), std::string::npos) << answer;
   EXPECT_NE(answer.find(R"({"jobs":[]})"), std::string::npos) << answer;
   // Its verdict still comes, and finds nothing to take back.
-  ASSERT_TRUE(WaitUntil([&] { return server_->Stderr().find("worker " + fake.id + " lost") != std::string::npos; },
-                        20s))
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->Stderr().find("worker " + fake.id + " lost") != std::string::npos; }, 20s))
       << server_->Stderr();
   ExpectRanOnceOn(id, fake.id);
 }

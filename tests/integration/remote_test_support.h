@@ -61,8 +61,8 @@ class RemoteTest : public ::testing::Test {
     StartServerWithEnv({{"SPDLOG_LEVEL", "info"}}, extra);
   }
   void StartServerWithEnv(const std::map<std::string, std::string>& env, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {JOBWARDEN_CLI_BINARY, "server", "--db", db(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> argv = {
+        JOBWARDEN_CLI_BINARY, "server", "--db", db(), "--listen", "127.0.0.1:" + std::to_string(port_)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<ChildProcess>(argv, dir_.File("server-" + std::to_string(++server_starts_)), env);
     const bool up = WaitUntil([&] { return Get("/healthz").status == 200; }, 15s);

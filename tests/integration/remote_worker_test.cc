@@ -52,8 +52,8 @@ if [ -f "$MARKS/ran" ]; then echo '{"result": {"worker": "second"}}' >&3; exit 0
 echo $$ > "$MARKS/ran"
 sleep 300
 )");
-  const std::string config = WriteConfig("w.toml", "concurrency = 1\nlease_ttl = \"60s\"\ngrace = \"2s\"", "once",
-                                         {script});
+  const std::string config =
+      WriteConfig("w.toml", "concurrency = 1\nlease_ttl = \"60s\"\ngrace = \"2s\"", "once", {script});
   ChildProcess& first = StartWorker(config);
   WaitForSessions(1);
   const std::string id = Enqueue({{"kind", "once"}, {"timeout_s", 600}});
@@ -176,8 +176,8 @@ echo '{"result": {"by": "new holder"}}' >&3
   auto answers = zombie.CompleteMany({late});
   ASSERT_TRUE(answers.ok()) << answers.status().ToString();
   EXPECT_EQ(answers->front().code(), StatusCode::kLeaseLost) << answers->front().ToString();
-  Status failed = zombie.Fail({leased->front().id, token, Failure{ErrorClass::kTransient, "late", {}, {}, {}},
-                               std::nullopt, std::nullopt});
+  Status failed = zombie.Fail(
+      {leased->front().id, token, Failure{ErrorClass::kTransient, "late", {}, {}, {}}, std::nullopt, std::nullopt});
   EXPECT_EQ(failed.code(), StatusCode::kLeaseLost) << failed.ToString();
   // The same, over plain HTTP: 409 lease_lost.
   Reply r = Post("/v1/worker/complete", {{"id", id}, {"token", token}, {"result", {{"by", "zombie"}}}});
@@ -212,8 +212,8 @@ echo '{"result": {"done": true}}' >&3
 
 TEST_F(RemoteWorkerTest, ServerKilledDuringTwoThousandJobsLosesNoneAndLeavesNoneRunning) {
   const std::string script = WriteScript("noop.sh", "#!/bin/sh\nexit 0\n");
-  const std::string config = WriteConfig("w.toml", "concurrency = 8\nlease_ttl = \"5s\"\ngrace = \"1s\"", "noop",
-                                         {script});
+  const std::string config =
+      WriteConfig("w.toml", "concurrency = 8\nlease_ttl = \"5s\"\ngrace = \"1s\"", "noop", {script});
   StartWorker(config);
   StartWorker(config);
   WaitForSessions(2);
@@ -229,9 +229,12 @@ TEST_F(RemoteWorkerTest, ServerKilledDuringTwoThousandJobsLosesNoneAndLeavesNone
   };
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(enqueue_batch(100));
   // Kill -9 once some (not all) have run.
-  WaitUntil([&] { return Get("/v1/queues").raw.find("\"succeeded\":") != std::string::npos &&
-                         Get("/v1/jobs?state=succeeded&limit=200").body["jobs"].size() >= 200; },
-            60s);
+  WaitUntil(
+      [&] {
+        return Get("/v1/queues").raw.find("\"succeeded\":") != std::string::npos &&
+               Get("/v1/jobs?state=succeeded&limit=200").body["jobs"].size() >= 200;
+      },
+      60s);
   KillServer();
   EXPECT_FALSE(enqueue_batch(100));  // nobody answers: not accepted
   std::this_thread::sleep_for(1500ms);
@@ -246,9 +249,12 @@ TEST_F(RemoteWorkerTest, ServerKilledDuringTwoThousandJobsLosesNoneAndLeavesNone
     for (const auto& q : r.body["queues"]) n += q["counts"].value(state, 0);
     return n;
   };
-  ASSERT_TRUE(WaitUntil([&] { return count("succeeded") >= 2000 && count("running") == 0 &&
-                                     count("available") == 0 && count("scheduled") == 0; },
-                        180s))
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return count("succeeded") >= 2000 && count("running") == 0 && count("available") == 0 &&
+               count("scheduled") == 0;
+      },
+      180s))
       << Get("/v1/queues").raw;
   std::set<std::string> succeeded;
   std::string cursor;

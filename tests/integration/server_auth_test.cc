@@ -29,9 +29,8 @@ Reply Send(const ServerProcess& s, const Call& c, const std::string& token) {
 }
 
 TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
-  ServerProcess server({{"JOBWARDEN_ADMIN_TOKEN", kAdmin},
-                        {"JOBWARDEN_WORKER_TOKEN", kWorker},
-                        {"JOBWARDEN_READ_TOKEN", kRead}});
+  ServerProcess server(
+      {{"JOBWARDEN_ADMIN_TOKEN", kAdmin}, {"JOBWARDEN_WORKER_TOKEN", kWorker}, {"JOBWARDEN_READ_TOKEN", kRead}});
   server.Start();
   const std::string job = server.Enqueue({{"kind", "k"}}, kAdmin);
   const std::string worker = server.Register(kWorker);
@@ -53,8 +52,10 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
       {"POST", "/v1/worker/fetch", {{"worker_id", worker}, {"queues", {"none"}}}, Need::kWorkerRole},
       {"POST", "/v1/worker/heartbeat", {{"worker_id", worker}, {"jobs", json::array()}}, Need::kWorkerRole},
       {"POST", "/v1/worker/complete", {{"id", "999999"}, {"token", 1}}, Need::kWorkerRole},
-      {"POST", "/v1/worker/fail",
-       {{"id", "999999"}, {"token", 1}, {"error", {{"class", "transient"}, {"message", "m"}}}}, Need::kWorkerRole},
+      {"POST",
+       "/v1/worker/fail",
+       {{"id", "999999"}, {"token", 1}, {"error", {{"class", "transient"}, {"message", "m"}}}},
+       Need::kWorkerRole},
       {"POST", "/v1/jobs", {{"kind", "k"}}, Need::kAdminRole},
       {"POST", "/v1/jobs/bulk", {{"jobs", {{{"kind", "k"}}}}}, Need::kAdminRole},
       {"POST", "/v1/jobs/999999/cancel", json::object(), Need::kAdminRole},
@@ -67,9 +68,11 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
       {"PUT", "/v1/queues/q1", {{"concurrency", 2}}, Need::kAdminRole},
       {"PUT", "/v1/resources/host:x", {{"concurrency", 2}}, Need::kAdminRole},
   };
-  const std::vector<std::pair<std::string, Need>> callers = {
-      {"", Need::kNone}, {"not-a-token-at-all-xx", Need::kNone}, {kRead, Need::kReader},
-      {kWorker, Need::kWorkerRole}, {kAdmin, Need::kAdminRole}};
+  const std::vector<std::pair<std::string, Need>> callers = {{"", Need::kNone},
+                                                             {"not-a-token-at-all-xx", Need::kNone},
+                                                             {kRead, Need::kReader},
+                                                             {kWorker, Need::kWorkerRole},
+                                                             {kAdmin, Need::kAdminRole}};
   for (const Call& c : calls) {
     for (const auto& [token, has] : callers) {
       Reply r = Send(server, c, token);

@@ -134,8 +134,8 @@ class ServerProcess {
 
   // Helpers for the worker protocol.
   std::string Register(const std::string& token = "", const std::vector<std::string>& queues = {"default"}) const {
-    Reply r = Post("/v1/worker/register", {{"host", "test-host"}, {"pid", 4242}, {"queues", queues}, {"slots", 4}},
-                   token);
+    Reply r =
+        Post("/v1/worker/register", {{"host", "test-host"}, {"pid", 4242}, {"queues", queues}, {"slots", 4}}, token);
     EXPECT_EQ(r.status, 201) << r.raw;
     return r.body.value("worker_id", "");
   }

@@ -122,8 +122,8 @@ class ServerHttpTest : public ::testing::Test {
 TEST_F(ServerHttpTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
   RawConnection c(server_.port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send(Post("/v1/jobs", R"({"kind":"first"})") + Get("/readyz") +
-                     Post("/v1/jobs", R"({"kind":"second"})")));
+  ASSERT_TRUE(
+      c.Send(Post("/v1/jobs", R"({"kind":"first"})") + Get("/readyz") + Post("/v1/jobs", R"({"kind":"second"})")));
   RawConnection::Answer a = c.Read();
   RawConnection::Answer b = c.Read();
   RawConnection::Answer d = c.Read();
@@ -164,8 +164,9 @@ TEST_F(ServerHttpTest, ABodyOverEveryLimitIsRefusedWithoutWaitingForIt) {
   RawConnection c(server_.port());
   ASSERT_TRUE(c.connected());
   // Announces 4 GiB and sends none of it: the answer must not wait for the body.
-  ASSERT_TRUE(c.Send("POST /v1/jobs/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: 4294967296\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /v1/jobs/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+             "Content-Length: 4294967296\r\n\r\n"));
   RawConnection::Answer a = c.Read();
   ASSERT_EQ(a.status, 413) << a.head << a.body;
   EXPECT_EQ(json::parse(a.body)["error"]["code"], "payload_too_large");
@@ -301,9 +302,9 @@ TEST(ServerBusyPollTest, AnOutOfRangePollIsRefusedNamingTheKey) {
   TempDir dir;
   const std::string config = dir.File("jobwarden.toml");
   std::ofstream(config) << "[server]\nbusy_poll_us = 20000\n";
-  ChildProcess server({JOBWARDEN_CLI_BINARY, "server", "--db", dir.File("jobs.db"), "--config", config,
-                       "--listen", "127.0.0.1:0"},
-                      dir.File("server"));
+  ChildProcess server(
+      {JOBWARDEN_CLI_BINARY, "server", "--db", dir.File("jobs.db"), "--config", config, "--listen", "127.0.0.1:0"},
+      dir.File("server"));
   const int status = server.WaitFor(std::chrono::seconds(30));
   ASSERT_NE(status, -1) << "the server did not exit";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;

@@ -34,10 +34,10 @@ TEST_F(ServerJobsTest, EnqueueAnswers201WithTheJobAndDeduplicatesByUniqueKey) {
   EXPECT_EQ(r.body["max_attempts"], 3);
   EXPECT_EQ(r.body["deduplicated"], false);
   EXPECT_TRUE(r.body["id"].is_string());
-  for (const char* field : {"attempt", "stall_timeout_s", "deadline_at", "run_at", "created_at", "started_at",
-                            "finished_at", "heartbeat_at", "lease_expires_at", "worker_id", "cancel_requested",
-                            "progress", "checkpoint", "result", "errors", "unique_key", "resource_key", "batch_id",
-                            "tags"}) {
+  for (const char* field :
+       {"attempt", "stall_timeout_s", "deadline_at", "run_at", "created_at", "started_at", "finished_at",
+        "heartbeat_at", "lease_expires_at", "worker_id", "cancel_requested", "progress", "checkpoint", "result",
+        "errors", "unique_key", "resource_key", "batch_id", "tags"}) {
     EXPECT_TRUE(r.body.contains(field)) << field;
   }
 

@@ -51,8 +51,8 @@ TEST(ServerLoadTest, IdleLongPollsAndStreamsDoNotStarveOtherRequests) {
   const auto enqueue_ms = std::chrono::duration_cast<Millis>(Clock::now() - t0).count();
   ASSERT_EQ(enqueued.status, 201);
   t0 = Clock::now();
-  Reply hb = server.Post("/v1/worker/heartbeat", {{"worker_id", worker},
-                                                  {"jobs", {{{"id", held["id"]}, {"token", held["lease"]["token"]}}}}});
+  Reply hb = server.Post("/v1/worker/heartbeat",
+                         {{"worker_id", worker}, {"jobs", {{{"id", held["id"]}, {"token", held["lease"]["token"]}}}}});
   const auto heartbeat_ms = std::chrono::duration_cast<Millis>(Clock::now() - t0).count();
   ASSERT_EQ(hb.status, 200);
   EXPECT_EQ(hb.body["jobs"][0]["answer"], "continue");

@@ -47,8 +47,10 @@ TEST(ServerOpenApiTest, SpecAndRouterListTheSameRoutes) {
   ASSERT_GE(spec.size(), 20u);
   RouteSet served;
   for (const auto& r : server::ApiRoutes()) served.insert(r);
-  for (const auto& r : served) EXPECT_TRUE(spec.count(r)) << r.first << " " << r.second << " is served but not in docs/openapi.yaml";
-  for (const auto& r : spec) EXPECT_TRUE(served.count(r)) << r.first << " " << r.second << " is in docs/openapi.yaml but not served";
+  for (const auto& r : served)
+    EXPECT_TRUE(spec.count(r)) << r.first << " " << r.second << " is served but not in docs/openapi.yaml";
+  for (const auto& r : spec)
+    EXPECT_TRUE(served.count(r)) << r.first << " " << r.second << " is in docs/openapi.yaml but not served";
 }
 
 TEST(ServerOpenApiTest, EveryRouteInTheSpecIsServedByTheRealServer) {

@@ -42,8 +42,7 @@ TEST_F(ServerQueuesTest, QueuesListCountsAndPauseResumeWakesWaiters) {
   const auto resumed_at = std::chrono::steady_clock::now();
   ASSERT_EQ(server_.Post("/v1/queues/mail/resume", json::object()).status, 200);
   Reply got = poll.get();
-  const auto waited =
-      std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - resumed_at).count();
+  const auto waited = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - resumed_at).count();
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(got.body["jobs"].size(), 1u);
   EXPECT_LT(waited, 2000);
@@ -93,9 +92,10 @@ TEST_F(ServerQueuesTest, ProbesAndMetrics) {
   server_.Enqueue({{"kind", "k"}});
   json job = server_.FetchOne(worker);
   ASSERT_FALSE(job.is_null());
-  ASSERT_EQ(server_.Post("/v1/worker/fail", {{"id", job["id"]},
-                                             {"token", job["lease"]["token"]},
-                                             {"error", {{"class", "permanent"}, {"message", "no"}}}})
+  ASSERT_EQ(server_
+                .Post("/v1/worker/fail", {{"id", job["id"]},
+                                          {"token", job["lease"]["token"]},
+                                          {"error", {{"class", "permanent"}, {"message", "no"}}}})
                 .status,
             200);
   server_.Get("/v1/jobs/999999");

@@ -19,7 +19,8 @@ TEST(ServerSessionTest, DroppedSessionTakesBackAsWorkerLostWithinTheGrace) {
   const std::string worker = server.Register();
   const std::string id = server.Enqueue({{"kind", "k"}});
   auto session = std::make_unique<SseClient>(server.port(), SessionPath(worker));
-  ASSERT_TRUE(session->WaitFor("hello", [&](const json& j) { return j["worker_id"] == worker; }, Millis(5000)));
+  ASSERT_TRUE(session->WaitFor(
+      "hello", [&](const json& j) { return j["worker_id"] == worker; }, Millis(5000)));
   json job = server.FetchOne(worker, {{"lease_ttl_s", 600}});  // a lease far longer than the test
   ASSERT_EQ(job["id"], id);
   EXPECT_EQ(server.Get("/v1/workers").body["workers"][0]["session_open"], true);
@@ -51,14 +52,16 @@ TEST(ServerSessionTest, SessionReopenedWithinTheGraceKeepsItsJobs) {
   const std::string worker = server.Register();
   const std::string id = server.Enqueue({{"kind", "k"}});
   auto session = std::make_unique<SseClient>(server.port(), SessionPath(worker));
-  ASSERT_TRUE(session->WaitFor("hello", [](const json&) { return true; }, Millis(5000)));
+  ASSERT_TRUE(session->WaitFor(
+      "hello", [](const json&) { return true; }, Millis(5000)));
   json job = server.FetchOne(worker, {{"lease_ttl_s", 600}});
   const std::int64_t token = job["lease"]["token"];
 
   session.reset();
   std::this_thread::sleep_for(Millis(500));
   SseClient reopened(server.port(), SessionPath(worker));
-  ASSERT_TRUE(reopened.WaitFor("hello", [](const json&) { return true; }, Millis(5000)));
+  ASSERT_TRUE(reopened.WaitFor(
+      "hello", [](const json&) { return true; }, Millis(5000)));
   std::this_thread::sleep_for(Millis(3000));  // well past the grace
 
   Reply got = server.Get("/v1/jobs/" + id);
@@ -75,7 +78,8 @@ TEST(ServerSessionTest, CancelNoticeIsPushedThroughTheSession) {
   const std::string worker = server.Register();
   const std::string id = server.Enqueue({{"kind", "k"}});
   SseClient session(server.port(), SessionPath(worker));
-  ASSERT_TRUE(session.WaitFor("hello", [](const json&) { return true; }, Millis(5000)));
+  ASSERT_TRUE(session.WaitFor(
+      "hello", [](const json&) { return true; }, Millis(5000)));
   json job = server.FetchOne(worker, {{"lease_ttl_s", 600}});
   const auto asked = Clock::now();
   ASSERT_EQ(server.Post("/v1/jobs/" + id + "/cancel", json::object()).status, 200);
@@ -95,17 +99,20 @@ TEST(ServerSessionTest, ShutdownTakesNothingBackAndARestartWithinTheTtlExpiresNo
   const std::string worker = server.Register();
   const std::string id = server.Enqueue({{"kind", "k"}});
   auto session = std::make_unique<SseClient>(server.port(), SessionPath(worker));
-  ASSERT_TRUE(session->WaitFor("hello", [](const json&) { return true; }, Millis(5000)));
+  ASSERT_TRUE(session->WaitFor(
+      "hello", [](const json&) { return true; }, Millis(5000)));
   json job = server.FetchOne(worker, {{"lease_ttl_s", 20}});
   const std::int64_t token = job["lease"]["token"];
 
   ASSERT_EQ(server.Stop(), 0) << server.Stderr();
-  EXPECT_TRUE(session->WaitFor("shutdown", [](const json&) { return true; }, Millis(5000)));
+  EXPECT_TRUE(session->WaitFor(
+      "shutdown", [](const json&) { return true; }, Millis(5000)));
   session.reset();
 
   server.Start();  // the same database, well within the 20 s TTL
   SseClient reopened(server.port(), SessionPath(worker));
-  ASSERT_TRUE(reopened.WaitFor("hello", [](const json&) { return true; }, Millis(5000)))
+  ASSERT_TRUE(reopened.WaitFor(
+      "hello", [](const json&) { return true; }, Millis(5000)))
       << "a worker registered before the restart is still known";
   std::this_thread::sleep_for(Millis(2500));  // past the session grace and several reaper ticks
   Reply got = server.Get("/v1/jobs/" + id);

@@ -50,20 +50,22 @@ TEST_F(ServerWorkerTest, RegisterFetchHeartbeatComplete) {
   EXPECT_DOUBLE_EQ(job["lease"]["ttl_s"].get<double>(), 30.0);
   const std::int64_t token = job["lease"]["token"];
 
-  Reply hb = server_.Post("/v1/worker/heartbeat",
-                          {{"worker_id", worker},
-                           {"jobs", {{{"id", id}, {"token", token}, {"progress", {{"done", 3}, {"total", 10}}},
-                                      {"checkpoint", {{"page", 3}}}}}}});
+  Reply hb = server_.Post(
+      "/v1/worker/heartbeat",
+      {{"worker_id", worker},
+       {"jobs",
+        {{{"id", id}, {"token", token}, {"progress", {{"done", 3}, {"total", 10}}}, {"checkpoint", {{"page", 3}}}}}}});
   ASSERT_EQ(hb.status, 200) << hb.raw;
   ASSERT_EQ(hb.body["jobs"].size(), 1u);
   EXPECT_EQ(hb.body["jobs"][0]["answer"], "continue");
   EXPECT_TRUE(hb.body["jobs"][0]["lease_expires_at"].is_string());
-  Reply stale_hb = server_.Post("/v1/worker/heartbeat",
-                                {{"worker_id", worker}, {"jobs", {{{"id", id}, {"token", token + 1000}}}}});
+  Reply stale_hb =
+      server_.Post("/v1/worker/heartbeat", {{"worker_id", worker}, {"jobs", {{{"id", id}, {"token", token + 1000}}}}});
   ASSERT_EQ(stale_hb.status, 200);
   EXPECT_EQ(stale_hb.body["jobs"][0]["answer"], "lost");
-  Reply bad_hb = server_.Post("/v1/worker/heartbeat",
-                              {{"worker_id", worker}, {"jobs", {{{"id", id}, {"token", token}, {"progress", {{"done", -1}}}}}}});
+  Reply bad_hb =
+      server_.Post("/v1/worker/heartbeat",
+                   {{"worker_id", worker}, {"jobs", {{{"id", id}, {"token", token}, {"progress", {{"done", -1}}}}}}});
   EXPECT_EQ(bad_hb.status, 400);
   EXPECT_EQ(Message(bad_hb).rfind("jobs[0].progress.done", 0), 0u) << bad_hb.raw;
 
@@ -135,13 +137,13 @@ TEST_F(ServerWorkerTest, FailClassesBatchesAndCancelAnswers) {
   auto id_of = [&](int i) { return fetched.body["jobs"][i]["id"].get<std::string>(); };
   auto token_of = [&](int i) { return fetched.body["jobs"][i]["lease"]["token"].get<std::int64_t>(); };
 
-  Reply server_class = server_.Post(
-      "/v1/worker/fail",
-      {{"id", id_of(0)}, {"token", token_of(0)}, {"error", {{"class", "worker_lost"}, {"message", "x"}}}});
+  Reply server_class =
+      server_.Post("/v1/worker/fail",
+                   {{"id", id_of(0)}, {"token", token_of(0)}, {"error", {{"class", "worker_lost"}, {"message", "x"}}}});
   EXPECT_EQ(server_class.status, 400);
   EXPECT_EQ(Message(server_class).rfind("error.class", 0), 0u) << server_class.raw;
-  Reply no_message = server_.Post("/v1/worker/fail",
-                                  {{"id", id_of(0)}, {"token", token_of(0)}, {"error", {{"class", "transient"}}}});
+  Reply no_message =
+      server_.Post("/v1/worker/fail", {{"id", id_of(0)}, {"token", token_of(0)}, {"error", {{"class", "transient"}}}});
   EXPECT_EQ(no_message.status, 400);
   EXPECT_EQ(Message(no_message).rfind("error.message: required", 0), 0u) << no_message.raw;
 
@@ -165,11 +167,11 @@ TEST_F(ServerWorkerTest, FailClassesBatchesAndCancelAnswers) {
   EXPECT_EQ(hb.body["jobs"][0]["cancel_reason"], "cancel");
 
   // Batch: one stale token answers 409 lease_lost for that job only.
-  Reply batch = server_.Post("/v1/worker/complete",
-                             {{"worker_id", worker},
-                              {"jobs",
-                               {{{"id", id_of(2)}, {"token", token_of(2)}, {"result", 2}},
-                                {{"id", id_of(3)}, {"token", token_of(3) + 99}, {"result", 3}}}}});
+  Reply batch =
+      server_.Post("/v1/worker/complete", {{"worker_id", worker},
+                                           {"jobs",
+                                            {{{"id", id_of(2)}, {"token", token_of(2)}, {"result", 2}},
+                                             {{"id", id_of(3)}, {"token", token_of(3) + 99}, {"result", 3}}}}});
   ASSERT_EQ(batch.status, 200) << batch.raw;
   ASSERT_EQ(batch.body["jobs"].size(), 2u);
   EXPECT_EQ(batch.body["jobs"][0]["status"], 200);
@@ -180,7 +182,8 @@ TEST_F(ServerWorkerTest, FailClassesBatchesAndCancelAnswers) {
 
   Reply batch_fail = server_.Post(
       "/v1/worker/fail",
-      {{"jobs", {{{"id", id_of(3)}, {"token", token_of(3)}, {"error", {{"class", "permanent"}, {"message", "bad"}}}}}}});
+      {{"jobs",
+        {{{"id", id_of(3)}, {"token", token_of(3)}, {"error", {{"class", "permanent"}, {"message", "bad"}}}}}}});
   ASSERT_EQ(batch_fail.status, 200);
   EXPECT_EQ(batch_fail.body["jobs"][0]["status"], 200);
   EXPECT_EQ(server_.Get("/v1/jobs/" + id_of(3)).body["state"], "failed");

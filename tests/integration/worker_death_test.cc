@@ -28,7 +28,8 @@ using WorkerDeathTest = WorkerProcessTest;
 // worker's handler does not outlive it (parent-death signal).
 TEST_F(WorkerDeathTest, KillNineJobTakenBackBySecondWorkerAndHandlerGone) {
   const std::string script = WriteScript("work.sh", kHangOnFirstAttempt);
-  const std::string config = WriteConfig("lease_ttl = \"30s\"\ngrace = \"1s\"\nconcurrency = 1", "work", {"sh", script});
+  const std::string config =
+      WriteConfig("lease_ttl = \"30s\"\ngrace = \"1s\"\nconcurrency = 1", "work", {"sh", script});
   const JobId id = Enqueue(Request("work", 5min, 3));
 
   ChildProcess& a = StartWorker(config);
@@ -128,8 +129,8 @@ with open(os.path.join(os.environ["MARKS"], "items"), "a") as items:
             ctl.write(json.dumps({"progress": {"done": i, "total": total}}) + "\n")
 ctl.write(json.dumps({"result": {"resumed_from": start, "processed": total - start}}) + "\n")
 )");
-  const std::string config = WriteConfig("lease_ttl = \"10s\"\ngrace = \"3s\"\ndrain_timeout = \"300ms\"", "count",
-                                         {"python3", script});
+  const std::string config =
+      WriteConfig("lease_ttl = \"10s\"\ngrace = \"3s\"\ndrain_timeout = \"300ms\"", "count", {"python3", script});
   constexpr int kTotal = 600;
   EnqueueRequest r = Request("count", 5min, 1);
   r.args = R"({"total": 600})";

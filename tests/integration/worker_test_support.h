@@ -78,8 +78,8 @@ class WorkerProcessTest : public ::testing::Test {
     std::vector<std::string> argv{JOBWARDEN_CLI_BINARY, "worker", "--db", db_, "--config", config};
     argv.insert(argv.end(), extra.begin(), extra.end());
     const std::string prefix = dir_.File("worker-" + std::to_string(workers_.size()));
-    workers_.push_back(std::make_unique<ChildProcess>(argv, prefix, std::map<std::string, std::string>{
-                                                                         {"JOBWARDEN_LOG_LEVEL", "debug"}}));
+    workers_.push_back(std::make_unique<ChildProcess>(
+        argv, prefix, std::map<std::string, std::string>{{"JOBWARDEN_LOG_LEVEL", "debug"}}));
     return *workers_.back();
   }
 

@@ -25,8 +25,8 @@ class WorkerUpTest : public WorkerProcessTest {
 
   // `jobwarden up --db <db> --config <config> --listen 127.0.0.1:0 <extra...>`.
   ChildProcess& StartUp(const std::string& config, const std::vector<std::string>& extra) {
-    std::vector<std::string> argv{JOBWARDEN_CLI_BINARY, "up",     "--db", db_, "--config", config,
-                                  "--listen",           "127.0.0.1:0"};
+    std::vector<std::string> argv{JOBWARDEN_CLI_BINARY, "up",   "--db",     db_,
+                                  "--config",           config, "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     up_ = std::make_unique<ChildProcess>(argv, dir_.File("up-" + std::to_string(++ups_)));
     return *up_;
@@ -86,16 +86,14 @@ TEST_F(WorkerUpTest, DemoSeedsOnceAndHandsBackOnSigterm) {
   const std::vector<std::string> seed{"--seed", examples + "/demo-jobs.toml"};
   ChildProcess& first = StartUp(examples + "/demo.toml", seed);
   ASSERT_TRUE(WaitUntil([&] { return CountJobs(*engine_) == 6; }, 30s)) << first.Stderr();
-  ASSERT_TRUE(WaitUntil([&] { return Get(1).state == JobState::kRunning && Get(2).state == JobState::kRunning; },
-                        30s))
+  ASSERT_TRUE(WaitUntil([&] { return Get(1).state == JobState::kRunning && Get(2).state == JobState::kRunning; }, 30s))
       << first.Stderr();
   EXPECT_EQ(Get(1).kind, "hang");
 
   // Two signals sent at once would merge into one pending signal: the second
   // goes after the first was passed on (the worker began to drain).
   first.Signal(SIGTERM);
-  ASSERT_TRUE(WaitUntil([&] { return first.Stderr().find("draining") != std::string::npos; }, 30s))
-      << first.Stderr();
+  ASSERT_TRUE(WaitUntil([&] { return first.Stderr().find("draining") != std::string::npos; }, 30s)) << first.Stderr();
   first.Signal(SIGTERM);
   const int status = first.WaitFor(60s);
   ASSERT_TRUE(ExitedWith(status, 0)) << "wait status " << status << "\n" << first.Stderr();
@@ -191,8 +189,8 @@ TEST_F(WorkerUpTest, KilledWorkerIsRestartedAndItsJobTakenBackAtOnce) {
 // running job back as interrupted (the attempt not spent) and exits; then
 // the server stops and `up` exits 0, leaving no worker behind.
 TEST_F(WorkerUpTest, SigtermStopsEveryWorkerAndHandsBackTheRunningJob) {
-  const std::string config = WriteConfig(
-      "concurrency = 1\nlease_ttl = \"60s\"\ndrain_timeout = \"1s\"\ngrace = \"1s\"", "long", {"sleep", "300"});
+  const std::string config = WriteConfig("concurrency = 1\nlease_ttl = \"60s\"\ndrain_timeout = \"1s\"\ngrace = \"1s\"",
+                                         "long", {"sleep", "300"});
   ChildProcess& up = StartUp(config, {"--workers", "2"});
   const std::string url = WaitForUrl();
   ASSERT_FALSE(url.empty()) << up.Stderr();

@@ -16,14 +16,14 @@
 #include "testutil/fake_clock.h"
 #include "testutil/temp_dir.h"
 
-#define EXPECT_OK(expr)                                          \
-  do {                                                           \
-    const ::jobwarden::Status jw_s_ = (expr);                    \
+#define EXPECT_OK(expr)                                           \
+  do {                                                            \
+    const ::jobwarden::Status jw_s_ = (expr);                     \
     EXPECT_TRUE(jw_s_.ok()) << #expr << ": " << jw_s_.ToString(); \
   } while (0)
-#define ASSERT_OK(expr)                                          \
-  do {                                                           \
-    const ::jobwarden::Status jw_s_ = (expr);                    \
+#define ASSERT_OK(expr)                                           \
+  do {                                                            \
+    const ::jobwarden::Status jw_s_ = (expr);                     \
     ASSERT_TRUE(jw_s_.ok()) << #expr << ": " << jw_s_.ToString(); \
   } while (0)
 

@@ -1,7 +1,7 @@
 #include "store/sqlite/sqlite_checkpointer.h"
 
-#include <sqlite3.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <utility>
 
@@ -65,8 +65,7 @@ void Checkpointer::Loop(const std::stop_token& stop) {
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       // Not fatal: the next commit past the threshold asks again, and past
       // kInlinePages the writer checkpoints itself.
-      spdlog::warn("sqlite: background checkpoint: {}",
-                   FromSqliteError(rc, conn_->raw(), "checkpoint").ToString());
+      spdlog::warn("sqlite: background checkpoint: {}", FromSqliteError(rc, conn_->raw(), "checkpoint").ToString());
     }
   }
 }

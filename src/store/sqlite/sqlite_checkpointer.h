@@ -42,7 +42,7 @@ class Checkpointer {
   bool wanted_ GUARDED_BY(mu_) = false;   // a commit found kPages frames to copy
   bool running_ GUARDED_BY(mu_) = false;  // a checkpoint is under way
   int copied_ GUARDED_BY(mu_) = 0;        // WAL frames the last checkpoint left copied
-  OwnedThread thread_;    // declared last: stopped and joined before the members it uses go
+  OwnedThread thread_;                    // declared last: stopped and joined before the members it uses go
 };
 
 }  // namespace jobwarden::sqlite

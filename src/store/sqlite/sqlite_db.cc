@@ -11,28 +11,23 @@ Status FromSqliteError(int rc, sqlite3* db, std::string_view context) {
   switch (rc & 0xff) {
     case SQLITE_OK:
     case SQLITE_ROW:
-    case SQLITE_DONE:
-      return Status::Ok();
+    case SQLITE_DONE: return Status::Ok();
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::Unavailable(std::move(msg));
-    case SQLITE_CONSTRAINT:
-      return Status::Conflict(std::move(msg));
+    case SQLITE_LOCKED: return Status::Unavailable(std::move(msg));
+    case SQLITE_CONSTRAINT: return Status::Conflict(std::move(msg));
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return Status::Unavailable(std::move(msg));
-    default:
-      return Status::Internal(std::move(msg));
+    case SQLITE_PERM: return Status::Unavailable(std::move(msg));
+    default: return Status::Internal(std::move(msg));
   }
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only, Duration busy_timeout) {
   sqlite3* db = nullptr;
-  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                    SQLITE_OPEN_NOMUTEX;
+  const int flags =
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     Status s = FromSqliteError(rc, db, "open database '" + path + "'");
@@ -66,8 +61,8 @@ Status Connection::ExecCached(std::string_view sql, std::string_view context) {
   auto it = cached_.find(sql);
   if (it == cached_.end()) {
     sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                      &stmt, nullptr);
+    const int rc =
+        sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) return FromSqliteError(rc, db_, context);
     it = cached_.emplace(std::string(sql), stmt).first;
   }
@@ -82,8 +77,8 @@ Status Connection::ExecCached(std::string_view sql, std::string_view context) {
 Status Connection::Prepare(std::string_view name, std::string_view sql) {
   if (statements_.find(name) != statements_.end()) return Status::Ok();
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                                    nullptr);
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return FromSqliteError(rc, db_, "prepare statement " + std::string(name));
   statements_.emplace(std::string(name), stmt);
   return Status::Ok();
@@ -130,8 +125,7 @@ Query& Query::Bind(int index, double value) {
 
 Query& Query::Bind(int index, std::string_view value) {
   if (stmt_ != nullptr) {
-    Check(bind_status_,
-          sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+    Check(bind_status_, sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
           conn_.raw(), name_, index);
   }
   return *this;

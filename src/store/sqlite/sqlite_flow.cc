@@ -119,8 +119,7 @@ Status SqliteStore::LoadFlow(Connection& conn) {
   return Status::Ok();
 }
 
-Result<ResourceGate*> SqliteStore::GateFor(Connection& conn, const std::string& key, Timestamp now,
-                                                GateMap& gates) {
+Result<ResourceGate*> SqliteStore::GateFor(Connection& conn, const std::string& key, Timestamp now, GateMap& gates) {
   if (auto it = gates.find(key); it != gates.end()) return &it->second;
   auto limits = flow_.resources.find(key);
   if (limits == flow_.resources.end()) return nullptr;  // no settings, no state: nothing holds it
@@ -161,8 +160,8 @@ Result<ResourceGate*> SqliteStore::GateFor(Connection& conn, const std::string& 
   // Holds that only time (or a settings change, which reloads) can end, for the next fetches.
   if (g.held_until && *g.held_until > now) {
     flow_.holds[key] = *g.held_until;
-  } else if (g.limits.breaker.failures > 0 && g.now.breaker.state == BreakerState::kOpen &&
-             g.now.breaker.open_until && *g.now.breaker.open_until > now) {
+  } else if (g.limits.breaker.failures > 0 && g.now.breaker.state == BreakerState::kOpen && g.now.breaker.open_until &&
+             *g.now.breaker.open_until > now) {
     // (A breaker's state outlives its settings: with no breaker configured, "open" holds nothing.)
     flow_.holds[key] = *g.now.breaker.open_until;
   }
@@ -192,8 +191,7 @@ bool SqliteStore::GateAllows(const ResourceGate& g, int cost, Timestamp now, Fet
   }
   if (g.limits.concurrency && g.now.running >= *g.limits.concurrency) return false;  // woken by a settle
   if (g.limits.rate) {
-    const Timestamp at =
-        WhenAvailable(*g.now.bucket, g.limits.rate->per_second, g.limits.EffectiveBurst(), cost, now);
+    const Timestamp at = WhenAvailable(*g.now.bucket, g.limits.rate->per_second, g.limits.EffectiveBurst(), cost, now);
     if (at > now) {
       NoteRetryAt(holds, at);
       return false;

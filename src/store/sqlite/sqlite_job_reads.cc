@@ -61,14 +61,15 @@ Result<std::vector<Job>> SqliteStore::JobList(const JobListParams& p) {
       if (queues.size() <= static_cast<std::size_t>(kMaxMergedQueues)) {
         for (const std::string& queue : queues) JW_RETURN_IF_ERROR(list("JobListByStateQueue", queue));
         std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) { return a.id < b.id; });
-        if (p.limit >= 0 && out.size() > static_cast<std::size_t>(p.limit)) out.resize(static_cast<std::size_t>(p.limit));
+        if (p.limit >= 0 && out.size() > static_cast<std::size_t>(p.limit))
+          out.resize(static_cast<std::size_t>(p.limit));
       } else {
         JW_RETURN_IF_ERROR(list("JobListByState", std::nullopt));
       }
     } else {
-      JW_RETURN_IF_ERROR(list(p.state ? (p.queue ? "JobListByStateQueue" : "JobListByState")
-                                      : (p.queue ? "JobListByQueue" : "JobListAll"),
-                              p.queue));
+      JW_RETURN_IF_ERROR(list(
+          p.state ? (p.queue ? "JobListByStateQueue" : "JobListByState") : (p.queue ? "JobListByQueue" : "JobListAll"),
+          p.queue));
     }
     if (p.with_errors) {
       for (Job& j : out) JW_RETURN_IF_ERROR(LoadErrors(c, j));

@@ -102,8 +102,8 @@ Result<std::vector<HeartbeatResult>> SqliteStore::LeaseExtendMany(const LeaseExt
 
 Result<std::vector<Status>> SqliteStore::JobCompleteMany(const JobCompleteParams& p) {
   std::vector<Status> out;
-  Status s = writer_.Submit([&](Connection& conn) { return CompleteIn(conn, p, out); },
-                            static_cast<int>(p.items.size()));
+  Status s =
+      writer_.Submit([&](Connection& conn) { return CompleteIn(conn, p, out); }, static_cast<int>(p.items.size()));
   if (!s.ok()) return s.WithContext("complete jobs");
   return out;
 }
@@ -175,7 +175,8 @@ Status SqliteStore::JobDelete(JobId id) {
     Query e(conn, "JobExists");
     e.Bind(1, id);
     JW_ASSIGN_OR_RETURN(bool row, e.Step());
-    result = row ? Status::Conflict("job " + FormatJobId(id) + " is running: a running job cannot be deleted "
+    result = row ? Status::Conflict("job " + FormatJobId(id) +
+                                    " is running: a running job cannot be deleted "
                                     "(cancel it first)")
                  : Status::NotFound("job " + FormatJobId(id) + " does not exist");
     return Status::Ok();

@@ -8,7 +8,8 @@ constexpr std::string_view kJobColumns =
     "id, kind, queue, priority, state, args, attempt, max_attempts, timeout_ms, stall_timeout_ms, deadline_at, "
     "run_at, created_at, started_at, finished_at, heartbeat_at, lease_expires_at, lease_token, lease_ttl_ms, "
     "grace_ms, worker_id, cancel_requested, cancel_reason, takeback_at, progress_done, progress_total, "
-    "progress_message, progress_updated_at, stall_since, checkpoint, result, unique_key, resource_key, batch_id, tags, cost";
+    "progress_message, progress_updated_at, stall_since, checkpoint, result, unique_key, resource_key, batch_id, tags, "
+    "cost";
 
 const std::vector<std::pair<std::string, std::string>>& Statements() {
   static const auto* statements = [] {
@@ -20,7 +21,8 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
       const std::size_t name_end = text.find('\n', pos);
       std::string name(text.substr(pos + kMarker.size(), name_end - pos - kMarker.size()));
       const std::size_t next = text.find(kMarker, name_end);
-      std::string sql(text.substr(name_end + 1, next == std::string_view::npos ? std::string_view::npos : next - name_end - 1));
+      std::string sql(
+          text.substr(name_end + 1, next == std::string_view::npos ? std::string_view::npos : next - name_end - 1));
       const std::string placeholder = "{JOB_COLUMNS}";
       for (std::size_t at = sql.find(placeholder); at != std::string::npos; at = sql.find(placeholder)) {
         sql.replace(at, placeholder.size(), kJobColumns);

@@ -4,8 +4,8 @@
 // sqlite_job_reads.cc and sqlite_queues_workers.cc (see sqlite_store_impl.h).
 #include "store/sqlite/sqlite_store.h"
 
-#include <sqlite3.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <functional>
@@ -44,9 +44,10 @@ struct Migration {
   int version;
   std::string_view sql;
 };
-constexpr Migration kMigrations[] = {
-    {1, sqlite_sql::k_001_init}, {2, sqlite_sql::k_002_scheduled_due}, {3, sqlite_sql::k_003_flow_control},
-    {4, sqlite_sql::k_004_schedules}};
+constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init},
+                                     {2, sqlite_sql::k_002_scheduled_due},
+                                     {3, sqlite_sql::k_003_flow_control},
+                                     {4, sqlite_sql::k_004_schedules}};
 
 // Runs `step` again while it fails with kUnavailable (the database is busy),
 // up to `lock_wait`. Opening a file that another process is opening too can
@@ -80,9 +81,10 @@ Result<bool> MigrationApplied(Connection& conn, int version) {
 }
 
 Status Migrate(Connection& conn) {
-  JW_RETURN_IF_ERROR(conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                               "applied_at INTEGER NOT NULL)",
-                               "create schema_migrations"));
+  JW_RETURN_IF_ERROR(
+      conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "applied_at INTEGER NOT NULL)",
+                "create schema_migrations"));
   for (const Migration& m : kMigrations) {
     JW_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE", "begin migration"));
     // A failed read must not pass for "not applied": that would apply it twice.
@@ -133,8 +135,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   std::unique_ptr<Connection> writer = std::move(writer_or).value();
   // WAL: readers never block the writer, and a commit in `process` mode costs no fsync.
   // Several processes may open the same file at once: busy is waited out, never surfaced.
-  Status s = RetryWhileBusy(options.lock_wait,
-                            [&] { return writer->Exec("PRAGMA journal_mode = WAL", "enable WAL"); });
+  Status s = RetryWhileBusy(options.lock_wait, [&] { return writer->Exec("PRAGMA journal_mode = WAL", "enable WAL"); });
   if (s.ok()) s = ConfigureConnection(*writer, options.durability);
   // The writer runs each grouped caller's change in a SAVEPOINT. Their sub-journal
   // becomes a temp file past 64 KiB, and then every page a batch touches is also

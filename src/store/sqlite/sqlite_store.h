@@ -22,8 +22,8 @@
 namespace jobwarden {
 
 struct SqliteStoreOptions {
-  std::string path;  // the database file; its directory must exist
-  Durability durability = Durability::kProcess;  // Default: process
+  std::string path;                                 // the database file; its directory must exist
+  Durability durability = Durability::kProcess;     // Default: process
   Duration busy_timeout = std::chrono::seconds(5);  // per attempt; BEGIN is retried up to lock_wait
   Duration lock_wait = std::chrono::seconds(60);    // give up (kUnavailable) after this long busy
   int read_connections = 4;

@@ -98,8 +98,7 @@ struct FlowSettings {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer,
-              std::unique_ptr<Connection> checkpoints);
+  SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer, std::unique_ptr<Connection> checkpoints);
 
   ReaderPool& readers() { return readers_; }
 
@@ -180,7 +179,7 @@ class SqliteStore final : public Store {
   // it changed. `weight` is its share of a batch (the rows it may touch).
   template <typename BindFn>
   Result<std::int64_t> WriteCountingChanges(std::string_view statement, BindFn bind, int weight,
-                                             std::string_view context) {
+                                            std::string_view context) {
     std::int64_t n = 0;
     Status s = writer_.Submit(
         [&](Connection& conn) -> Status {

@@ -15,8 +15,7 @@ Writer::~Writer() {
 void Writer::Lead() noexcept {
   leading_ = true;
   int led_rows = 0;
-  for (int round = 0; round < kMaxBatchesPerLead && !queue_.empty() && led_rows < kMaxRowsPerTransaction;
-       ++round) {
+  for (int round = 0; round < kMaxBatchesPerLead && !queue_.empty() && led_rows < kMaxRowsPerTransaction; ++round) {
     int rows = 0;
     while (!queue_.empty() && (batch_.empty() || rows + queue_.front()->weight <= kMaxRowsPerTransaction)) {
       rows += queue_.front()->weight;

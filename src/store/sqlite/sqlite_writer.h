@@ -33,8 +33,8 @@ class Writer {
   class Op {
    public:
     template <typename F>
-      requires(!std::is_same_v<std::remove_cvref_t<F>, Op>)
-    explicit Op(F& f) : obj_(&f), call_([](void* o, Connection& c) -> Status { return (*static_cast<F*>(o))(c); }) {}
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Op>) explicit Op(F& f)
+        : obj_(&f), call_([](void* o, Connection& c) -> Status { return (*static_cast<F*>(o))(c); }) {}
     Status operator()(Connection& c) const { return call_(obj_, c); }
 
    private:
@@ -107,7 +107,7 @@ class Writer {
   std::uint64_t settled_ GUARDED_BY(mu_) = 0;   // operations whose batch ran: those with seq <= settled_
   bool leading_ GUARDED_BY(mu_) = false;        // a caller is running a batch
   bool stop_ GUARDED_BY(mu_) = false;
-  std::vector<Pending*> batch_;      // used by the leader only (reused: no allocation per batch)
+  std::vector<Pending*> batch_;  // used by the leader only (reused: no allocation per batch)
 };
 
 }  // namespace jobwarden::sqlite

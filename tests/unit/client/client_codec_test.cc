@@ -131,7 +131,8 @@ TEST(ClientJobCodecTest, FetchAnswerTextDecodesWhatTheEncoderWrote) {
   Job three;
   three.id = 3;
   three.state = JobState::kRunning;
-  auto one = JobsFromFetchAnswer(R"({"jobs":[{"id":"3","state":"running","extra":{"a":[1,{"b":null}]},"lease":null}]})");
+  auto one =
+      JobsFromFetchAnswer(R"({"jobs":[{"id":"3","state":"running","extra":{"a":[1,{"b":null}]},"lease":null}]})");
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ(JobToJson((*one)[0]), JobToJson(three));
@@ -181,7 +182,8 @@ TEST(ClientStatusFromHttpTest, ErrorCodesAndStatusesMapOnce) {
 }
 
 TEST(ClientStatusFromHttpTest, TheErrorsFieldIsKeptForProgramsToBranchOn) {
-  const json about_worker = {{"error", {{"code", "not_found"}, {"message", "worker_id: gone"}, {"field", "worker_id"}}}};
+  const json about_worker = {
+      {"error", {{"code", "not_found"}, {"message", "worker_id: gone"}, {"field", "worker_id"}}}};
   const Status s = StatusFromHttp(404, about_worker, "x");
   EXPECT_EQ(s.field(), "worker_id");
   EXPECT_EQ(s.WithContext("heartbeat").field(), "worker_id") << "context keeps the field";

@@ -15,8 +15,7 @@ TEST(ErrorClassTest, NamesAreExactlyDesignsClasses) {
   std::set<std::string_view> names;
   for (ErrorClass c : kAllErrorClasses) names.insert(ToString(c));
   EXPECT_EQ(names, (std::set<std::string_view>{"transient", "permanent", "rate_limited", "timeout", "stalled",
-                                               "lease_expired", "worker_lost", "crashed", "interrupted",
-                                               "cancelled"}));
+                                               "lease_expired", "worker_lost", "crashed", "interrupted", "cancelled"}));
 }
 
 TEST(ErrorClassTest, NamesRoundTrip) {

@@ -22,8 +22,8 @@ TEST(JobStateTest, NamesRoundTrip) {
 TEST(JobStateTest, StateNamesAreDesignsSix) {
   std::vector<std::string_view> names;
   for (JobState s : kAllJobStates) names.push_back(ToString(s));
-  EXPECT_EQ(names, (std::vector<std::string_view>{"scheduled", "available", "running", "succeeded", "failed",
-                                                  "cancelled"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string_view>{"scheduled", "available", "running", "succeeded", "failed", "cancelled"}));
 }
 
 TEST(JobStateTest, TerminalStatesAreExactlySucceededFailedCancelled) {
@@ -134,8 +134,8 @@ TEST(TransitionTableTest, EveryPairIsDesignsTransitionOrATypedRefusal) {
       ++refused;
       EXPECT_EQ(got.outcome, Outcome::kRefused);
       EXPECT_FALSE(Allows(s, e));
-      const StatusCode want = (s != S::kRunning && IsLeaseHolderEvent(e)) ? StatusCode::kLeaseLost
-                                                                           : StatusCode::kConflict;
+      const StatusCode want =
+          (s != S::kRunning && IsLeaseHolderEvent(e)) ? StatusCode::kLeaseLost : StatusCode::kConflict;
       EXPECT_EQ(got.refusal, want);
       const Status st = Refusal(s, e, "job 7");
       EXPECT_EQ(st.code(), want);
@@ -157,12 +157,10 @@ TEST(TransitionTableTest, TerminalStatesOnlyAllowRetryOfFailedOrCancelledAndDele
 
 TEST(TransitionTableTest, RefusalsNameTheReason) {
   EXPECT_NE(Refusal(S::kRunning, E::kDelete, "job 3").message().find("cancel it first"), std::string::npos);
-  EXPECT_NE(Refusal(S::kSucceeded, E::kRetry, "job 3").message().find("only failed or cancelled"),
-            std::string::npos);
+  EXPECT_NE(Refusal(S::kSucceeded, E::kRetry, "job 3").message().find("only failed or cancelled"), std::string::npos);
   EXPECT_NE(Refusal(S::kAvailable, E::kRetry, "job 3").message().find("has not finished"), std::string::npos);
   EXPECT_NE(Refusal(S::kSucceeded, E::kCancel, "job 3").message().find("cannot be cancelled"), std::string::npos);
-  EXPECT_NE(Refusal(S::kFailed, E::kComplete, "job 3").message().find("lease is no longer held"),
-            std::string::npos);
+  EXPECT_NE(Refusal(S::kFailed, E::kComplete, "job 3").message().find("lease is no longer held"), std::string::npos);
 }
 
 }  // namespace

@@ -278,9 +278,9 @@ TEST_F(PlanFailureTest, AfterAUsersCancelEveryRetryableEndIsCancelled) {
   Job j = RunningJob(2);
   j.cancel_requested = true;
   j.cancel_reason = CancelReason::kUser;
-  for (ErrorClass k : {ErrorClass::kTransient, ErrorClass::kTimeout, ErrorClass::kStalled, ErrorClass::kCrashed,
-                       ErrorClass::kRateLimited, ErrorClass::kInterrupted, ErrorClass::kLeaseExpired,
-                       ErrorClass::kWorkerLost}) {
+  for (ErrorClass k :
+       {ErrorClass::kTransient, ErrorClass::kTimeout, ErrorClass::kStalled, ErrorClass::kCrashed,
+        ErrorClass::kRateLimited, ErrorClass::kInterrupted, ErrorClass::kLeaseExpired, ErrorClass::kWorkerLost}) {
     auto c = Plan(j, Fail(k, "what happened"), kT0);
     ASSERT_TRUE(c.ok()) << ToString(k);
     EXPECT_EQ(c->to, JobState::kCancelled) << ToString(k);
@@ -578,9 +578,9 @@ TEST(PlanFailureResourceTest, ARunOfAKeyedJobCarriesItsBreakerOutcomeAndHold) {
   j.resource_key = "host:imx";
   std::mt19937_64 rng(1);
   const std::pair<ErrorClass, BreakerOutcome> cases[] = {
-      {ErrorClass::kTransient, BreakerOutcome::kFailure},  {ErrorClass::kCrashed, BreakerOutcome::kFailure},
-      {ErrorClass::kTimeout, BreakerOutcome::kFailure},    {ErrorClass::kRateLimited, BreakerOutcome::kFailure},
-      {ErrorClass::kPermanent, BreakerOutcome::kNeutral},  {ErrorClass::kWorkerLost, BreakerOutcome::kNeutral},
+      {ErrorClass::kTransient, BreakerOutcome::kFailure},   {ErrorClass::kCrashed, BreakerOutcome::kFailure},
+      {ErrorClass::kTimeout, BreakerOutcome::kFailure},     {ErrorClass::kRateLimited, BreakerOutcome::kFailure},
+      {ErrorClass::kPermanent, BreakerOutcome::kNeutral},   {ErrorClass::kWorkerLost, BreakerOutcome::kNeutral},
       {ErrorClass::kInterrupted, BreakerOutcome::kNeutral}, {ErrorClass::kLeaseExpired, BreakerOutcome::kNeutral},
   };
   for (const auto& [c, outcome] : cases) {

@@ -38,8 +38,8 @@ TEST(ScheduleTest, CatchUpOneRunsOnlyTheLatestMissedFire) {
   EXPECT_EQ(plan->fire, At("2026-12-03T13:00:00.000Z"));
   EXPECT_EQ(plan->next_fire_at, At("2026-12-03T14:00:00.000Z"));
 
-  auto every = PlanFire(Timing("@every 30s"), CatchUp::kOne, At("2026-12-03T10:00:00.000Z"),
-                        At("2026-12-03T10:05:10.000Z"));
+  auto every =
+      PlanFire(Timing("@every 30s"), CatchUp::kOne, At("2026-12-03T10:00:00.000Z"), At("2026-12-03T10:05:10.000Z"));
   ASSERT_TRUE(every);
   EXPECT_EQ(every->fire, At("2026-12-03T10:05:00.000Z"));
   EXPECT_EQ(every->next_fire_at, At("2026-12-03T10:05:30.000Z"));

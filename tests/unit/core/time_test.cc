@@ -44,10 +44,10 @@ TEST(ParseDurationTest, BadInputIsInvalidArgumentSayingWhy) {
     std::string_view text;
     std::string_view why;
   };
-  for (const Case& c : {Case{"", "empty"}, Case{"-5s", "negative"}, Case{"abc", "expected a number"},
-                        Case{"5x", "unknown unit"}, Case{"s", "expected a number"}, Case{"5s3", "missing unit"},
-                        Case{"1.2.3s", "bad number"}, Case{" 5s", "expected a number"}, Case{"5 s", "missing unit"},
-                        Case{"99999999999999h", "too large"}}) {
+  for (const Case& c :
+       {Case{"", "empty"}, Case{"-5s", "negative"}, Case{"abc", "expected a number"}, Case{"5x", "unknown unit"},
+        Case{"s", "expected a number"}, Case{"5s3", "missing unit"}, Case{"1.2.3s", "bad number"},
+        Case{" 5s", "expected a number"}, Case{"5 s", "missing unit"}, Case{"99999999999999h", "too large"}}) {
     auto d = ParseDuration(c.text);
     ASSERT_FALSE(d.ok()) << "'" << c.text << "' parsed as " << d->count();
     EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
@@ -145,12 +145,12 @@ TEST(Rfc3339Test, LeapDaysExistOnlyInLeapYears) {
 }
 
 TEST(Rfc3339Test, GarbageIsInvalidArgument) {
-  for (std::string_view s : {"", "garbage", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
-                             "2026-01-32T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
-                             "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00Zjunk", "2026-01-01T00:00:00+0200",
-                             "2026/01/01T00:00:00Z", "-026-01-01T00:00:00Z", "2026-02-29T00:00:00Z",
-                             "2026-02-31T00:00:00Z", "2026-04-31T00:00:00Z", "2100-02-29T00:00:00Z",
-                             "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+01:60"}) {
+  for (std::string_view s :
+       {"", "garbage", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z", "2026-01-32T00:00:00Z",
+        "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00Zjunk",
+        "2026-01-01T00:00:00+0200", "2026/01/01T00:00:00Z", "-026-01-01T00:00:00Z", "2026-02-29T00:00:00Z",
+        "2026-02-31T00:00:00Z", "2026-04-31T00:00:00Z", "2100-02-29T00:00:00Z", "2026-01-01T00:00:00+24:00",
+        "2026-01-01T00:00:00+01:60"}) {
     auto t = ParseRfc3339(s);
     ASSERT_FALSE(t.ok()) << "'" << s << "' parsed as " << FormatRfc3339(*t);
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);

@@ -39,8 +39,8 @@ TEST(ConcurrencyTest, EightThreadsFetchAndCompleteTwentyThousandJobsExactlyOnce)
     threads.emplace_back([&, t] {
       const std::string worker = "w" + std::to_string(t);
       while (true) {
-        auto jobs = engine.Fetch({.queues = {"a", "b"}, .max = kBatch, .lease_ttl = std::chrono::minutes(10),
-                                  .worker_id = worker});
+        auto jobs = engine.Fetch(
+            {.queues = {"a", "b"}, .max = kBatch, .lease_ttl = std::chrono::minutes(10), .worker_id = worker});
         if (!jobs.ok()) {
           ++errors;
           ADD_FAILURE() << jobs.status().ToString();

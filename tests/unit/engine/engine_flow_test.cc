@@ -121,11 +121,14 @@ TEST_F(EngineFlowTest, JobCostIsValidatedAndStored) {
 }
 
 TEST_F(EngineFlowTest, DoctorNamesTheLimitThatHoldsAQueue) {
-  ASSERT_TRUE(engine().SetQueueLimits("seq", [] {
-    QueueLimitsPatch p;
-    p.concurrency = 1;
-    return p;
-  }()).ok());
+  ASSERT_TRUE(engine()
+                  .SetQueueLimits("seq",
+                                  [] {
+                                    QueueLimitsPatch p;
+                                    p.concurrency = 1;
+                                    return p;
+                                  }())
+                  .ok());
   Enqueue({.kind = "k", .queue = "seq"});
   Enqueue({.kind = "k", .queue = "seq"});
   FetchOne({"seq"});

@@ -50,12 +50,33 @@ std::set<std::string> Keys(const nlohmann::json& j) {
 }
 
 TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonAndCost) {
-  const std::set<std::string> design = {
-      "id",         "kind",         "queue",       "priority",    "state",           "args",
-      "attempt",    "max_attempts", "timeout_s",   "stall_timeout_s", "deadline_at", "run_at",
-      "created_at", "started_at",   "finished_at", "heartbeat_at", "lease_expires_at", "worker_id",
-      "cancel_requested", "progress", "checkpoint", "result",     "errors",          "unique_key",
-      "resource_key", "batch_id",   "tags"};
+  const std::set<std::string> design = {"id",
+                                        "kind",
+                                        "queue",
+                                        "priority",
+                                        "state",
+                                        "args",
+                                        "attempt",
+                                        "max_attempts",
+                                        "timeout_s",
+                                        "stall_timeout_s",
+                                        "deadline_at",
+                                        "run_at",
+                                        "created_at",
+                                        "started_at",
+                                        "finished_at",
+                                        "heartbeat_at",
+                                        "lease_expires_at",
+                                        "worker_id",
+                                        "cancel_requested",
+                                        "progress",
+                                        "checkpoint",
+                                        "result",
+                                        "errors",
+                                        "unique_key",
+                                        "resource_key",
+                                        "batch_id",
+                                        "tags"};
   std::set<std::string> want = design;
   // Not in DESIGN's list (reported): the reason given with cancel_requested.
   want.insert("cancel_reason");

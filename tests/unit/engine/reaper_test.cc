@@ -129,15 +129,14 @@ TEST_P(G2Test, LimitIsEnforcedWhileTheWorkerHeartbeatsAndIgnoresTheStop) {
   EXPECT_EQ(got.errors[0].limit, c.limit);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Limits, G2Test,
-    ::testing::Values(LimitCase{"timeout", MakeJob({.timeout = seconds(30)}), seconds(30), ErrorClass::kTimeout,
-                                "timeout", JobState::kScheduled},
-                      LimitCase{"stall", MakeJob({.stall_timeout = seconds(20)}), seconds(20), ErrorClass::kStalled,
-                                "stall_timeout", JobState::kScheduled},
-                      LimitCase{"deadline", MakeJob({.deadline_in = seconds(45)}), seconds(45),
-                                ErrorClass::kTimeout, "deadline", JobState::kFailed}),
-    [](const ::testing::TestParamInfo<LimitCase>& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Limits, G2Test,
+                         ::testing::Values(LimitCase{"timeout", MakeJob({.timeout = seconds(30)}), seconds(30),
+                                                     ErrorClass::kTimeout, "timeout", JobState::kScheduled},
+                                           LimitCase{"stall", MakeJob({.stall_timeout = seconds(20)}), seconds(20),
+                                                     ErrorClass::kStalled, "stall_timeout", JobState::kScheduled},
+                                           LimitCase{"deadline", MakeJob({.deadline_in = seconds(45)}), seconds(45),
+                                                     ErrorClass::kTimeout, "deadline", JobState::kFailed}),
+                         [](const ::testing::TestParamInfo<LimitCase>& p) { return std::string(p.param.name); });
 
 // --- restart grace (DESIGN timing rules) ---
 
@@ -194,8 +193,8 @@ TEST_F(ReaperTest, ServerStartGracesALeaseThatLapsedDuringAShortDowntime) {
   const Job queued = Enqueue();
   const Job j = FetchOne();
   clock().Advance(kLeaseTtl - seconds(2));
-  Reap();                            // the old server's last tick
-  clock().Advance(seconds(4));       // down 4 s < TTL; the lease lapsed 2 s ago
+  Reap();                       // the old server's last tick
+  clock().Advance(seconds(4));  // down 4 s < TTL; the lease lapsed 2 s ago
   auto st = engine().ReapOnce(Engine::ReapPass::kAfterServerStart);
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->graced, 1);
@@ -766,7 +765,7 @@ TEST(ReaperLoopTest, ServerStartGraceOnTheFirstPassAndOnPassSeesEveryPass) {
   ASSERT_TRUE(e.ok());
   ASSERT_TRUE(b.engine->Fetch({.max = 1}).ok());
   b.clock.Advance(kLeaseTtl + seconds(1));  // lapsed while no server ran
-  std::vector<ReapStats> passes;  // written on the reaper thread, read after Stop() joined it
+  std::vector<ReapStats> passes;            // written on the reaper thread, read after Stop() joined it
   Reaper reaper(*b.engine, ReaperOptions{.tick = hours(1),
                                          .server_start_grace = true,
                                          .on_pass = [&](const ReapStats& s) { passes.push_back(s); }});

@@ -782,7 +782,7 @@ TEST_F(TransitionsTest, StaleTokenAfterCompletionIsLeaseLost) {
 TEST_F(TransitionsTest, CheckpointOver256KiBIsRefusedEverywhere) {
   const Job queued = Enqueue();
   const Job j = FetchOne();
-  const std::string big = "\"" + std::string(256 * 1024, 'x') + "\"";  // 256 KiB + 2 quotes
+  const std::string big = "\"" + std::string(256 * 1024, 'x') + "\"";       // 256 KiB + 2 quotes
   const std::string fits = "\"" + std::string(256 * 1024 - 2, 'x') + "\"";  // exactly 256 KiB
   HeartbeatRequest hb;
   hb.jobs.push_back({j.id, j.lease_token, std::nullopt, big});

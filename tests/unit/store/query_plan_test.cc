@@ -42,23 +42,18 @@ TEST_P(QueryPlanTest, UsesItsIndexAndNeitherScansNorSortsTheJobs) {
 
 INSTANTIATE_TEST_SUITE_P(
     ReaperAndFetch, QueryPlanTest,
-    ::testing::Values(std::pair{"JobListDeadlinePassed", "jobs_waiting_deadline"},
-                      std::pair{"JobPromoteScheduled", "jobs_scheduled_due"},
-                      std::pair{"JobPurgeFinished", "jobs_finished"},
-                      std::pair{"JobFetchCandidates", "jobs_fetch"},
-                      // Flow control: keyed jobs from their index alone; per key when the head is held.
-                      std::pair{"JobFetchKeyedCandidates", "jobs_fetch_keyed"},
-                      std::pair{"JobFetchKeyedScan", "jobs_fetch_keyed"},
-                      std::pair{"JobFetchNextKey", "jobs_fetch_by_key"},
-                      std::pair{"JobFetchKeyHead", "jobs_fetch_by_key"},
-                      std::pair{"QueueRunning", "jobs_state_queue"},
-                      std::pair{"ResourceCountInState", "jobs_resource"},
-                      std::pair{"ResourceNextJobKey", "jobs_resource"},
-                      std::pair{"JobHasDueScheduledInQueue", "jobs_scheduled"},
-                      std::pair{"JobPromoteScheduledInQueue", "jobs_scheduled"},
-                      // Listing by state: the queues holding the state, then each queue's run by id.
-                      std::pair{"JobStateQueues", "jobs_state_queue"},
-                      std::pair{"JobListByStateQueue", "jobs_state_queue"}),
+    ::testing::Values(
+        std::pair{"JobListDeadlinePassed", "jobs_waiting_deadline"},
+        std::pair{"JobPromoteScheduled", "jobs_scheduled_due"}, std::pair{"JobPurgeFinished", "jobs_finished"},
+        std::pair{"JobFetchCandidates", "jobs_fetch"},
+        // Flow control: keyed jobs from their index alone; per key when the head is held.
+        std::pair{"JobFetchKeyedCandidates", "jobs_fetch_keyed"}, std::pair{"JobFetchKeyedScan", "jobs_fetch_keyed"},
+        std::pair{"JobFetchNextKey", "jobs_fetch_by_key"}, std::pair{"JobFetchKeyHead", "jobs_fetch_by_key"},
+        std::pair{"QueueRunning", "jobs_state_queue"}, std::pair{"ResourceCountInState", "jobs_resource"},
+        std::pair{"ResourceNextJobKey", "jobs_resource"}, std::pair{"JobHasDueScheduledInQueue", "jobs_scheduled"},
+        std::pair{"JobPromoteScheduledInQueue", "jobs_scheduled"},
+        // Listing by state: the queues holding the state, then each queue's run by id.
+        std::pair{"JobStateQueues", "jobs_state_queue"}, std::pair{"JobListByStateQueue", "jobs_state_queue"}),
     [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) { return std::string(p.param.first); });
 
 TEST(QueryPlanLookupTest, UnknownStatementIsNotFound) {

@@ -120,10 +120,10 @@ TEST(StoreFaultTest, WorkerReportsASuccessAgainUntilTheStoreTakesIt) {
   EXPECT_EQ(pool.Wait(), 0);
 
   EXPECT_EQ(j.state, JobState::kSucceeded);
-  EXPECT_EQ(j.attempt, 1);          // the refusals spent nothing
-  EXPECT_TRUE(j.errors.empty());    // and are no failure of the job
+  EXPECT_EQ(j.attempt, 1);        // the refusals spent nothing
+  EXPECT_TRUE(j.errors.empty());  // and are no failure of the job
   EXPECT_EQ(j.result.value_or(""), R"({"ok":true})");
-  EXPECT_GE(flaky.calls, 3);        // two refused, the third taken
+  EXPECT_GE(flaky.calls, 3);  // two refused, the third taken
   EXPECT_EQ(pool.stats().succeeded, 1);
 }
 

@@ -20,8 +20,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::CutOffBackend;
 using testing::kPatience;
-using testing::Req;
 using testing::ProcessAlive;
+using testing::Req;
 using testing::WaitUntil;
 using testing::WorkerBundle;
 
@@ -77,7 +77,8 @@ class CommandRunnerTest : public ::testing::Test {
 
   WorkerPool& StartPool(WorkerOptions o = WorkerBundle::Options(2), Backend* backend = nullptr) {
     pool_ = std::make_unique<WorkerPool>(backend != nullptr ? *backend : *b_.backend, o);
-    for (const auto& [name, kind] : kinds_) pool_->HandleWith(name, std::make_shared<CommandRunner>(*supervisor_, kind));
+    for (const auto& [name, kind] : kinds_)
+      pool_->HandleWith(name, std::make_shared<CommandRunner>(*supervisor_, kind));
     Status s = pool_->Start();
     EXPECT_TRUE(s.ok()) << s.ToString();
     return *pool_;
@@ -119,7 +120,8 @@ TEST_F(CommandRunnerTest, CheckpointsReachTheEngineWhileTheHandlerRuns) {
   StartPool();
   const JobId id = b_.Enqueue(Req("cp"));
   // Promptly (coalesced), not only at the next heartbeat or at the end.
-  const Job j = b_.WaitFor(id, [](const Job& x) { return x.checkpoint.has_value(); }, "checkpointed");
+  const Job j = b_.WaitFor(
+      id, [](const Job& x) { return x.checkpoint.has_value(); }, "checkpointed");
   EXPECT_EQ(j.state, JobState::kRunning);
   EXPECT_EQ(j.checkpoint.value_or(""), R"({"step":1})");
 }
@@ -330,7 +332,8 @@ ctl.write(json.dumps({"result": {"start": start}}) + "\n")
   o.drain_timeout = 300ms;
   WorkerPool& pool = StartPool(o);
   const JobId id = b_.Enqueue(Req("count", 1));
-  b_.WaitFor(id, [](const Job& x) { return x.progress.done >= 200; }, "past item 200");
+  b_.WaitFor(
+      id, [](const Job& x) { return x.progress.done >= 200; }, "past item 200");
   pool.Drain();
   EXPECT_EQ(pool.Wait(), 0);
 
@@ -385,8 +388,10 @@ TEST_F(CommandRunnerTest, WorkerCutOffFromItsEngineKillsItsHandlerByLeaseEnd) {
   ASSERT_TRUE(ProcessAlive(handler));
   cut.fail_heartbeats = true;
   // The engine takes the job back at lease end; by then the handler is dead.
-  const Job j = b_.WaitFor(id, [](const Job& x) { return x.state != JobState::kRunning; }, "taken back");
-  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, 200ms)) << "handler " << handler << " outlived its lease";
+  const Job j = b_.WaitFor(
+      id, [](const Job& x) { return x.state != JobState::kRunning; }, "taken back");
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, 200ms))
+      << "handler " << handler << " outlived its lease";
   ASSERT_FALSE(j.errors.empty());
   EXPECT_EQ(j.errors.back().error_class, ErrorClass::kLeaseExpired);
   EXPECT_TRUE(WaitUntil([&] { return pool_->stats().lost == 1; }, kPatience));

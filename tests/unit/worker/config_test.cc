@@ -65,7 +65,7 @@ cwd = "work"
 
   const CommandKind& d = config->commands.at("download");
   EXPECT_EQ(d.command, (std::vector<std::string>{"python3", dir_.File("handlers/download.py"), "--url",
-                                                  "https://example.invalid/a/b"}));
+                                                 "https://example.invalid/a/b"}));
   EXPECT_EQ(d.env.at("SOURCE_LIST"), "a,b");
   EXPECT_EQ(d.exit_codes.at(3), ErrorClass::kPermanent);
   EXPECT_EQ(d.exit_codes.at(4), ErrorClass::kTransient);

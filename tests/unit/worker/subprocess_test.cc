@@ -1,8 +1,8 @@
 // The command-handler process supervisor, with real processes.
 #include "worker/subprocess.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -166,12 +166,12 @@ TEST(ControlLineTest, SignalNames) {
 
 TEST_F(SubprocessTest, StdinOutputControlAndExitCode) {
   Recorder rec;
-  CommandSpec spec = Sh(
-      "cat; echo to-stdout; echo to-stderr >&2;"
-      "echo '{\"progress\": {\"done\": 1, \"total\": 2}}' >&3;"
-      "echo 'garbage' >&3;"
-      "printf '{\"checkpoint\": {\"at\": 1}}\\n{\"result\": 42}' >&3;"
-      "exit 3");
+  CommandSpec spec =
+      Sh("cat; echo to-stdout; echo to-stderr >&2;"
+         "echo '{\"progress\": {\"done\": 1, \"total\": 2}}' >&3;"
+         "echo 'garbage' >&3;"
+         "printf '{\"checkpoint\": {\"at\": 1}}\\n{\"result\": 42}' >&3;"
+         "exit 3");
   spec.stdin_data = "{\"job\": 1}\n";
   auto p = Start(spec, rec.Callback());
   ASSERT_TRUE(p);
@@ -209,7 +209,8 @@ TEST_F(SubprocessTest, HandlerThatClosesStdinEarlyDoesNotHurtTheWorker) {
 }
 
 TEST_F(SubprocessTest, OutputTailIsBounded) {
-  CommandSpec spec = Sh("i=0; while [ $i -lt 3000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done");
+  CommandSpec spec =
+      Sh("i=0; while [ $i -lt 3000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done");
   spec.output_tail_bytes = 1000;
   auto p = Start(spec);
   ASSERT_TRUE(p);
@@ -222,9 +223,9 @@ TEST_F(SubprocessTest, OutputTailIsBounded) {
 
 TEST_F(SubprocessTest, OverlongControlLineIsIgnored) {
   Recorder rec;
-  CommandSpec spec = Sh(
-      "head -c 5000 /dev/zero | tr '\\0' 'a' >&3; echo >&3;"
-      "echo '{\"progress\": {\"done\": 5}}' >&3");
+  CommandSpec spec =
+      Sh("head -c 5000 /dev/zero | tr '\\0' 'a' >&3; echo >&3;"
+         "echo '{\"progress\": {\"done\": 5}}' >&3");
   spec.max_control_line = 1000;
   auto p = Start(spec, rec.Callback());
   ASSERT_TRUE(p);
@@ -460,9 +461,8 @@ TEST(SubprocessDeathTest, HandlerDiesWithItsWorkerKilledByNine) {
   if (worker == 0) {
     auto sup = SubprocessSupervisor::Create();
     if (!sup.ok()) ::_exit(2);
-    auto p = (*sup)->Start(Sh("echo $$ > " + pid_file + ".tmp && mv " + pid_file + ".tmp " + pid_file +
-                              "; exec sleep 1000"),
-                           nullptr);
+    auto p = (*sup)->Start(
+        Sh("echo $$ > " + pid_file + ".tmp && mv " + pid_file + ".tmp " + pid_file + "; exec sleep 1000"), nullptr);
     if (!p.ok()) ::_exit(3);
     while (true) ::pause();
   }
@@ -473,7 +473,8 @@ TEST(SubprocessDeathTest, HandlerDiesWithItsWorkerKilledByNine) {
   int status = 0;
   ASSERT_EQ(::waitpid(worker, &status, 0), worker);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the worker exited early: " << status;
-  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, 5000ms)) << "handler " << handler << " outlived its worker";
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(handler); }, 5000ms))
+      << "handler " << handler << " outlived its worker";
   ::waitpid(handler, nullptr, WNOHANG);  // re-parented to this process (a subreaper since an earlier test): reap it
 }
 
@@ -481,7 +482,8 @@ TEST(SubprocessDeathTest, HandlerDiesWithItsWorkerKilledByNine) {
 // not as exit code 127: here a program that exists but is no executable format.
 TEST_F(SubprocessTest, ExecFormatErrorIsAClearError) {
   const std::string bogus = dir_.File("bogus");
-  std::ofstream(bogus) << "\x7f" << "not an ELF and no #!\n";
+  std::ofstream(bogus) << "\x7f"
+                       << "not an ELF and no #!\n";
   ::chmod(bogus.c_str(), 0755);
   CommandSpec spec;
   spec.argv = {bogus};

@@ -16,11 +16,11 @@
 
 #include <gtest/gtest.h>
 
+#include "app/local_backend.h"
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "engine/reaper.h"
 #include "testutil/test_store.h"
-#include "app/local_backend.h"
 #include "worker/worker_pool.h"
 
 namespace jobwarden::testing {
@@ -136,10 +136,12 @@ struct WorkerBundle {
     }
   }
   Job WaitForState(JobId id, JobState state) {
-    return WaitFor(id, [&](const Job& j) { return j.state == state; }, std::string(ToString(state)));
+    return WaitFor(
+        id, [&](const Job& j) { return j.state == state; }, std::string(ToString(state)));
   }
   Job WaitTerminal(JobId id) {
-    return WaitFor(id, [](const Job& j) { return IsTerminal(j.state); }, "terminal");
+    return WaitFor(
+        id, [](const Job& j) { return IsTerminal(j.state); }, "terminal");
   }
 
   TempDir dir;

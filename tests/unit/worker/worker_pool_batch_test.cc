@@ -16,10 +16,10 @@ namespace jobwarden {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Req;
-using testing::WaitUntil;
 using testing::CountingBackend;
 using testing::ForwardingBackend;
+using testing::Req;
+using testing::WaitUntil;
 using testing::WorkerBundle;
 
 // Holds the first CompleteMany until the test opens it, and records the size
@@ -95,7 +95,8 @@ TEST(WorkerPoolBatchTest, AResultThatIsNotJsonFailsItsJobAloneNotItsBatch) {
   backend.open = true;
   EXPECT_EQ(b.WaitTerminal(first).state, JobState::kSucceeded);
   for (JobId id : good) EXPECT_EQ(b.WaitTerminal(id).state, JobState::kSucceeded) << id;
-  const Job failed = b.WaitFor(bad, [](const Job& j) { return !j.errors.empty(); }, "an error entry");
+  const Job failed = b.WaitFor(
+      bad, [](const Job& j) { return !j.errors.empty(); }, "an error entry");
   EXPECT_NE(failed.state, JobState::kSucceeded);
   EXPECT_NE(failed.errors.back().message.find("not JSON"), std::string::npos) << failed.errors.back().message;
   pool.StopNow();

@@ -282,7 +282,7 @@ TEST_F(WorkerPoolTest, WorkerThatCannotRenewStopsItsJobByLeaseEnd) {
   std::atomic<bool> running{false};
   std::atomic<bool> stopped{false};
   std::atomic<std::int64_t> stopped_after_ms{-1};  // on the fake clock, since the fetch
-  const auto start = clock.Now();  // the clock stands still until the test moves it: the fetch's send
+  const auto start = clock.Now();                  // the clock stands still until the test moves it: the fetch's send
   pool.Handle("loop", [&](JobContext& ctx) {
     running = true;
     while (!ctx.stop_requested()) std::this_thread::sleep_for(1ms);
@@ -302,8 +302,9 @@ TEST_F(WorkerPoolTest, WorkerThatCannotRenewStopsItsJobByLeaseEnd) {
   // 700 ms = lease end - grace: past the fence.
   clock.Advance(100ms);
   ASSERT_TRUE(WaitUntil([&] { return stopped.load(); }, kPatience));
-  EXPECT_EQ(stopped_after_ms.load(),
-            std::chrono::duration_cast<std::chrono::milliseconds>(testing::kTestLeaseTtl - testing::kTestGrace).count());
+  EXPECT_EQ(
+      stopped_after_ms.load(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(testing::kTestLeaseTtl - testing::kTestGrace).count());
 
   const Job j = b_.WaitTerminal(id);
   EXPECT_EQ(j.state, JobState::kFailed);
@@ -333,7 +334,7 @@ TEST_F(WorkerPoolTest, InvalidCheckpointsAreRefusedAtTheWorker) {
     ctx.Checkpoint(R"({"good": 1})");
     ctx.Checkpoint("{not json");
     ctx.Checkpoint("\"" + std::string(300 * 1024, 'x') + "\"");  // over 256 KiB
-    std::this_thread::sleep_for(600ms);  // a heartbeat or two go out
+    std::this_thread::sleep_for(600ms);                          // a heartbeat or two go out
   });
   ASSERT_OK(pool.Start());
   const JobId id = b_.Enqueue(Req("cp"));
