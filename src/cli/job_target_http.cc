@@ -108,16 +108,7 @@ class HttpJobTarget final : public JobTarget {
   Status ResumeQueue(const std::string& name) override { return QueueAction(name, "resume"); }
 
   Result<std::vector<QueueInfo>> Queues() override {
-    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/queues", nullptr, "list queues"));
-    if (!j.is_object() || !j.contains("queues") || !j["queues"].is_array()) {
-      return Status::Internal("list queues: no queues in the answer");
-    }
-    std::vector<QueueInfo> out;
-    for (const auto& q : j["queues"]) {
-      JW_ASSIGN_OR_RETURN(QueueInfo info, QueueInfoFromJson(q));
-      out.push_back(std::move(info));
-    }
-    return out;
+    return ListOf<QueueInfo>("/v1/queues", "queues", QueueInfoFromJson);
   }
 
   // The API has no doctor route: the running jobs are read and judged here
@@ -142,29 +133,11 @@ class HttpJobTarget final : public JobTarget {
   }
 
   Result<std::vector<ResourceInfo>> Resources() override {
-    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/resources", nullptr, "list resources"));
-    if (!j.is_object() || !j.contains("resources") || !j["resources"].is_array()) {
-      return Status::Internal("list resources: no resources in the answer");
-    }
-    std::vector<ResourceInfo> out;
-    for (const auto& r : j["resources"]) {
-      JW_ASSIGN_OR_RETURN(ResourceInfo info, ResourceInfoFromJson(r));
-      out.push_back(std::move(info));
-    }
-    return out;
+    return ListOf<ResourceInfo>("/v1/resources", "resources", ResourceInfoFromJson);
   }
 
   Result<std::vector<ScheduleInfo>> Schedules() override {
-    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", "/v1/schedules", nullptr, "list schedules"));
-    if (!j.is_object() || !j.contains("schedules") || !j["schedules"].is_array()) {
-      return Status::Internal("list schedules: no schedules in the answer");
-    }
-    std::vector<ScheduleInfo> out;
-    for (const auto& s : j["schedules"]) {
-      JW_ASSIGN_OR_RETURN(ScheduleInfo info, ScheduleInfoFromJson(s));
-      out.push_back(std::move(info));
-    }
-    return out;
+    return ListOf<ScheduleInfo>("/v1/schedules", "schedules", ScheduleInfoFromJson);
   }
 
   // The key goes percent-encoded: a '/' in it (host:a/b) stays one path segment.
@@ -202,6 +175,21 @@ class HttpJobTarget final : public JobTarget {
   Timestamp Now() const override { return clock_.Now(); }
 
  private:
+  // GET `path`, whose answer is {"<field>": [...]}, each item read by `read`.
+  template <typename T, typename Read>
+  Result<std::vector<T>> ListOf(const std::string& path, const std::string& field, Read read) {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", path, nullptr, "list " + field));
+    if (!j.is_object() || !j.contains(field) || !j[field].is_array()) {
+      return Status::Internal("list " + field + ": no " + field + " in the answer");
+    }
+    std::vector<T> out;
+    for (const auto& item : j[field]) {
+      JW_ASSIGN_OR_RETURN(T info, read(item));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
   Result<Job> JobCall(const std::string& method, const std::string& path, const nlohmann::json& body,
                       const std::string& what) {
     JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call(method, path, body, what));

@@ -308,6 +308,46 @@ breaker_failures = 5
   EXPECT_EQ(server.Get("/v1/queues/mail").body["concurrency"], 4) << "not in the file: kept";
 }
 
+// Schedules through the server: the file's table is stored at start, the
+// server's reaper fires it (a job with the fire's unique_key), and
+// GET /v1/schedules and `jobwarden schedules --server` show it.
+TEST(ServerScheduleTest, TheServerStoresFiresAndListsTheFilesSchedules) {
+  ServerProcess probe;  // only its temp dir, for the config file
+  const std::string config = WriteFile(probe.dir(), "jobwarden.toml", R"(
+[schedules.ping]
+cron = "@every 1s"
+kind = "ping"
+args = { n = 7 }
+queue = "beats"
+)");
+  ServerProcess server({}, {"--config", config});
+  server.Start();
+  json fired;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        fired = server.Get("/v1/jobs?queue=beats").body;
+        return fired.contains("jobs") && !fired["jobs"].empty();
+      },
+      Millis(20'000)))
+      << server.Stderr();
+  const json job = fired["jobs"][0];
+  EXPECT_EQ(job["kind"], "ping");
+  EXPECT_EQ(job["args"]["n"], 7);
+  EXPECT_EQ(job["unique_key"].get<std::string>().rfind("schedule:ping:", 0), 0u) << job.dump();
+
+  Reply listed = server.Get("/v1/schedules");
+  ASSERT_EQ(listed.status, 200) << listed.raw;
+  ASSERT_EQ(listed.body["schedules"].size(), 1u) << listed.raw;
+  EXPECT_EQ(listed.body["schedules"][0]["name"], "ping");
+  EXPECT_EQ(listed.body["schedules"][0]["queue"], "beats");
+  EXPECT_TRUE(listed.body["schedules"][0]["last_fire_at"].is_string()) << listed.raw;
+
+  CommandResult cli = RunCli({"schedules", "--server", server.url()});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("ping"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find("@every 1s"), std::string::npos) << cli.out;
+}
+
 TEST(ServerFlowConfigTest, ABadTableStopsTheServerWithExitTwo) {
   TempDir dir;
   for (const auto& [toml, expect] : std::vector<std::pair<std::string, std::string>>{
