@@ -1,7 +1,7 @@
 // Issue 14, schedules through real processes: two embedded `jobwarden
 // worker` processes on one SQLite file, both with the same `@every 1s`
-// schedule, fire each second exactly once between them; `jobwarden
-// schedules` shows it. Timing: every wait is a generous polled bound; what
+// schedule, fire each second exactly once between them, and go on so when
+// one is killed with SIGKILL; `jobwarden schedules` shows it. Timing: every wait is a generous polled bound; what
 // is asserted is how often each fire happened, never how fast.
 #include <fstream>
 #include <map>
@@ -32,15 +32,22 @@ class ScheduleProcessTest : public WorkerProcessTest {
   }
 };
 
-TEST_F(ScheduleProcessTest, TwoProcessesWithTheSameScheduleFireEachSecondOnce) {
+TEST_F(ScheduleProcessTest, TwoProcessesFireEachSecondOnceAndAKilledOneChangesNothing) {
   std::string config = WriteConfig("concurrency = 2\nreaper_tick = \"100ms\"", "tick", {"/bin/true"});
   std::ofstream(config, std::ios::app) << "\n[schedules.tick]\ncron = \"@every 1s\"\nkind = \"tick\"\n"
                                        << "args = { from = \"test\" }\n";
+  ChildProcess& first = StartWorker(config);
   StartWorker(config);
-  StartWorker(config);
-  // About ten fires (polled: the count, not the time, is what matters).
-  ASSERT_TRUE(WaitUntil([&] { return FiresByKey().size() >= 10; }, 60s));
-  for (auto& w : workers_) w->Signal(SIGTERM);
+  // Five fires with both, then kill -9 of one (mid-pass, wherever it was), then five more
+  // (polled: the count, not the time, is what matters).
+  ASSERT_TRUE(WaitUntil([&] { return FiresByKey().size() >= 5; }, 60s));
+  first.Signal(SIGKILL);
+  first.WaitFor(5s);
+  const std::size_t before_kill = FiresByKey().size();
+  ASSERT_TRUE(WaitUntil([&] { return FiresByKey().size() >= before_kill + 5; }, 60s));
+  for (auto& w : workers_) {
+    if (w->running()) w->Signal(SIGTERM);
+  }
   for (auto& w : workers_) w->WaitFor(20s);
 
   const std::map<std::string, int> fires = FiresByKey();
