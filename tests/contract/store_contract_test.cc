@@ -34,16 +34,8 @@ using testing::StoreFactory;
 const Timestamp kT0 = FromMillis(1'767'225'600'000);
 constexpr Duration kTtl = seconds(10);
 
-class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+class StoreContractTest : public testing::StoreContractBase {
  protected:
-  void SetUp() override { store_ = Open(); }
-
-  std::unique_ptr<Store> Open() {
-    auto s = GetParam().open(dir_);
-    if (!s.ok()) throw std::runtime_error(s.status().ToString());
-    return std::move(s).value();
-  }
-
   static NewJob Job(std::string queue = "default", int priority = 0, Timestamp run_at = kT0) {
     NewJob j;
     j.kind = "k";
@@ -89,9 +81,6 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? *c : JobChange{};
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 // --- insert ---

@@ -25,16 +25,8 @@ using testing::StoreFactory;
 const Timestamp kT0 = FromMillis(1'767'225'600'000);
 constexpr Duration kTtl = seconds(10);
 
-class StoreFlowContractTest : public ::testing::TestWithParam<StoreFactory> {
+class StoreFlowContractTest : public testing::StoreContractBase {
  protected:
-  void SetUp() override { store_ = Open(); }
-
-  std::unique_ptr<Store> Open() {
-    auto s = GetParam().open(dir_);
-    if (!s.ok()) throw std::runtime_error(s.status().ToString());
-    return std::move(s).value();
-  }
-
   static NewJob Job(std::string queue, int priority = 0, std::optional<std::string> key = std::nullopt, int cost = 1) {
     NewJob j;
     j.kind = "k";
@@ -103,9 +95,6 @@ class StoreFlowContractTest : public ::testing::TestWithParam<StoreFactory> {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : ResourceInfo{};
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 // --- queues ---

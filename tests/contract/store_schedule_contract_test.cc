@@ -17,16 +17,8 @@ using testing::StoreFactory;
 
 const Timestamp kT0 = FromMillis(1'767'225'600'000);
 
-class StoreScheduleContractTest : public ::testing::TestWithParam<StoreFactory> {
+class StoreScheduleContractTest : public testing::StoreContractBase {
  protected:
-  void SetUp() override { store_ = Open(); }
-
-  std::unique_ptr<Store> Open() {
-    auto s = GetParam().open(dir_);
-    if (!s.ok()) throw std::runtime_error(s.status().ToString());
-    return std::move(s).value();
-  }
-
   static ScheduleSpec Spec(std::string name, std::string cron = "0 * * * *") {
     return {.name = std::move(name), .cron = std::move(cron), .kind = "report", .args = R"({"n":1})"};
   }
@@ -47,9 +39,6 @@ class StoreScheduleContractTest : public ::testing::TestWithParam<StoreFactory> 
     EXPECT_EQ(all.ok() ? all->size() : 0u, 1u);
     return all.ok() && !all->empty() ? all->front() : ScheduleInfo{};
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(StoreScheduleContractTest, UpsertKeepsTheNextFireUnlessTheTimingChanged) {

@@ -58,6 +58,18 @@ inline std::unique_ptr<Store> OpenTestStore(const TempDir& dir, Durability durab
   return OpenTestStore(dir, SqliteStoreFactory(durability));
 }
 
+// The base of every Store contract suite, parameterized by the driver's
+// factory: `store_` is a fresh database; Open() opens the same database again
+// (another process's view of it).
+class StoreContractBase : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override { store_ = Open(); }
+  std::unique_ptr<Store> Open() { return OpenTestStore(dir_, GetParam()); }
+
+  TempDir dir_;  // first: outlives the stores
+  std::unique_ptr<Store> store_;
+};
+
 struct EngineBundle {
   explicit EngineBundle(EngineOptions options = {}, const StoreFactory& factory = SqliteStoreFactory()) {
     if (options.rng_seed == 0) options.rng_seed = 42;  // deterministic backoff
