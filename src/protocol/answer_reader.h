@@ -19,6 +19,11 @@ inline Status Bad(const std::string& field, const std::string& what) {
   return Status::Internal("server answer: " + field + ": " + what);
 }
 
+// The writers' side of Time(): an RFC 3339 string, or null when unset.
+inline nlohmann::json TimeOrNull(const std::optional<Timestamp>& t) {
+  return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
+}
+
 // A reader over one object: absent or null leaves the target unchanged.
 class Reader {
  public:

@@ -12,10 +12,7 @@ namespace {
 
 using answer_reader::Bad;
 using answer_reader::Reader;
-
-nlohmann::json TimeOrNull(const std::optional<Timestamp>& t) {
-  return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
-}
+using answer_reader::TimeOrNull;
 
 nlohmann::json SecondsOrNull(const std::optional<Duration>& d) {
   return d ? nlohmann::json(ToSeconds(*d)) : nlohmann::json(nullptr);

@@ -1,30 +1,13 @@
 #include "protocol/schedule_json.h"
 
 #include "core/job.h"
+#include "protocol/answer_reader.h"
 
 namespace jobwarden {
 
-namespace {
-
-nlohmann::json OptTime(const std::optional<Timestamp>& t) {
-  return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
-}
-
-Result<std::string> Text(const nlohmann::json& j, const char* field) {
-  if (!j.contains(field) || !j[field].is_string())
-    return Status::InvalidArgument(std::string(field) + ": expected a string");
-  return j[field].get<std::string>();
-}
-
-Result<std::optional<Timestamp>> TimeOrNull(const nlohmann::json& j, const char* field) {
-  if (!j.contains(field) || j[field].is_null()) return std::optional<Timestamp>{};
-  if (!j[field].is_string()) return Status::InvalidArgument(std::string(field) + ": expected a time or null");
-  auto t = ParseRfc3339(j[field].get<std::string>());
-  if (!t.ok()) return t.status().WithContext(field);
-  return std::optional<Timestamp>(*t);
-}
-
-}  // namespace
+using answer_reader::Bad;
+using answer_reader::Reader;
+using answer_reader::TimeOrNull;
 
 nlohmann::json ScheduleInfoToJson(const ScheduleInfo& s) {
   nlohmann::json args = nlohmann::json::parse(s.spec.args, nullptr, /*allow_exceptions=*/false);
@@ -37,28 +20,38 @@ nlohmann::json ScheduleInfoToJson(const ScheduleInfo& s) {
           {"queue", s.spec.queue},
           {"catch_up", std::string(ToString(s.spec.catch_up))},
           {"next_fire_at", FormatRfc3339(s.next_fire_at)},
-          {"last_fire_at", OptTime(s.last_fire_at)},
+          {"last_fire_at", TimeOrNull(s.last_fire_at)},
           {"last_job_id", s.last_job_id ? nlohmann::json(FormatJobId(*s.last_job_id)) : nlohmann::json(nullptr)}};
 }
 
 Result<ScheduleInfo> ScheduleInfoFromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return Status::InvalidArgument("schedule: expected an object");
+  if (!j.is_object()) return Bad("schedules[]", "must be an object");
+  Reader r(j, "schedule.");
   ScheduleInfo s;
-  JW_ASSIGN_OR_RETURN(s.spec.name, Text(j, "name"));
-  JW_ASSIGN_OR_RETURN(s.spec.cron, Text(j, "cron"));
-  JW_ASSIGN_OR_RETURN(s.spec.timezone, Text(j, "timezone"));
-  JW_ASSIGN_OR_RETURN(s.spec.kind, Text(j, "kind"));
-  JW_ASSIGN_OR_RETURN(s.spec.queue, Text(j, "queue"));
-  JW_ASSIGN_OR_RETURN(const std::string catch_up, Text(j, "catch_up"));
-  s.spec.catch_up = ParseCatchUp(catch_up).value_or(CatchUp::kOne);
-  s.spec.args = j.contains("args") ? j["args"].dump() : "{}";
-  JW_ASSIGN_OR_RETURN(const std::optional<Timestamp> next, TimeOrNull(j, "next_fire_at"));
-  if (!next) return Status::InvalidArgument("next_fire_at: required");
+  JW_RETURN_IF_ERROR(r.Str("name", s.spec.name));
+  JW_RETURN_IF_ERROR(r.Str("cron", s.spec.cron));
+  JW_RETURN_IF_ERROR(r.Str("timezone", s.spec.timezone));
+  JW_RETURN_IF_ERROR(r.Str("kind", s.spec.kind));
+  JW_RETURN_IF_ERROR(r.Str("queue", s.spec.queue));
+  std::string catch_up = "one";
+  JW_RETURN_IF_ERROR(r.Str("catch_up", catch_up));
+  const std::optional<CatchUp> parsed = ParseCatchUp(catch_up);
+  if (!parsed) return Bad("schedule.catch_up", "'" + catch_up + "' is not one or none");
+  s.spec.catch_up = *parsed;
+  std::optional<std::string> args;
+  JW_RETURN_IF_ERROR(r.Text("args", args));
+  if (args) s.spec.args = *args;
+  std::optional<Timestamp> next;
+  JW_RETURN_IF_ERROR(r.Time("next_fire_at", next));
+  if (!next) return Bad("schedule.next_fire_at", "missing");
   s.next_fire_at = *next;
-  JW_ASSIGN_OR_RETURN(s.last_fire_at, TimeOrNull(j, "last_fire_at"));
-  if (j.contains("last_job_id") && j["last_job_id"].is_string()) {
-    JW_ASSIGN_OR_RETURN(const JobId id, ParseJobId(j["last_job_id"].get<std::string>()));
-    s.last_job_id = id;
+  JW_RETURN_IF_ERROR(r.Time("last_fire_at", s.last_fire_at));
+  std::optional<std::string> last_job;
+  JW_RETURN_IF_ERROR(r.OptStr("last_job_id", last_job));
+  if (last_job) {
+    auto id = ParseJobId(*last_job);
+    if (!id.ok()) return Bad("schedule.last_job_id", id.status().message());
+    s.last_job_id = *id;
   }
   return s;
 }

@@ -11,7 +11,8 @@
 namespace jobwarden {
 
 nlohmann::json ScheduleInfoToJson(const ScheduleInfo& s);
-// The reader of ScheduleInfoToJson (the CLI against a server); errors name the field.
+// The reader of ScheduleInfoToJson (the CLI against a server); a malformed
+// answer is kInternal naming the field, as the other answer decoders.
 Result<ScheduleInfo> ScheduleInfoFromJson(const nlohmann::json& j);
 
 }  // namespace jobwarden
