@@ -31,6 +31,9 @@ class LoggingBackend final : public Backend {
   Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& completions,
                                                   const FetchRequest& fetch) override;
   Status Fail(const FailRequest& request) override;
+  Result<BatchInfo> SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) override {
+    return inner_.SubmitBatch(parent, token, request);
+  }
   void WakeAll() override;
 
  private:

@@ -77,6 +77,10 @@ Result<CompleteAndFetchResult> LocalBackend::CompleteAndFetch(const std::vector<
 
 Status LocalBackend::Fail(const FailRequest& request) { return engine_.Fail(request); }
 
+Result<BatchInfo> LocalBackend::SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) {
+  return engine_.SubmitChildBatch(parent, token, request);
+}
+
 void LocalBackend::WakeAll() {
   {
     MutexLock lock(wakeups_->mu);

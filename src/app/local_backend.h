@@ -35,6 +35,7 @@ class LocalBackend final : public Backend {
   Result<CompleteAndFetchResult> CompleteAndFetch(const std::vector<CompleteRequest>& completions,
                                                   const FetchRequest& fetch) override;
   Status Fail(const FailRequest& request) override;
+  Result<BatchInfo> SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) override;
   void WakeAll() override;
 
  private:

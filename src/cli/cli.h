@@ -41,5 +41,6 @@ void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action);     /
 void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/worker_commands.cc
 void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/server_commands.cc
 void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action);    // cli/flow_commands.cc
+void AddBatchCommands(CLI::App& app, GlobalOptions& global, Action& action);   // cli/batch_commands.cc
 
 }  // namespace jobwarden::cli

@@ -46,6 +46,10 @@ class JobTarget {
   virtual Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) = 0;
   virtual Result<std::vector<ResourceInfo>> Resources() = 0;
   virtual Result<std::vector<ScheduleInfo>> Schedules() = 0;
+  // Batches (DESIGN.md "Batches").
+  virtual Result<BatchInfo> SubmitBatch(const BatchRequest& request) = 0;
+  virtual Result<BatchInfo> Batch(const std::string& id) = 0;
+  virtual Result<std::vector<BatchInfo>> Batches(const BatchListParams& params) = 0;
   virtual Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) = 0;
   // Queues whose available jobs are held back, and by what (doctor).
   virtual Result<std::vector<QueueHold>> HeldQueues() = 0;

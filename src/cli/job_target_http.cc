@@ -11,6 +11,7 @@
 #include "cli/job_target.h"
 #include "client/http_client.h"
 #include "core/clock.h"
+#include "protocol/batch_json.h"
 #include "protocol/flow_json.h"
 #include "protocol/job_codec.h"
 #include "protocol/schedule_json.h"
@@ -138,6 +139,26 @@ class HttpJobTarget final : public JobTarget {
 
   Result<std::vector<ScheduleInfo>> Schedules() override {
     return ListOf<ScheduleInfo>("/v1/schedules", "schedules", ScheduleInfoFromJson);
+  }
+
+  Result<BatchInfo> SubmitBatch(const BatchRequest& request) override {
+    // Not retried: a lost answer must not submit the batch twice.
+    JW_ASSIGN_OR_RETURN(nlohmann::json j,
+                        http_.Call("POST", "/v1/batches", BatchRequestToJson(request), "submit batch"));
+    return BatchInfoFromJson(j);
+  }
+
+  Result<BatchInfo> Batch(const std::string& id) override {
+    JW_ASSIGN_OR_RETURN(nlohmann::json j,
+                        http_.Call("GET", "/v1/batches/" + client::UrlEncode(id), nullptr, "get batch " + id));
+    return BatchInfoFromJson(j);
+  }
+
+  Result<std::vector<BatchInfo>> Batches(const BatchListParams& params) override {
+    std::string path = "/v1/batches?limit=" + std::to_string(params.limit);
+    if (params.state) path += "&state=" + std::string(ToString(*params.state));
+    if (!params.before_id.empty()) path += "&cursor=" + client::UrlEncode(params.before_id);
+    return ListOf<BatchInfo>(path, "batches", BatchInfoFromJson);
   }
 
   // The key goes percent-encoded: a '/' in it (host:a/b) stays one path segment.

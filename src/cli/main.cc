@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   cli::AddWorkerCommands(app, global, action);
   cli::AddServerCommands(app, global, action);
   cli::AddFlowCommands(app, global, action);
+  cli::AddBatchCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

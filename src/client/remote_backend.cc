@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "protocol/batch_json.h"
 #include "protocol/job_codec.h"
 #include "protocol/job_json.h"
 
@@ -306,6 +307,14 @@ Status RemoteBackend::Fail(const FailRequest& r) {
       http_.CallWithRetry("POST", "/v1/worker/fail", body, "fail job " + FormatJobId(r.id), options_.settle_retry);
   if (answer.status().code() != StatusCode::kUnavailable) Settled({r.id, r.token});
   return answer.status();
+}
+
+Result<BatchInfo> RemoteBackend::SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) {
+  const nlohmann::json body = {
+      {"job_id", FormatJobId(parent)}, {"token", token}, {"batch", BatchRequestToJson(request)}};
+  JW_ASSIGN_OR_RETURN(nlohmann::json answer,
+                      http_.Call("POST", "/v1/worker/batch", body, "submit a batch from job " + FormatJobId(parent)));
+  return BatchInfoFromJson(answer);
 }
 
 void RemoteBackend::WakeAll() {

@@ -62,6 +62,7 @@ class RemoteBackend final : public Backend {
   Result<std::vector<HeartbeatResult>> Heartbeat(const HeartbeatRequest& request) override;
   Result<std::vector<Status>> CompleteMany(const std::vector<CompleteRequest>& requests) override;
   Status Fail(const FailRequest& request) override;
+  Result<BatchInfo> SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) override;
   void WakeAll() override;
 
   bool session_connected() const { return session_ && session_->connected(); }

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/enqueue.h"
+#include "core/error_class.h"
+#include "core/job.h"
 #include "core/job_state.h"
 #include "core/status.h"
 #include "core/time.h"
@@ -64,5 +66,51 @@ using StateCounts = std::array<std::int64_t, kJobStateCount>;
 // failed. `deadline_passed` finishes it even with members still running (the
 // caller ends those as timeout, limit batch_deadline).
 BatchState DecideBatch(const StateCounts& counts, std::int64_t min_succeeded, bool deadline_passed);
+
+// One member's outcome, as the batch JSON shows it.
+struct BatchMember {
+  JobId id = 0;
+  std::string kind;
+  JobState state = JobState::kAvailable;
+  std::optional<std::string> resource_key;
+  int attempts = 0;
+  std::optional<Duration> duration;   // the last attempt's, once it ended
+  std::optional<std::string> result;  // JSON text
+  // The last error, for a member that did not succeed (and has one).
+  std::optional<ErrorClass> error_class;
+  std::string error_message;
+  std::optional<std::string> error_limit;
+};
+
+// A batch as GET /v1/batches/{id} answers it and its callback receives it.
+struct BatchInfo {
+  std::string id;
+  std::optional<std::string> name;
+  BatchState state = BatchState::kRunning;
+  std::optional<Timestamp> deadline_at;
+  std::int64_t min_succeeded = 1;
+  std::int64_t total = 0;
+  Timestamp created_at{};
+  std::optional<Timestamp> finished_at;
+  std::optional<JobId> callback_job_id;
+  std::optional<JobId> parent_id;
+  StateCounts counts{};
+  std::vector<BatchMember> members;  // empty when not asked for
+};
+
+// The batch JSON of DESIGN.md "Batches": id, name, state, deadline_at,
+// min_succeeded, created_at, finished_at, callback_job_id, parent_id,
+// counts {per state}, members [...] (omitted when `with_members` is false),
+// plus `total`. One encoder for the API, the event stream and the callback's
+// args.batch, so they cannot differ.
+std::string EncodeBatchJson(const BatchInfo& b, bool with_members = true);
+
+// The callback's args: its own args (a JSON object, or absent) with `batch`
+// set to `batch_json`.
+Result<std::string> CallbackArgs(const std::optional<std::string>& callback_args, std::string_view batch_json);
+
+// Batch ids are opaque strings; the stores number them.
+std::string FormatBatchId(std::int64_t n);
+std::optional<std::int64_t> ParseBatchId(std::string_view id);
 
 }  // namespace jobwarden

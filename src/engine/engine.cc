@@ -87,7 +87,10 @@ Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
       return SeenGoneOnThisHost(self, who);
     };
   }
+  store_.SetBatchFinishedListener([this](const BatchInfo& b) { BatchFinished(b); });
 }
+
+Engine::~Engine() { store_.SetBatchFinishedListener(nullptr); }
 
 // ---------------------------------------------------------------------------
 // Workers registry
@@ -354,7 +357,12 @@ Result<NewJob> Engine::Prepare(const EnqueueRequest& r, Timestamp now) const {
     return Status::InvalidArgument("cost: must be 1-" + std::to_string(kMaxJobCost) + " (got " +
                                    std::to_string(j.cost) + ")");
   }
-  j.batch_id = r.batch_id;
+  if (r.batch_id) {
+    return Status::InvalidArgument(
+               "batch_id: set by the server for a batch's members (POST /v1/batches), not by "
+               "the job")
+        .WithField("batch_id");
+  }
   for (const std::string& t : r.tags) {
     if (t.empty() || t.size() > 100) return Status::InvalidArgument("tags: each tag must be 1-100 characters");
   }
@@ -651,6 +659,7 @@ Status Engine::Fail(const FailRequest& request) {
 Result<std::int64_t> Engine::ApplyAndEmit(std::vector<JobChange> changes, const std::vector<Job>& before, Timestamp now,
                                           std::vector<Status>* per_change) {
   if (changes.empty()) return 0;
+  LabelBatchDeadlines(changes, before);
   JobApplyParams p;
   p.now = now;
   p.changes = std::move(changes);
@@ -783,6 +792,7 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
     dp.states = {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
     dp.before = now - options_.retention;
     dp.limit = kChunk;
+    dp.now = now;
     JW_ASSIGN_OR_RETURN(stats.purged, store_.JobDeleteMany(dp));
     // And the registry: a worker stopped that long ago (restarts leave one row each) goes too.
     JW_ASSIGN_OR_RETURN(stats.workers_purged, store_.WorkerPurgeStopped(now - options_.retention));

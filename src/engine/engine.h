@@ -139,6 +139,7 @@ using FlowListener = std::function<void(const FlowEvent&)>;
 class Engine {
  public:
   Engine(Store& store, const Clock& clock, EngineOptions options = {});
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -277,6 +278,27 @@ class Engine {
   // many fires this call enqueued.
   Result<std::int64_t> FireDueSchedules(Timestamp now);
 
+  // --- batches (DESIGN.md "Batches") ---
+  // Validates the batch and every member (errors name "jobs[i]." or the
+  // field), propagates deadlines (MemberDeadline: the member's own, the
+  // batch's, the parent job's), prepares the callback (priority above the
+  // members' unless it sets one) and inserts it all in one transaction.
+  // Nothing is written on error. Answers the batch with its members.
+  Result<BatchInfo> SubmitBatch(const BatchRequest& request);
+  // A fan-out from inside job `parent` (a handler's fd-3 {"batch": ...}):
+  // the batch's parent_id is the job, whose lease `token` must be current
+  // (kLeaseLost otherwise: a zombie does not fan out).
+  Result<BatchInfo> SubmitChildBatch(JobId parent, std::int64_t token, BatchRequest request);
+  // With its members; kNotFound when no such batch.
+  Result<BatchInfo> Batch(const std::string& id);
+  // Newest first, without members.
+  Result<std::vector<BatchInfo>> Batches(const BatchListParams& params);
+  // Called when a batch is submitted and when it finishes (after the commit,
+  // on the committing thread). Add before the engine is shared.
+  void AddBatchListener(std::function<void(const BatchInfo&)> listener);
+  // Batches per state (BatchState order), for metrics.
+  Result<std::array<std::int64_t, 3>> BatchStateCounts() { return store_.BatchStateCounts(); }
+
   // --- maintenance ---
   // One pass of the reaper at clock.Now(). Guarded and idempotent: safe to run
   // in every process at once. See engine/reaper.h for the loop.
@@ -325,6 +347,11 @@ class Engine {
   std::vector<EventListener> listeners_;
   std::vector<std::function<void(const std::string&)>> worker_gone_listeners_;
   std::vector<FlowListener> flow_listeners_;
+  std::vector<std::function<void(const BatchInfo&)>> batch_listeners_;
+  // A finished batch, from the store's listener: its callback's enqueue event, then the batch listeners.
+  void BatchFinished(const BatchInfo& b) const;
+  // A failure at a batch member's deadline that is its batch's: limit batch_deadline (DESIGN.md "Batches").
+  void LabelBatchDeadlines(std::vector<JobChange>& changes, const std::vector<Job>& before);
   // WatchFlow's memory of the last pass: warnings in force ("queue/reason") and breaker states.
   Mutex watch_mu_;
   std::map<std::string, std::string> watched_warnings_ GUARDED_BY(watch_mu_);

@@ -28,7 +28,7 @@ Result<Job> Engine::Retry(JobId id) {
 }
 
 Status Engine::Delete(JobId id) {
-  Status s = store_.JobDelete(id);
+  Status s = store_.JobDelete(id, clock_.Now());
   if (s.ok()) Emit({id, "", "", std::nullopt, std::nullopt, std::nullopt, "deleted", clock_.Now()});
   return s;
 }
@@ -45,6 +45,7 @@ Result<std::int64_t> Engine::DeleteMany(const DeleteFilter& filter) {
   p.queue = filter.queue;
   if (filter.older_than) p.before = clock_.Now() - *filter.older_than;
   p.limit = kChunk;
+  p.now = clock_.Now();
   std::int64_t total = 0;
   // Chunks keep each transaction short, so heartbeats never wait behind a purge.
   while (true) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/batch.h"
 #include "core/job.h"
 #include "core/status.h"
 #include "core/worker_protocol.h"
@@ -48,6 +49,10 @@ class Backend {
     return out;
   }
   virtual Status Fail(const FailRequest& request) = 0;
+  // A fan-out from inside job `parent` (fd-3 {"batch": ...}, or an
+  // in-process handler's JobContext::SubmitBatch), fenced by its lease
+  // `token`. Not retried: a lost answer must not submit the batch twice.
+  virtual Result<BatchInfo> SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& request) = 0;
   // Shutdown: every waiting Fetch returns at once, and later ones return nothing.
   virtual void WakeAll() = 0;
 };

@@ -97,6 +97,7 @@ Api::Api(ServerContext* ctx) : ctx_(ctx) {
   AddQueueRoutes(router_, ctx);
   AddResourceRoutes(router_, ctx);
   AddScheduleRoutes(router_, ctx);
+  AddBatchRoutes(router_, ctx);
   AddWorkerRoutes(router_, ctx);
   AddStreamRoutes(router_, ctx);
   AddHealthRoutes(router_, ctx);

@@ -84,6 +84,7 @@ void AddJobRoutes(Router& router, ServerContext* ctx);
 void AddQueueRoutes(Router& router, ServerContext* ctx);
 void AddResourceRoutes(Router& router, ServerContext* ctx);
 void AddScheduleRoutes(Router& router, ServerContext* ctx);
+void AddBatchRoutes(Router& router, ServerContext* ctx);
 void AddWorkerRoutes(Router& router, ServerContext* ctx);
 void AddStreamRoutes(Router& router, ServerContext* ctx);
 void AddHealthRoutes(Router& router, ServerContext* ctx);

@@ -133,6 +133,11 @@ void EventHub::PublishFlow(const FlowEvent& e) {
   DeliverFlow(e.name, SseFrame("queue_warning", dump(j)));
 }
 
+void EventHub::PublishBatch(const BatchInfo& b) {
+  if (count_.load(std::memory_order_relaxed) == 0) return;
+  DeliverFlow(std::nullopt, SseFrame("batch", EncodeBatchJson(b, b.total <= kBatchEventMembers)));
+}
+
 void EventHub::CloseAll(const std::string& reason) {
   MutexLock lock(mu_);
   closed_ = true;

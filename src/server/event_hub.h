@@ -56,6 +56,12 @@ class EventHub {
   // filtered by job_id does not get them; one filtered by queue gets that
   // queue's warnings only.
   void PublishFlow(const FlowEvent& e);
+  // A batch submitted or finished (engine batch listener): `batch`, the
+  // batch JSON, with its members up to kBatchEventMembers (a bigger batch's
+  // event has none: GET /v1/batches/{id} has them). Delivered as PublishFlow's
+  // events are: not to streams filtered by job or queue.
+  void PublishBatch(const BatchInfo& b);
+  static constexpr std::int64_t kBatchEventMembers = 1000;
 
   // Ends every stream with a `shutdown` event; later Subscribe() calls fail.
   void CloseAll(const std::string& reason);

@@ -29,13 +29,15 @@ void MetricsText(ServerContext& ctx, const ApiRequest&, HttpResponse& res) {
   if (!queues.ok()) return ReplyStatus(res, queues.status());
   auto resources = ctx.engine.Resources();
   if (!resources.ok()) return ReplyStatus(res, resources.status());
+  auto batches = ctx.engine.BatchStateCounts();
+  if (!batches.ok()) return ReplyStatus(res, batches.status());
   StreamGauges g;
   g.long_polls = ctx.waiters.waiting();
   g.event_streams = ctx.events.subscribers();
   g.sessions = ctx.sessions.open_sessions();
   res.status = 200;
   res.content_type = "text/plain; version=0.0.4";
-  res.body = ctx.metrics.Render(*queues, *resources, ctx.engine.clock().Now(), g);
+  res.body = ctx.metrics.Render(*queues, *resources, *batches, ctx.engine.clock().Now(), g);
 }
 
 }  // namespace

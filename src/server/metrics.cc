@@ -119,8 +119,15 @@ void Metrics::OnRequest(std::string_view method, std::string_view route, int sta
   ++requests_[{method, route, status}];
 }
 
+void Metrics::OnBatch(const BatchInfo& b) {
+  if (b.state == BatchState::kRunning) return;  // submitted
+  batches_finished_[static_cast<std::size_t>(b.state)].fetch_add(1, std::memory_order_relaxed);
+  if (b.callback_job_id) batch_callbacks_.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vector<ResourceInfo>& resources,
-                            Timestamp now, const StreamGauges& streams) const {
+                            const std::array<std::int64_t, 3>& batches, Timestamp now,
+                            const StreamGauges& streams) const {
   std::ostringstream out;
   out << "# HELP jobwarden_jobs Jobs by queue and state.\n# TYPE jobwarden_jobs gauge\n";
   std::int64_t running = 0;
@@ -145,6 +152,20 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vec
   }
   RenderQueueLimits(out, queues);
   RenderResources(out, resources, now);
+  constexpr BatchState kBatchStates[] = {BatchState::kRunning, BatchState::kSucceeded, BatchState::kFailed};
+  out << "# HELP jobwarden_batches Batches by state (in the store).\n# TYPE jobwarden_batches gauge\n";
+  for (BatchState s : kBatchStates) {
+    out << "jobwarden_batches{state=\"" << ToString(s) << "\"} " << batches[static_cast<std::size_t>(s)] << '\n';
+  }
+  out << "# HELP jobwarden_batches_finished_total Batches this server saw finish, by state.\n"
+      << "# TYPE jobwarden_batches_finished_total counter\n";
+  for (BatchState s : {BatchState::kSucceeded, BatchState::kFailed}) {
+    out << "jobwarden_batches_finished_total{state=\"" << ToString(s) << "\"} "
+        << batches_finished_[static_cast<std::size_t>(s)].load() << '\n';
+  }
+  out << "# HELP jobwarden_batch_callbacks_total Batch callback jobs enqueued by this server.\n"
+      << "# TYPE jobwarden_batch_callbacks_total counter\njobwarden_batch_callbacks_total " << batch_callbacks_.load()
+      << '\n';
   out << "# HELP jobwarden_jobs_enqueued_total Jobs enqueued through this server.\n"
       << "# TYPE jobwarden_jobs_enqueued_total counter\njobwarden_jobs_enqueued_total " << enqueued_.load() << '\n';
   out << "# HELP jobwarden_job_completions_total Jobs that succeeded.\n"

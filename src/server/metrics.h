@@ -31,6 +31,8 @@ class Metrics {
  public:
   // Engine listener: completions, failures by class, lease expirations.
   void OnJobEvent(const JobEventRecord& e);
+  // Engine batch listener: batches finished, by state, and callbacks enqueued.
+  void OnBatch(const BatchInfo& b);
   // `method` and `route` must outlive the Metrics (route table strings, literals).
   void OnRequest(std::string_view method, std::string_view route, int status);
   // A busy-poll for a connection's next request caught it, or ran out.
@@ -40,8 +42,9 @@ class Metrics {
 
   // `resources`: Engine::Resources() at `now` (flow control: limits, breaker,
   // held jobs and the last 5 minutes' outcomes, per resource).
-  std::string Render(const std::vector<QueueInfo>& queues, const std::vector<ResourceInfo>& resources, Timestamp now,
-                     const StreamGauges& streams) const;
+  // `batches`: BatchStateCounts() (batches per state, in the store).
+  std::string Render(const std::vector<QueueInfo>& queues, const std::vector<ResourceInfo>& resources,
+                     const std::array<std::int64_t, 3>& batches, Timestamp now, const StreamGauges& streams) const;
 
  private:
   static constexpr std::size_t kClasses = std::size(kAllErrorClasses);
@@ -49,6 +52,8 @@ class Metrics {
   std::atomic<std::uint64_t> completed_{0};
   std::array<std::atomic<std::uint64_t>, kClasses> failures_{};  // by ErrorClass, each unsuccessful run
   std::atomic<std::uint64_t> lease_expirations_{0};
+  std::array<std::atomic<std::uint64_t>, 3> batches_finished_{};  // by BatchState
+  std::atomic<std::uint64_t> batch_callbacks_{0};
   std::atomic<std::uint64_t> busy_polls_caught_{0};
   std::atomic<std::uint64_t> busy_polls_missed_{0};
   mutable Mutex mu_;

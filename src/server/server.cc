@@ -72,6 +72,10 @@ Server::Server(Engine& engine, ServerConfig config, std::int64_t session_epoch)
     if (e.from == JobState::kRunning && e.to == JobState::kRunning) p.sessions.StopRequested(e.id);
   });
   engine.AddFlowListener([&p](const FlowEvent& e) { p.events.PublishFlow(e); });
+  engine.AddBatchListener([&p](const BatchInfo& b) {
+    p.metrics.OnBatch(b);
+    p.events.PublishBatch(b);
+  });
 
   HttpServerOptions http_options;
   http_options.max_body_bytes = std::max(p.config.max_body_bytes, p.config.max_bulk_body_bytes);

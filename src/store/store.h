@@ -24,11 +24,13 @@
 // of due scheduled jobs) are fixed by the table and need no decision.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/batch.h"
 #include "core/flow_control.h"
 #include "core/job.h"
 #include "core/lifecycle.h"
@@ -158,6 +160,7 @@ struct JobDeleteParams {
   // Only jobs whose finished_at (or created_at, for unfinished ones) is before this.
   std::optional<Timestamp> before;
   int limit = 1000;
+  Timestamp now{};  // when a batch that a deleted member held open finishes
 };
 
 struct ReaperTickParams {
@@ -206,7 +209,8 @@ class JobStore {
   // kConflict/kLeaseLost when the guard no longer matches (nothing written).
   virtual Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) = 0;
   // Deletes one job unless it is running (kConflict) or missing (kNotFound).
-  virtual Status JobDelete(JobId id) = 0;
+  // `now`: when a batch that the job held open finishes.
+  virtual Status JobDelete(JobId id, Timestamp now) = 0;
   // Deletes at most p.limit jobs; returns how many. Callers loop for more.
   virtual Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) = 0;
 
@@ -280,6 +284,58 @@ class ScheduleStore {
   virtual Result<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& p) = 0;
 };
 
+// Batches (core/batch.h, DESIGN.md "Batches").
+struct NewBatch {
+  std::optional<std::string> name;
+  std::optional<Timestamp> deadline_at;
+  int min_succeeded = 1;
+  std::optional<JobId> parent_id;
+  // The callback job, every default applied; its args (a JSON object) gain
+  // `batch` when it is enqueued.
+  std::optional<NewJob> callback;
+  // The members, at most kMaxBulkJobs, each with its deadline already
+  // propagated (MemberDeadline); the store sets their batch_id.
+  std::vector<NewJob> members;
+};
+
+struct InsertedBatch {
+  std::string id;
+  std::vector<JobId> member_ids;  // in input order
+};
+
+struct BatchListParams {
+  std::optional<BatchState> state;
+  std::string before_id;  // keyset cursor: batches older than this one ("" = from the newest)
+  int limit = 100;
+};
+
+// Called after the commit that finished a batch (its members, counts and
+// callback_job_id as the callback received them), on the committing thread.
+using BatchFinishedListener = std::function<void(const BatchInfo&)>;
+
+class BatchStore {
+ public:
+  virtual ~BatchStore() = default;
+  // The batch and its members in one transaction. A member whose unique_key
+  // is held by a non-terminal job refuses the whole batch (kConflict naming
+  // "jobs[i]"): a member must be a new job. Nothing is written on error.
+  //
+  // Every write that ends a member (complete, failure, cancel, deadline,
+  // delete) finishes its batch in the same transaction when it was the last
+  // open one: the batch's state (DecideBatch), finished_at, and its callback
+  // job, enqueued exactly once with args.batch = the batch JSON. A member
+  // retried while its batch runs counts as open again.
+  virtual Result<InsertedBatch> BatchInsert(const NewBatch& b, Timestamp now) = 0;
+  // kNotFound when no such batch. Members (in id order) only when asked for.
+  virtual Result<BatchInfo> BatchGet(const std::string& id, bool with_members) = 0;
+  // Newest first, without members.
+  virtual Result<std::vector<BatchInfo>> BatchList(const BatchListParams& p) = 0;
+  // Batches per state (metrics).
+  virtual Result<std::array<std::int64_t, 3>> BatchStateCounts() = 0;
+  // At most one listener; set it before the store is shared between threads.
+  virtual void SetBatchFinishedListener(BatchFinishedListener listener) = 0;
+};
+
 // The worker registry.
 class WorkerStore {
  public:
@@ -315,6 +371,7 @@ class Store : public JobStore,
               public QueueStore,
               public ResourceStore,
               public ScheduleStore,
+              public BatchStore,
               public WorkerStore,
               public MaintenanceStore {
  public:

@@ -29,7 +29,7 @@ class StoreWrapper : public Store {
     return target_.JobCompleteManyAndFetch(complete, fetch);
   }
   Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) override { return target_.JobApplyMany(p); }
-  Status JobDelete(JobId id) override { return target_.JobDelete(id); }
+  Status JobDelete(JobId id, Timestamp now) override { return target_.JobDelete(id, now); }
   Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) override { return target_.JobDeleteMany(p); }
   Result<Job> JobGet(JobId id) override { return target_.JobGet(id); }
   Result<std::vector<Job>> JobList(const JobListParams& p) override { return target_.JobList(p); }
@@ -54,6 +54,17 @@ class StoreWrapper : public Store {
   Result<std::vector<ResourceInfo>> ResourceList(Timestamp now) override { return target_.ResourceList(now); }
   Result<ResourceInfo> ResourceGet(const std::string& key, Timestamp now) override {
     return target_.ResourceGet(key, now);
+  }
+
+  // BatchStore
+  Result<InsertedBatch> BatchInsert(const NewBatch& b, Timestamp now) override { return target_.BatchInsert(b, now); }
+  Result<BatchInfo> BatchGet(const std::string& id, bool with_members) override {
+    return target_.BatchGet(id, with_members);
+  }
+  Result<std::vector<BatchInfo>> BatchList(const BatchListParams& p) override { return target_.BatchList(p); }
+  Result<std::array<std::int64_t, 3>> BatchStateCounts() override { return target_.BatchStateCounts(); }
+  void SetBatchFinishedListener(BatchFinishedListener listener) override {
+    target_.SetBatchFinishedListener(std::move(listener));
   }
 
   // ScheduleStore

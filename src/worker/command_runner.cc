@@ -39,6 +39,7 @@ struct Fd3Outcome {
   Mutex mu;
   std::optional<ControlMessage> error GUARDED_BY(mu);  // the last error line
   std::optional<std::string> result GUARDED_BY(mu);    // the last result line
+  std::vector<std::string> batches GUARDED_BY(mu);     // every batch line, submitted if the run succeeds
 };
 
 // The attempt's command line, environment, directory and stdin (the job JSON).
@@ -75,6 +76,11 @@ ControlCallback RecordControl(std::shared_ptr<ActiveJob> a, std::shared_ptr<Fd3O
       case ControlMessage::Type::kError: {
         MutexLock lock(fd3->mu);
         fd3->error = m;
+        break;
+      }
+      case ControlMessage::Type::kBatch: {
+        MutexLock lock(fd3->mu);
+        fd3->batches.push_back(m.json);
         break;
       }
     }
@@ -190,7 +196,9 @@ RunOutcome CommandRunner::Run(const std::shared_ptr<ActiveJob>& a) {
     stop = a->stop_reason;
   }
   MutexLock lock(fd3->mu);
-  return FromExitStatus(job, exit, stop, fd3->error, fd3->result, kind_.exit_codes);
+  RunOutcome out = FromExitStatus(job, exit, stop, fd3->error, fd3->result, kind_.exit_codes);
+  if (out.success) out.batches = std::move(fd3->batches);
+  return out;
 }
 
 }  // namespace jobwarden

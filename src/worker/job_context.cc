@@ -71,6 +71,12 @@ void JobContext::SetResult(std::string json) {
   active_->result = std::move(json);
 }
 
+Result<BatchInfo> JobContext::SubmitBatch(const BatchRequest& batch) {
+  ThrowIfStopped();
+  if (!active_->submit_batch) return Status::NotSupported("this job's worker cannot submit batches");
+  return active_->submit_batch(batch);
+}
+
 void JobContext::Log(spdlog::level::level_enum level, std::string_view message) const {
   spdlog::log(level, "job {} [{}] attempt {}: {}", active_->job.id, active_->job.kind, active_->job.attempt, message);
 }

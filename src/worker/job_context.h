@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/batch.h"
 #include "core/error_class.h"
 #include "core/job.h"
 #include "core/monotonic_clock.h"
@@ -129,6 +130,8 @@ struct ActiveJob {
   // SIGKILL, stop -> abandon) and the largest checkpoint the engine takes.
   Duration grace = std::chrono::seconds(5);
   std::size_t max_checkpoint_bytes = 256 * 1024;
+  // Submits a batch whose parent is this job (the pool's backend, fenced by the lease).
+  std::function<Result<BatchInfo>(const BatchRequest&)> submit_batch;
 };
 
 // Records a checkpoint for `a` and wakes the heartbeat loop so it is sent
@@ -167,6 +170,12 @@ class JobContext {
   void Checkpoint(std::string json);
   // The result reported on success (JSON text). Default: null.
   void SetResult(std::string json);
+  // Fans out (DESIGN.md "Batches"): submits `batch` with this job as its
+  // parent, now, and answers it with its id and members. Each member's
+  // deadline is at most this job's. Throws StopRequested once the worker
+  // asked the handler to stop (its lease may be gone); a refused batch is an
+  // error Status (InvalidArgument naming the field, LeaseLost, Unavailable).
+  Result<BatchInfo> SubmitBatch(const BatchRequest& batch);
 
   // A log line prefixed with the job ("job 12 [resize] attempt 2: ...").
   void Log(spdlog::level::level_enum level, std::string_view message) const;

@@ -40,10 +40,10 @@ namespace jobwarden {
 
 // One line a handler wrote on fd 3 (JOBWARDEN_CONTROL_FD), parsed.
 struct ControlMessage {
-  enum class Type { kProgress, kCheckpoint, kResult, kError };
+  enum class Type { kProgress, kCheckpoint, kResult, kError, kBatch };
   Type type = Type::kProgress;
   Progress progress;                                // kProgress
-  std::string json;                                 // kCheckpoint / kResult: compact JSON text
+  std::string json;                                 // kCheckpoint / kResult / kBatch: compact JSON text
   ErrorClass error_class = ErrorClass::kTransient;  // kError: transient, permanent or rate_limited only
   std::string error_message;                        // kError
   std::optional<Duration> retry_after;              // kError

@@ -83,7 +83,7 @@ Result<ControlMessage> ParseControlLine(std::string_view line) {
   }
   if (!j.is_object()) return Status::InvalidArgument("expected a JSON object such as {\"progress\": {...}}");
   if (j.size() != 1) {
-    return Status::InvalidArgument("expected exactly one of progress, checkpoint, result or error; got " +
+    return Status::InvalidArgument("expected exactly one of progress, checkpoint, result, error or batch; got " +
                                    std::to_string(j.size()) + " keys");
   }
   const auto item = j.begin();
@@ -96,6 +96,11 @@ Result<ControlMessage> ParseControlLine(std::string_view line) {
       m.type = ControlMessage::Type::kProgress;
     } else if (key == "checkpoint" || key == "result") {
       m.type = key == "checkpoint" ? ControlMessage::Type::kCheckpoint : ControlMessage::Type::kResult;
+      m.json = value.dump();
+    } else if (key == "batch") {
+      // Its fields are the server's to check (POST /v1/batches); here only its shape.
+      if (!value.is_object()) return Status::InvalidArgument("batch: must be an object like POST /v1/batches' body");
+      m.type = ControlMessage::Type::kBatch;
       m.json = value.dump();
     } else if (key == "error") {
       if (!value.is_object()) return Status::InvalidArgument("error: must be an object with class and message");
@@ -122,7 +127,8 @@ Result<ControlMessage> ParseControlLine(std::string_view line) {
         m.retry_after = *d;
       }
     } else {
-      return Status::InvalidArgument("unknown key '" + key + "' (expected progress, checkpoint, result or error)");
+      return Status::InvalidArgument("unknown key '" + key +
+                                     "' (expected progress, checkpoint, result, error or batch)");
     }
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("cannot read the line: ") + e.what());

@@ -63,6 +63,9 @@ struct RunOutcome {
   std::optional<std::string> result;  // success: JSON text
   Failure failure;                    // !success
   bool stopped = false;               // the run ended because the worker stopped it
+  // success: the fd-3 {"batch": ...} bodies of a command handler, submitted
+  // (parent: the job) before the job is completed; a refused one fails it.
+  std::vector<std::string> batches;
 };
 
 // Runs jobs of some kinds another way than a function call (command handlers).
@@ -190,6 +193,8 @@ class WorkerPool {
   // Reports a run's outcome. A success is handed to the completer, which
   // calls FinishCompleted later (returns true); otherwise the caller Finishes.
   bool Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome);
+  // One fd-3 batch body, submitted with `job` as its parent.
+  Status SubmitFd3Batch(const Job& job, const std::string& body);
   void SendFail(const Job& job, Failure failure, std::optional<std::string> checkpoint,
                 std::optional<Progress> progress);
   void CompleterLoop();

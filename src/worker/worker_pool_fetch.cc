@@ -137,6 +137,9 @@ std::vector<std::shared_ptr<ActiveJob>> WorkerPool::ToActiveJobs(std::vector<Job
     a->notifier = notifier_;
     a->grace = options_.grace;
     a->max_checkpoint_bytes = options_.max_checkpoint_bytes;
+    a->submit_batch = [backend = &backend_, id = job.id, token = job.lease_token](const BatchRequest& r) {
+      return backend->SubmitBatch(id, token, r);
+    };
     if (auto limit = AttemptDeadline(job)) {
       a->attempt_deadline = sent + std::chrono::duration_cast<SteadyDuration>(*limit - sent_wall);
       a->deadline_kind =

@@ -236,7 +236,9 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
   std::int64_t count;
   bool give_up_now = false;
   bool report_here = false;
-  RunOutcome outcome{false, std::nullopt, StoppedFailure(a->job, reason), true};
+  RunOutcome outcome;
+  outcome.failure = StoppedFailure(a->job, reason);
+  outcome.stopped = true;
   outcome.failure.message += "; the handler ignored the stop request and its thread was abandoned";
   {
     MutexLock lock(mu_);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "protocol/batch_json.h"
 #include "worker/worker_pool_internal.h"
 
 namespace jobwarden {
@@ -167,6 +168,28 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
     SendFail(job, std::move(f), std::move(checkpoint), std::move(progress));
     return false;
   }
+  if (outcome.success && !outcome.batches.empty()) {
+    // The handler's fan-out, before its success: a batch the server refuses
+    // fails the job with the server's reason, and a retry submits again.
+    for (std::size_t i = 0; i < outcome.batches.size(); ++i) {
+      Status s = SubmitFd3Batch(job, outcome.batches[i]);
+      if (s.ok()) continue;
+      if (s.code() == StatusCode::kLeaseLost) {
+        spdlog::warn("job {} [{}]: its fd-3 batch was refused ({}); the outcome is not reported", job.id, job.kind,
+                     s.message());
+        MutexLock lock(mu_);
+        ++stats_.lost;
+        return false;
+      }
+      Failure f;
+      const bool bad = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kConflict;
+      f.error_class = bad ? ErrorClass::kPermanent : ErrorClass::kTransient;
+      f.message = "the handler succeeded but its fd-3 batch " + std::to_string(i + 1) + " of " +
+                  std::to_string(outcome.batches.size()) + " was refused: " + s.message();
+      SendFail(job, std::move(f), std::move(checkpoint), std::move(progress));
+      return false;
+    }
+  }
   if (outcome.success) {
     // The slot is free now; the lease stays held (in active_) until the
     // completer settled it.
@@ -188,6 +211,14 @@ bool WorkerPool::Report(const std::shared_ptr<ActiveJob>& a, RunOutcome outcome)
   }
   SendFail(job, std::move(outcome.failure), std::move(checkpoint), std::move(progress));
   return false;
+}
+
+Status WorkerPool::SubmitFd3Batch(const Job& job, const std::string& body) {
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  JW_ASSIGN_OR_RETURN(BatchRequest request, ParseBatchRequest(j));
+  JW_ASSIGN_OR_RETURN(BatchInfo b, backend_.SubmitBatch(job.id, job.lease_token, request));
+  spdlog::info("job {} [{}]: fanned out batch {} ({} members)", job.id, job.kind, b.id, b.total);
+  return Status::Ok();
 }
 
 void WorkerPool::SendFail(const Job& job, Failure failure, std::optional<std::string> checkpoint,

@@ -568,9 +568,9 @@ TEST_P(StoreContractTest, JobDeleteRefusesRunningJobs) {
   const JobId a = Insert(Job());
   const JobId b = Insert(Job());
   Fetch({"default"}, 1);  // leases a
-  EXPECT_EQ(store_->JobDelete(a).code(), StatusCode::kConflict);
-  EXPECT_TRUE(store_->JobDelete(b).ok());
-  EXPECT_EQ(store_->JobDelete(b).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->JobDelete(a, kT0).code(), StatusCode::kConflict);
+  EXPECT_TRUE(store_->JobDelete(b, kT0).ok());
+  EXPECT_EQ(store_->JobDelete(b, kT0).code(), StatusCode::kNotFound);
   EXPECT_EQ(Get(a).state, JobState::kRunning);
 }
 

@@ -102,30 +102,44 @@ Result<std::vector<HeartbeatResult>> SqliteStore::LeaseExtendMany(const LeaseExt
 
 Result<std::vector<Status>> SqliteStore::JobCompleteMany(const JobCompleteParams& p) {
   std::vector<Status> out;
-  Status s =
-      writer_.Submit([&](Connection& conn) { return CompleteIn(conn, p, out); }, static_cast<int>(p.items.size()));
+  std::vector<BatchInfo> finished;
+  Status s = writer_.Submit(
+      [&](Connection& conn) {
+        finished.clear();
+        JW_RETURN_IF_ERROR(CompleteIn(conn, p, out));
+        return FinishDueBatchesIn(conn, p.now, finished);
+      },
+      static_cast<int>(p.items.size()));
   if (!s.ok()) return s.WithContext("complete jobs");
+  NotifyBatchesFinished(finished);
   return out;
 }
 
 Result<CompleteAndFetchResult> SqliteStore::JobCompleteManyAndFetch(const JobCompleteParams& complete,
                                                                     const JobFetchParams& fetch) {
   CompleteAndFetchResult out;
+  std::vector<BatchInfo> finished;
   Status s = writer_.Submit(
       [&](Connection& conn) {
+        finished.clear();
         JW_RETURN_IF_ERROR(CompleteIn(conn, complete, out.completed));
+        // Before the fetch, so that a callback enqueued here can be leased by it.
+        JW_RETURN_IF_ERROR(FinishDueBatchesIn(conn, complete.now, finished));
         return FetchIn(conn, fetch, out.fetched);
       },
       static_cast<int>(complete.items.size()) + fetch.max);
   if (!s.ok()) return s.WithContext("complete and fetch jobs");
+  NotifyBatchesFinished(finished);
   return out;
 }
 
 Result<std::vector<Status>> SqliteStore::JobApplyMany(const JobApplyParams& p) {
   std::vector<Status> out;
+  std::vector<BatchInfo> finished;
   Status s = writer_.Submit(
       [&](Connection& conn) -> Status {
         out.clear();
+        finished.clear();
         for (const JobChange& c : p.changes) {
           Query q(conn, "JobApply");
           q.Bind(1, c.id).Bind(2, ToString(c.from)).Bind(3, c.token).Bind(4, ToString(c.to));
@@ -153,10 +167,11 @@ Result<std::vector<Status>> SqliteStore::JobApplyMany(const JobApplyParams& p) {
           }
           out.push_back(Status::Ok());
         }
-        return Status::Ok();
+        return FinishDueBatchesIn(conn, p.now, finished);
       },
       static_cast<int>(p.changes.size()));
   if (!s.ok()) return s.WithContext("apply job changes");
+  NotifyBatchesFinished(finished);
   return out;
 }
 
@@ -165,13 +180,18 @@ Result<std::int64_t> SqliteStore::JobPromoteScheduled(Timestamp now, int limit) 
       "JobPromoteScheduled", [&](Query& q) { q.Bind(1, now).Bind(2, limit); }, limit, "promote scheduled jobs");
 }
 
-Status SqliteStore::JobDelete(JobId id) {
+Status SqliteStore::JobDelete(JobId id, Timestamp now) {
   Status result;
+  std::vector<BatchInfo> finished;
   Status s = writer_.Submit([&](Connection& conn) -> Status {
-    Query q(conn, "JobDelete");
-    q.Bind(1, id);
-    JW_RETURN_IF_ERROR(q.Run());
-    if (conn.Changes() == 1) return Status::Ok();
+    finished.clear();
+    result = Status::Ok();
+    {
+      Query q(conn, "JobDelete");
+      q.Bind(1, id);
+      JW_RETURN_IF_ERROR(q.Run());
+    }
+    if (conn.Changes() == 1) return FinishDueBatchesIn(conn, now, finished);
     Query e(conn, "JobExists");
     e.Bind(1, id);
     JW_ASSIGN_OR_RETURN(bool row, e.Step());
@@ -182,6 +202,7 @@ Status SqliteStore::JobDelete(JobId id) {
     return Status::Ok();
   });
   if (!s.ok()) return s.WithContext("delete job " + FormatJobId(id));
+  NotifyBatchesFinished(finished);
   return result;
 }
 
@@ -197,10 +218,23 @@ Result<std::int64_t> SqliteStore::JobDeleteMany(const JobDeleteParams& p) {
   const bool finished_before =
       p.before && std::all_of(states.begin(), states.end(), [](JobState st) { return IsTerminal(st); });
   const std::string states_json = StatesJson(states);
-  return WriteCountingChanges(
-      finished_before ? "JobPurgeFinished" : "JobDeleteMany",
-      [&](Query& q) { q.Bind(1, states_json).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit); }, p.limit,
-      "delete jobs");
+  std::int64_t n = 0;
+  std::vector<BatchInfo> finished;
+  Status s = writer_.Submit(
+      [&](Connection& conn) -> Status {
+        finished.clear();
+        {
+          Query q(conn, finished_before ? "JobPurgeFinished" : "JobDeleteMany");
+          q.Bind(1, states_json).Bind(2, p.queue).Bind(3, p.before).Bind(4, p.limit);
+          JW_RETURN_IF_ERROR(q.Run());
+          n = conn.Changes();
+        }
+        return FinishDueBatchesIn(conn, p.now, finished);
+      },
+      p.limit);
+  if (!s.ok()) return s.WithContext("delete jobs");
+  NotifyBatchesFinished(finished);
+  return n;
 }
 
 Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out) {

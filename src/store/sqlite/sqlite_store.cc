@@ -47,7 +47,8 @@ struct Migration {
 constexpr Migration kMigrations[] = {{1, sqlite_sql::k_001_init},
                                      {2, sqlite_sql::k_002_scheduled_due},
                                      {3, sqlite_sql::k_003_flow_control},
-                                     {4, sqlite_sql::k_004_schedules}};
+                                     {4, sqlite_sql::k_004_schedules},
+                                     {5, sqlite_sql::k_005_batches}};
 
 // Runs `step` again while it fails with kUnavailable (the database is busy),
 // up to `lock_wait`. Opening a file that another process is opening too can

@@ -113,7 +113,7 @@ class SqliteStore final : public Store {
                                                          const JobFetchParams& fetch) override;
   Result<std::vector<Status>> JobApplyMany(const JobApplyParams& p) override;
   Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) override;
-  Status JobDelete(JobId id) override;
+  Status JobDelete(JobId id, Timestamp now) override;
   Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) override;
 
   // Job reads (sqlite_job_reads.cc).
@@ -138,6 +138,13 @@ class SqliteStore final : public Store {
   Result<std::vector<ScheduleInfo>> ScheduleList() override;
   Result<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& p) override;
 
+  // Batches (sqlite_batches.cc).
+  Result<InsertedBatch> BatchInsert(const NewBatch& b, Timestamp now) override;
+  Result<BatchInfo> BatchGet(const std::string& id, bool with_members) override;
+  Result<std::vector<BatchInfo>> BatchList(const BatchListParams& p) override;
+  Result<std::array<std::int64_t, 3>> BatchStateCounts() override;
+  void SetBatchFinishedListener(BatchFinishedListener listener) override { batch_listener_ = std::move(listener); }
+
   Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;
   Status WorkerUpsert(const WorkerRecord& w) override;
   Status WorkerTouch(const std::string& id, int busy, Timestamp now) override;
@@ -155,6 +162,12 @@ class SqliteStore final : public Store {
   // One job, inside the caller's transaction: an existing non-terminal job with its unique_key is answered instead.
   static Result<InsertedJob> InsertIn(Connection& conn, const NewJob& j, Timestamp now);
   Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
+  // Finishes every batch whose last member ended in this transaction (the
+  // triggers of migration 5 list them in batches_due): its state, and its
+  // callback job. Every op that can end a job calls it before it returns.
+  Status FinishDueBatchesIn(Connection& conn, Timestamp now, std::vector<BatchInfo>& finished);
+  // After the commit: tells the listener.
+  void NotifyBatchesFinished(const std::vector<BatchInfo>& finished) const;
 
   // Flow control inside a writer op (sqlite_flow.cc).
   Status LoadFlow(Connection& conn);
@@ -198,6 +211,7 @@ class SqliteStore final : public Store {
   ReaderPool readers_;
   Checkpointer checkpointer_;  // outlives the writer, whose commits signal it
   FlowSettings flow_;          // only inside writer ops (see FlowSettings)
+  BatchFinishedListener batch_listener_;
   Writer writer_;
 };
 

@@ -29,7 +29,6 @@ TEST_F(EngineOpsTest, EnqueueStoresEveryField) {
                          .max_attempts = 7,
                          .unique_key = "dl:x",
                          .resource_key = "host:x",
-                         .batch_id = "b1",
                          .tags = {"a", "b \"quoted\""}});
   const Job got = Get(j.id);
   EXPECT_EQ(got.kind, "download");
@@ -42,9 +41,20 @@ TEST_F(EngineOpsTest, EnqueueStoresEveryField) {
   EXPECT_EQ(got.max_attempts, 7);
   EXPECT_EQ(got.unique_key, "dl:x");
   EXPECT_EQ(got.resource_key, "host:x");
-  EXPECT_EQ(got.batch_id, "b1");
+  EXPECT_EQ(got.batch_id, std::nullopt);
   EXPECT_EQ(got.tags, (std::vector<std::string>{"a", "b \"quoted\""}));
   EXPECT_EQ(got.args, j.args);  // the answer is the stored job
+}
+
+TEST_F(EngineOpsTest, EnqueueRefusesABatchIdTheServerDidNotSet) {
+  // A job joining a batch on its own would finish the batch early or never.
+  EnqueueRequest r;
+  r.kind = "k";
+  r.batch_id = "1";
+  auto result = engine().Enqueue(r);
+  ASSERT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(result.status().field(), "batch_id");
+  EXPECT_TRUE(All().empty());
 }
 
 TEST_F(EngineOpsTest, KindDefaultsApplyUnderTheJobsOwnValues) {

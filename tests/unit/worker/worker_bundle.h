@@ -166,6 +166,9 @@ class ForwardingBackend : public Backend {
     return inner_.CompleteMany(r);
   }
   Status Fail(const FailRequest& r) override { return inner_.Fail(r); }
+  Result<BatchInfo> SubmitBatch(JobId parent, std::int64_t token, const BatchRequest& r) override {
+    return inner_.SubmitBatch(parent, token, r);
+  }
   void WakeAll() override { inner_.WakeAll(); }
 
  protected:

@@ -374,3 +374,49 @@ WHERE name = ?1 AND next_fire_at = ?5;
 
 -- name: ScheduleSetLastJob
 UPDATE schedules SET last_job_id = ?2 WHERE name = ?1;
+
+-- name: BatchInsert
+INSERT INTO batches (name, deadline_at, min_succeeded, total, remaining, parent_id, callback_kind, callback_queue,
+                     callback_priority, callback_args, callback_max_attempts, callback_timeout_ms, created_at)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);
+
+-- name: BatchDue
+-- Batches whose last member ended in this transaction (the triggers of migration 5 fill it).
+SELECT id FROM batches_due LIMIT 64;
+
+-- name: BatchDueDelete
+DELETE FROM batches_due WHERE id = ?1;
+
+-- name: BatchRow
+SELECT id, name, state, deadline_at, min_succeeded, total, parent_id, callback_job_id, created_at, finished_at,
+       callback_kind, callback_queue, callback_priority, callback_args, callback_max_attempts, callback_timeout_ms
+FROM batches WHERE id = ?1;
+
+-- name: BatchListRows
+SELECT id, name, state, deadline_at, min_succeeded, total, parent_id, callback_job_id, created_at, finished_at
+FROM batches
+WHERE (?1 IS NULL OR state = ?1) AND id < ?2
+ORDER BY id DESC LIMIT ?3;
+
+-- name: BatchCounts
+SELECT state, COUNT(*) FROM jobs INDEXED BY jobs_batch WHERE batch_id = ?1 GROUP BY state;
+
+-- name: BatchMembers
+-- Each member with its last error (none for a member that succeeded).
+SELECT j.id, j.kind, j.state, j.resource_key, j.attempt, j.started_at, j.finished_at, j.result,
+       e.class, e.message, e.limit_name
+FROM jobs j INDEXED BY jobs_batch
+LEFT JOIN job_errors e
+  ON j.state != 'succeeded' AND e.job_id = j.id
+ AND e.seq = (SELECT MAX(seq) FROM job_errors WHERE job_id = j.id)
+WHERE j.batch_id = ?1
+ORDER BY j.id;
+
+-- name: BatchFinish
+UPDATE batches SET state = ?2, finished_at = ?3, callback_job_id = ?4 WHERE id = ?1 AND state = 'running';
+
+-- name: JobSetArgs
+UPDATE jobs SET args = ?2 WHERE id = ?1;
+
+-- name: BatchStateCounts
+SELECT state, COUNT(*) FROM batches GROUP BY state;

@@ -1,0 +1,68 @@
+-- Migration 5: batches (DESIGN.md "Batches"; core/batch.h; docs/storage.md "Batches").
+-- Migration 1 reserved a batches table that nothing wrote; this is the real one.
+--
+-- `remaining` counts the members not yet terminal. Triggers keep it on every path a job
+-- changes state or is deleted (complete, failure, cancel, deadline, retry, delete), so no
+-- write path can forget it. A member whose settle brings it to 0 puts the batch in
+-- batches_due, in the same transaction; the driver finishes every due batch (its state, its
+-- callback job) before that transaction commits, so the callback is enqueued exactly once.
+DROP TABLE batches;
+CREATE TABLE batches (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  name             TEXT,
+  state            TEXT    NOT NULL DEFAULT 'running'
+                   CHECK (state = 'running' OR state = 'succeeded' OR state = 'failed'),
+  deadline_at      INTEGER,
+  min_succeeded    INTEGER NOT NULL CHECK (min_succeeded >= 1),
+  total            INTEGER NOT NULL,
+  remaining        INTEGER NOT NULL,
+  parent_id        INTEGER,
+  -- The callback job as the engine prepared it (every default applied); args gains `batch`.
+  callback_kind         TEXT,
+  callback_queue        TEXT,
+  callback_priority     INTEGER,
+  callback_args         TEXT,
+  callback_max_attempts INTEGER,
+  callback_timeout_ms   INTEGER,
+  callback_job_id  INTEGER,
+  created_at       INTEGER NOT NULL,
+  finished_at      INTEGER,
+  CHECK ((state = 'running') = (finished_at IS NULL))
+);
+CREATE INDEX batches_state ON batches (state, id);
+
+-- Batches whose last member just ended, inside the transaction that ended it.
+CREATE TABLE batches_due (id INTEGER PRIMARY KEY);
+
+-- The members of a batch. Its only column never changes after insert, so job updates never touch it.
+CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+
+CREATE TRIGGER jobs_batch_member_ended AFTER UPDATE OF state ON jobs
+WHEN NEW.batch_id IS NOT NULL
+ AND (NEW.state = 'succeeded' OR NEW.state = 'failed' OR NEW.state = 'cancelled')
+ AND NOT (OLD.state = 'succeeded' OR OLD.state = 'failed' OR OLD.state = 'cancelled')
+BEGIN
+  UPDATE batches SET remaining = remaining - 1 WHERE id = CAST(NEW.batch_id AS INTEGER) AND state = 'running';
+  INSERT OR IGNORE INTO batches_due (id)
+    SELECT id FROM batches WHERE id = CAST(NEW.batch_id AS INTEGER) AND state = 'running' AND remaining = 0;
+END;
+
+-- A member retried while its batch still runs counts as open again.
+CREATE TRIGGER jobs_batch_member_reopened AFTER UPDATE OF state ON jobs
+WHEN NEW.batch_id IS NOT NULL
+ AND (OLD.state = 'succeeded' OR OLD.state = 'failed' OR OLD.state = 'cancelled')
+ AND NOT (NEW.state = 'succeeded' OR NEW.state = 'failed' OR NEW.state = 'cancelled')
+BEGIN
+  UPDATE batches SET remaining = remaining + 1 WHERE id = CAST(NEW.batch_id AS INTEGER) AND state = 'running';
+  DELETE FROM batches_due WHERE id = CAST(NEW.batch_id AS INTEGER);
+END;
+
+-- A member deleted before it ended no longer holds its batch open.
+CREATE TRIGGER jobs_batch_member_deleted AFTER DELETE ON jobs
+WHEN OLD.batch_id IS NOT NULL
+ AND NOT (OLD.state = 'succeeded' OR OLD.state = 'failed' OR OLD.state = 'cancelled')
+BEGIN
+  UPDATE batches SET remaining = remaining - 1 WHERE id = CAST(OLD.batch_id AS INTEGER) AND state = 'running';
+  INSERT OR IGNORE INTO batches_due (id)
+    SELECT id FROM batches WHERE id = CAST(OLD.batch_id AS INTEGER) AND state = 'running' AND remaining = 0;
+END;
