@@ -14,13 +14,18 @@
 //               and kill -9 of an idle one first in line, then an enqueue at once
 //               -> that job running on the second one (issue 11)
 //   rss         server VmRSS / VmHWM with --rss-jobs queued jobs (bulk-enqueued)
+//   batch       issue 14: one POST /v1/batches of --batch members (members/s); a
+//               batch of --batch no-op members against as many plain jobs through
+//               one remote worker, alternated (time until all succeeded, ratio);
+//               and from the last member's handler return to its callback's
+//               handler start (--latency-samples batches of 5, p50 / p99)
 //   flowheld    as throughput's remote worker, over the flow-control fixture of
 //               issue 13 (bench_common.h: 1M available jobs, 90% of 99 keys whose
 //               breakers are opened before the server starts, 10% free): time
 //               until --flowheld-jobs succeeded, against the same jobs with no
 //               limits, alternated, in each layout of --flowheld-layouts
 //
-// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld]
+// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld,batch]
 //          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
 //          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
 //          [--jobwarden PATH] [--server-config FILE]   (FILE: the servers' --config)
@@ -35,6 +40,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -205,6 +211,8 @@ class BenchWorker {
   BenchWorker(const BenchWorker&) = delete;
   BenchWorker& operator=(const BenchWorker&) = delete;
 
+  // Another kind's handler; before Start().
+  void Handle(const std::string& kind, InProcessHandler handler) { pool_.Handle(kind, std::move(handler)); }
   void Start() { Check(pool_.Start(), "start the remote worker"); }
   WorkerStats stats() const { return pool_.stats(); }
 
@@ -295,6 +303,135 @@ void Throughput(Durability durability) {
   std::snprintf(note, sizeof note, "%s, c%d, cpu/job server %.1f us + worker %.1f us%s", jobs.c_str(), g->concurrency,
                 Median(server_cpu), Median(bench_cpu), power ? "" : ", stretch 40000");
   Report(power ? "http_power" : "http_process", rate, "jobs/s", Goal::AtLeast(power ? 8'000 : 20'000), note);
+}
+
+// ---------------------------------------------------------------------------
+// batch (issue 14)
+
+json BatchBody(int members, const std::string& queue, bool callback) {
+  json b = {{"jobs", json::array()}};
+  for (int i = 0; i < members; ++i) b["jobs"].push_back({{"kind", "noop"}, {"queue", queue}});
+  if (callback) b["callback"] = {{"kind", "callback"}, {"queue", queue}};
+  return b;
+}
+
+// Seconds from the worker's start until `n` jobs succeeded.
+double ProcessAll(ServerProcess& srv, BenchWorker& worker, int n) {
+  const auto t0 = SteadyClock::now();
+  worker.Start();
+  while (true) {
+    const WorkerStats st = worker.stats();
+    if (st.succeeded >= n) break;
+    if (st.failed > 0 || st.lost > 0) {
+      srv.Die(std::to_string(st.failed) + " jobs failed, " + std::to_string(st.lost) + " lost");
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return SecondsSince(t0);
+}
+
+// --batch plain jobs (bulk-enqueued before the clock) or one batch of as many
+// members (submitted before the clock), through one remote worker: seconds
+// until every job succeeded (for the batch: and the batch is finished).
+double PlainOrBatchRun(bool batch) {
+  TempDir dir("http-batch");
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  const int n = g->batch;
+  std::string id;
+  if (batch) {
+    id = srv.Api("POST", "/v1/batches", BatchBody(n, kBenchQueue, false), "submit batch").value("id", "");
+  } else {
+    BulkEnqueue(srv, n);
+  }
+  BenchWorker worker(srv, [](JobContext&) {});
+  const double took = ProcessAll(srv, worker, n);
+  if (batch) {
+    const json b = srv.Api("GET", "/v1/batches/" + id, nullptr, "get batch");
+    if (b.value("state", "") != "succeeded") srv.Die("after the run, the batch is " + b.value("state", "?"));
+  }
+  return took;
+}
+
+void Batch() {
+  const int n = g->batch;
+  // (1) Submit: one POST /v1/batches of --batch members (the body built before the clock).
+  std::vector<double> submit;
+  {
+    TempDir dir("http-batch-submit");
+    ServerProcess srv(dir.path(), Durability::kProcess);
+    const json body = BatchBody(n, "submit-only", true);
+    for (int i = 0; i < g->runs; ++i) {
+      const auto t0 = SteadyClock::now();
+      const json b = srv.Api("POST", "/v1/batches", body, "submit batch");
+      submit.push_back(n / SecondsSince(t0));
+      if (b.value("total", 0) != n) srv.Die("a batch of " + b.value("total", json()).dump() + " members");
+      std::fprintf(stderr, "  http batch submit %d/%d: %.0f members/s\n", i + 1, g->runs, submit.back());
+    }
+  }
+  char note[160];
+  std::snprintf(note, sizeof note, "one POST /v1/batches of %d members, answered with the batch JSON", n);
+  Report("http_batch_submit", submit, "members/s", Goal::AtLeast(50'000), note);
+
+  // (2) A batch of no-op members against as many plain jobs, alternated run by run.
+  std::vector<double> plain, batched, ratio;
+  for (int i = 0; i < g->runs; ++i) {
+    double p = 0, b = 0;
+    if (i % 2 == 0) {
+      p = PlainOrBatchRun(false);
+      b = PlainOrBatchRun(true);
+    } else {
+      b = PlainOrBatchRun(true);
+      p = PlainOrBatchRun(false);
+    }
+    plain.push_back(p);
+    batched.push_back(b);
+    ratio.push_back(b / p);
+    std::fprintf(stderr, "  http batch run %d/%d: plain %.3f s, batch %.3f s (%.3fx)\n", i + 1, g->runs, p, b, b / p);
+  }
+  std::snprintf(note, sizeof note, "%d no-op jobs, one remote worker c%d", n, g->concurrency);
+  Report("http_batch_plain_s", plain, "s", Goal::None(), note);
+  Report("http_batch_members_s", batched, "s", Goal::None(), note);
+  Report("http_batch_ratio", ratio, "x", Goal::AtMost(1.2), "batch / plain, per alternated pair");
+
+  // (3) From the last member's handler return to its callback's handler start,
+  // --latency-samples batches of 5 members, one at a time, an idle worker.
+  TempDir dir("http-batch-callback");
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  std::mutex mu;
+  std::condition_variable cv;
+  SteadyClock::time_point last_return{};
+  std::optional<SteadyClock::time_point> callback_start;
+  BenchWorker worker(srv, [&](JobContext&) {
+    const auto t = SteadyClock::now();
+    std::lock_guard<std::mutex> lock(mu);
+    last_return = std::max(last_return, t);
+  });
+  worker.Handle("callback", [&](JobContext&) {
+    const auto t = SteadyClock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      callback_start = t;
+    }
+    cv.notify_all();
+  });
+  worker.Start();
+  const json body = BatchBody(5, kBenchQueue, true);
+  std::vector<double> ms;
+  for (int i = 0; i < g->latency_samples; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      last_return = {};
+      callback_start.reset();
+    }
+    srv.Api("POST", "/v1/batches", body, "submit batch");
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, 30s, [&] { return callback_start.has_value(); })) srv.Die("no callback within 30 s");
+    ms.push_back(std::chrono::duration<double, std::milli>(*callback_start - last_return).count());
+  }
+  std::snprintf(note, sizeof note, "%d batches of 5 no-op members, one at a time, idle worker c%d", g->latency_samples,
+                g->concurrency);
+  Report("http_batch_callback_p50", {Percentile(ms, 50)}, "ms", Goal::AtMost(20), note);
+  Report("http_batch_callback_p99", {Percentile(ms, 99)}, "ms", Goal::None(), note);
 }
 
 // ---------------------------------------------------------------------------
@@ -601,7 +738,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   const Flags flags = FlagsOrUsage(
       argc, argv,
-      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld] [--runs 5]\n"
+      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld,batch] [--runs 5]\n"
       "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
       "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE] [--client-busy-poll-us N]\n"
       "  [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]\n");
@@ -622,7 +759,7 @@ int main(int argc, char** argv) {
   g = &s;
 
   const std::vector<std::string> scenarios =
-      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss,flowheld"));
+      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss,flowheld,batch"));
   const bool have_binary = access(s.jobwarden.c_str(), X_OK) == 0;
   for (const std::string& sc : scenarios) {
     if (!have_binary) {
@@ -643,6 +780,8 @@ int main(int argc, char** argv) {
              "kill -9 of an idle remote worker first in line, then an enqueue at once (issue 11)");
     } else if (sc == "rss") {
       Rss();
+    } else if (sc == "batch") {
+      Batch();
     } else if (sc == "flowheld") {
       for (const std::string& layout : SplitList(flags.Get("flowheld-layouts", "mixed,tail"))) FlowHeld(layout);
     } else {
