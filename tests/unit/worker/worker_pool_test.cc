@@ -343,6 +343,42 @@ TEST_F(WorkerPoolTest, InvalidCheckpointsAreRefusedAtTheWorker) {
   EXPECT_EQ(j.checkpoint.value_or(""), R"({"good":1})");
 }
 
+TEST_F(WorkerPoolTest, AnInProcessHandlerFansOutWithSubmitBatch) {
+  WorkerPool pool(*b_.backend, WorkerBundle::Options(4));
+  std::atomic<int> children{0};
+  std::mutex mu;
+  std::string batch_id;
+  Status refused;
+  pool.Handle("plan", [&](JobContext& ctx) {
+    BatchRequest r;
+    for (int i = 0; i < 3; ++i) r.jobs.push_back(Req("child"));
+    r.deadline_in = std::chrono::seconds(60);
+    auto b = ctx.SubmitBatch(r);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ(b->parent_id, ctx.job().id);
+    EXPECT_EQ(b->members.size(), 3u);
+    BatchRequest empty;  // refused, and the handler hears why
+    auto bad = ctx.SubmitBatch(empty);
+    std::lock_guard<std::mutex> lock(mu);
+    batch_id = b->id;
+    refused = bad.status();
+  });
+  pool.Handle("child", [&](JobContext&) { ++children; });
+  ASSERT_OK(pool.Start());
+  const JobId parent = b_.Enqueue(Req("plan"));
+  EXPECT_EQ(b_.WaitTerminal(parent).state, JobState::kSucceeded);
+  const auto end = std::chrono::steady_clock::now() + testing::kPatience;
+  while (children.load() < 3 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(children.load(), 3);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.ToString();
+  auto b = b_.engine->Batch(batch_id);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->parent_id, parent);
+  pool.Drain();
+  EXPECT_EQ(pool.Wait(), 0);
+}
+
 TEST_F(WorkerPoolTest, OptionsAreValidated) {
   WorkerOptions o = WorkerBundle::Options();
   o.grace = 600ms;  // more than TTL / 2
