@@ -796,6 +796,8 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
     JW_ASSIGN_OR_RETURN(stats.purged, store_.JobDeleteMany(dp));
     // And the registry: a worker stopped that long ago (restarts leave one row each) goes too.
     JW_ASSIGN_OR_RETURN(stats.workers_purged, store_.WorkerPurgeStopped(now - options_.retention));
+    // And finished batches (their members go with the jobs above).
+    JW_ASSIGN_OR_RETURN(stats.batches_purged, store_.BatchPurgeFinished(now - options_.retention, kChunk));
   }
   return stats;
 }

@@ -88,6 +88,7 @@ struct ReapStats {
   std::int64_t deadline_failed = 0;   // waiting jobs past their deadline
   std::int64_t purged = 0;            // terminal jobs past retention
   std::int64_t workers_purged = 0;    // workers stopped before the retention
+  std::int64_t batches_purged = 0;    // batches finished before the retention
   std::int64_t graced = 0;            // leases given restart grace
   std::int64_t workers_lost = 0;      // registered workers seen dead
   std::int64_t schedules_fired = 0;   // schedule fires this process enqueued

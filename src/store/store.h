@@ -363,6 +363,8 @@ class MaintenanceStore {
   virtual Result<std::int64_t> JobPromoteScheduled(Timestamp now, int limit) = 0;
   // available/scheduled jobs whose deadline is at or before `now`.
   virtual Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) = 0;
+  // Deletes at most `limit` finished batches whose finished_at is before `before`; returns how many.
+  virtual Result<std::int64_t> BatchPurgeFinished(Timestamp before, int limit) = 0;
   // Records a reaper tick and grants the restart grace (see ReaperTickResult).
   virtual Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) = 0;
 };

@@ -63,6 +63,9 @@ class StoreWrapper : public Store {
   }
   Result<std::vector<BatchInfo>> BatchList(const BatchListParams& p) override { return target_.BatchList(p); }
   Result<std::array<std::int64_t, 3>> BatchStateCounts() override { return target_.BatchStateCounts(); }
+  Result<std::int64_t> BatchPurgeFinished(Timestamp before, int limit) override {
+    return target_.BatchPurgeFinished(before, limit);
+  }
   void SetBatchFinishedListener(BatchFinishedListener listener) override {
     target_.SetBatchFinishedListener(std::move(listener));
   }

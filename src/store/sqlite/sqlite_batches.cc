@@ -32,7 +32,7 @@ Status ReadCounts(Connection& conn, const std::string& id, StateCounts& counts) 
   while (true) {
     JW_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::Ok();
-    if (auto st = ParseJobState(q.Text(0))) counts[static_cast<std::size_t>(*st)] = q.Int(1);
+    if (auto st = ParseJobState(q.Text(0))) ++counts[static_cast<std::size_t>(*st)];
   }
 }
 
@@ -219,6 +219,11 @@ Result<std::vector<BatchInfo>> SqliteStore::BatchList(const BatchListParams& p) 
   });
   if (!s.ok()) return s.WithContext("list batches");
   return out;
+}
+
+Result<std::int64_t> SqliteStore::BatchPurgeFinished(Timestamp before, int limit) {
+  return WriteCountingChanges(
+      "BatchPurgeFinished", [&](Query& q) { q.Bind(1, before).Bind(2, limit); }, limit, "purge finished batches");
 }
 
 Result<std::array<std::int64_t, 3>> SqliteStore::BatchStateCounts() {

@@ -143,6 +143,7 @@ class SqliteStore final : public Store {
   Result<BatchInfo> BatchGet(const std::string& id, bool with_members) override;
   Result<std::vector<BatchInfo>> BatchList(const BatchListParams& p) override;
   Result<std::array<std::int64_t, 3>> BatchStateCounts() override;
+  Result<std::int64_t> BatchPurgeFinished(Timestamp before, int limit) override;
   void SetBatchFinishedListener(BatchFinishedListener listener) override { batch_listener_ = std::move(listener); }
 
   Result<ReaperTickResult> ReaperTick(const ReaperTickParams& p) override;

@@ -200,5 +200,15 @@ TEST_F(EngineBatchTest, AFanOutNeedsTheParentsCurrentLease) {
   for (const BatchMember& m : b->members) EXPECT_EQ(Get(m.id).deadline_at, parent.deadline_at);
 }
 
+TEST_F(EngineBatchTest, RetentionPurgesFinishedBatchesNeverRunningOnes) {
+  const BatchInfo done = Submit(Request(1));
+  ASSERT_TRUE(Complete(FetchOne()).ok());
+  const BatchInfo open = Submit(Request(1, hours(24 * 30)));
+  clock().Advance(engine().options().retention + hours(1));
+  EXPECT_EQ(Reap().batches_purged, 1);
+  EXPECT_EQ(engine().Batch(done.id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(engine().Batch(open.id).ok());
+}
+
 }  // namespace
 }  // namespace jobwarden::testing

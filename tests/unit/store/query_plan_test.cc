@@ -53,7 +53,10 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"ResourceNextJobKey", "jobs_resource"}, std::pair{"JobHasDueScheduledInQueue", "jobs_scheduled"},
         std::pair{"JobPromoteScheduledInQueue", "jobs_scheduled"},
         // Listing by state: the queues holding the state, then each queue's run by id.
-        std::pair{"JobStateQueues", "jobs_state_queue"}, std::pair{"JobListByStateQueue", "jobs_state_queue"}),
+        std::pair{"JobStateQueues", "jobs_state_queue"}, std::pair{"JobListByStateQueue", "jobs_state_queue"},
+        // Batches: the members of one batch; the reaper's retention of finished batches.
+        std::pair{"BatchCounts", "jobs_batch"}, std::pair{"BatchMembers", "jobs_batch"},
+        std::pair{"BatchPurgeFinished", "batches_finished"}),
     [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) { return std::string(p.param.first); });
 
 TEST(QueryPlanLookupTest, UnknownStatementIsNotFound) {

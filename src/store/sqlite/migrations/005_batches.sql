@@ -30,6 +30,8 @@ CREATE TABLE batches (
   CHECK ((state = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX batches_state ON batches (state, id);
+-- Retention: finished batches by age.
+CREATE INDEX batches_finished ON batches (finished_at) WHERE finished_at IS NOT NULL;
 
 -- Batches whose last member just ended, inside the transaction that ended it.
 CREATE TABLE batches_due (id INTEGER PRIMARY KEY);
