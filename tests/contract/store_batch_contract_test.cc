@@ -53,6 +53,10 @@ class StoreBatchContractTest : public testing::StoreContractBase {
     if (callback) {
       NewJob cb = Member("summarize", members + 1);
       cb.args = R"({"query":"q"})";
+      cb.stall_timeout = seconds(20);
+      cb.resource_key = "svc:report";
+      cb.tags = {"callback"};
+      cb.cost = 2;
       b.callback = cb;
     }
     return b;
@@ -154,6 +158,13 @@ TEST_P(StoreBatchContractTest, TheLastCompleteFinishesTheBatchAndEnqueuesTheCall
   EXPECT_EQ(cb.priority, 3);
   EXPECT_EQ(cb.run_at, kT0 + seconds(3));
   EXPECT_FALSE(cb.batch_id);  // the callback is not a member
+  // Every field the engine prepared (the kind's defaults included).
+  EXPECT_EQ(cb.queue, "default");
+  EXPECT_EQ(cb.timeout, minutes(5));
+  EXPECT_EQ(cb.stall_timeout, seconds(20));
+  EXPECT_EQ(cb.resource_key, "svc:report");
+  EXPECT_EQ(cb.tags, std::vector<std::string>{"callback"});
+  EXPECT_EQ(cb.cost, 2);
 
   // args: its own, plus `batch` = the batch JSON as GET answers it.
   const nlohmann::json args = nlohmann::json::parse(cb.args);

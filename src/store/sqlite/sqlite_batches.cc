@@ -79,6 +79,10 @@ Result<BatchInfo> ReadBatch(Connection& conn, std::int64_t n, bool with_members,
       c.args = q.OptText(13).value_or("{}");
       c.max_attempts = static_cast<int>(q.Int(14));
       c.timeout = Duration(q.Int(15));
+      if (auto stall = q.OptInt(16)) c.stall_timeout = Duration(*stall);
+      c.resource_key = q.OptText(17);
+      if (auto tags = q.OptText(18)) c.tags = DecodeTags(*tags);
+      c.cost = static_cast<int>(q.OptInt(19).value_or(1));
       c.state = JobState::kAvailable;  // run_at is set when it is enqueued
       *callback = std::move(c);
     }
@@ -105,8 +109,9 @@ Result<InsertedBatch> SqliteStore::BatchInsert(const NewBatch& b, Timestamp now)
           const NewJob& c = *b.callback;
           ins.Bind(6, c.kind).Bind(7, c.queue).Bind(8, c.priority).Bind(9, c.args).Bind(10, c.max_attempts);
           ins.Bind(11, c.timeout);
+          ins.Bind(13, c.stall_timeout).Bind(14, c.resource_key).Bind(15, EncodeTags(c.tags)).Bind(16, c.cost);
         } else {
-          for (int i = 6; i <= 11; ++i) ins.BindNull(i);
+          for (int i : {6, 7, 8, 9, 10, 11, 13, 14, 15, 16}) ins.BindNull(i);
         }
         ins.Bind(12, now);
         JW_RETURN_IF_ERROR(ins.Run());
@@ -130,6 +135,47 @@ Result<InsertedBatch> SqliteStore::BatchInsert(const NewBatch& b, Timestamp now)
       static_cast<int>(b.members.size()));
   if (!s.ok()) return s.WithContext("insert batch");
   return out;
+}
+
+Status SqliteStore::CountMembersIn(Connection& conn, const std::vector<JobId>& ended,
+                                   const std::vector<JobId>& reopened, bool& due) {
+  due = false;
+  if (ended.empty() && reopened.empty()) return Status::Ok();
+  {
+    Query any(conn, "BatchAnyRunning");
+    JW_ASSIGN_OR_RETURN(bool running, any.Step());
+    if (!running) return Status::Ok();  // no batch runs: no job here can be an open member
+  }
+  auto batch_of = [&](JobId id) -> Result<std::optional<std::string>> {
+    Query q(conn, "JobBatchId");
+    q.Bind(1, id);
+    JW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<std::string>();
+    return q.OptText(0);
+  };
+  for (JobId id : reopened) {
+    JW_ASSIGN_OR_RETURN(std::optional<std::string> batch, batch_of(id));
+    if (!batch) continue;
+    Query up(conn, "BatchMemberReopened");
+    up.Bind(1, *batch);
+    JW_RETURN_IF_ERROR(up.Run());
+    Query unmark(conn, "BatchUnmarkDue");
+    unmark.Bind(1, *batch);
+    JW_RETURN_IF_ERROR(unmark.Run());
+  }
+  for (JobId id : ended) {
+    JW_ASSIGN_OR_RETURN(std::optional<std::string> batch, batch_of(id));
+    if (!batch) continue;
+    Query down(conn, "BatchMemberEnded");
+    down.Bind(1, *batch);
+    JW_RETURN_IF_ERROR(down.Run());
+    if (conn.Changes() == 0) continue;  // its batch already finished
+    Query mark(conn, "BatchMarkDue");
+    mark.Bind(1, *batch);
+    JW_RETURN_IF_ERROR(mark.Run());
+    due = due || conn.Changes() > 0;
+  }
+  return Status::Ok();
 }
 
 Status SqliteStore::FinishDueBatchesIn(Connection& conn, Timestamp now, std::vector<BatchInfo>& finished) {

@@ -106,8 +106,9 @@ Result<std::vector<Status>> SqliteStore::JobCompleteMany(const JobCompleteParams
   Status s = writer_.Submit(
       [&](Connection& conn) {
         finished.clear();
-        JW_RETURN_IF_ERROR(CompleteIn(conn, p, out));
-        return FinishDueBatchesIn(conn, p.now, finished);
+        bool due = false;
+        JW_RETURN_IF_ERROR(CompleteIn(conn, p, out, due));
+        return due ? FinishDueBatchesIn(conn, p.now, finished) : Status::Ok();
       },
       static_cast<int>(p.items.size()));
   if (!s.ok()) return s.WithContext("complete jobs");
@@ -122,9 +123,10 @@ Result<CompleteAndFetchResult> SqliteStore::JobCompleteManyAndFetch(const JobCom
   Status s = writer_.Submit(
       [&](Connection& conn) {
         finished.clear();
-        JW_RETURN_IF_ERROR(CompleteIn(conn, complete, out.completed));
+        bool due = false;
+        JW_RETURN_IF_ERROR(CompleteIn(conn, complete, out.completed, due));
         // Before the fetch, so that a callback enqueued here can be leased by it.
-        JW_RETURN_IF_ERROR(FinishDueBatchesIn(conn, complete.now, finished));
+        if (due) JW_RETURN_IF_ERROR(FinishDueBatchesIn(conn, complete.now, finished));
         return FetchIn(conn, fetch, out.fetched);
       },
       static_cast<int>(complete.items.size()) + fetch.max);
@@ -140,6 +142,7 @@ Result<std::vector<Status>> SqliteStore::JobApplyMany(const JobApplyParams& p) {
       [&](Connection& conn) -> Status {
         out.clear();
         finished.clear();
+        std::vector<JobId> ended, reopened;
         for (const JobChange& c : p.changes) {
           Query q(conn, "JobApply");
           q.Bind(1, c.id).Bind(2, ToString(c.from)).Bind(3, c.token).Bind(4, ToString(c.to));
@@ -165,9 +168,13 @@ Result<std::vector<Status>> SqliteStore::JobApplyMany(const JobApplyParams& p) {
             JW_RETURN_IF_ERROR(
                 RecordOutcome(conn, c.resource->key, c.resource->outcome, c.id, c.resource->hold_until, p.now));
           }
+          if (IsTerminal(c.to) && !IsTerminal(c.from)) ended.push_back(c.id);
+          if (!IsTerminal(c.to) && IsTerminal(c.from)) reopened.push_back(c.id);
           out.push_back(Status::Ok());
         }
-        return FinishDueBatchesIn(conn, p.now, finished);
+        bool due = false;
+        JW_RETURN_IF_ERROR(CountMembersIn(conn, ended, reopened, due));
+        return due ? FinishDueBatchesIn(conn, p.now, finished) : Status::Ok();
       },
       static_cast<int>(p.changes.size()));
   if (!s.ok()) return s.WithContext("apply job changes");
@@ -237,7 +244,7 @@ Result<std::int64_t> SqliteStore::JobDeleteMany(const JobDeleteParams& p) {
   return n;
 }
 
-Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out) {
+Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out, bool& due) {
   out.clear();
   std::vector<JobId> completed;
   for (const CompleteItem& item : p.items) {
@@ -261,6 +268,7 @@ Status SqliteStore::CompleteIn(Connection& conn, const JobCompleteParams& p, std
     }
     out.push_back(already_done ? Status::Ok() : GuardFailure(conn, item.id, JobState::kRunning, item.token));
   }
+  JW_RETURN_IF_ERROR(CountMembersIn(conn, completed, {}, due));
   return RecordSuccesses(conn, completed, p.now);
 }
 

@@ -162,7 +162,13 @@ class SqliteStore final : public Store {
   Status FetchIn(Connection& conn, const JobFetchParams& p, std::vector<Job>& out);
   // One job, inside the caller's transaction: an existing non-terminal job with its unique_key is answered instead.
   static Result<InsertedJob> InsertIn(Connection& conn, const NewJob& j, Timestamp now);
-  Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out);
+  // `due`: whether a batch's last member was among the completed (CountMembersIn).
+  Status CompleteIn(Connection& conn, const JobCompleteParams& p, std::vector<Status>& out, bool& due);
+  // Keeps the batch counts for the jobs this op ended (made terminal) and
+  // reopened (terminal -> not), while some batch runs; `due` tells whether a
+  // batch's last member ended (FinishDueBatchesIn then has work).
+  Status CountMembersIn(Connection& conn, const std::vector<JobId>& ended, const std::vector<JobId>& reopened,
+                        bool& due);
   // Finishes every batch whose last member ended in this transaction (the
   // triggers of migration 5 list them in batches_due): its state, and its
   // callback job. Every op that can end a job calls it before it returns.

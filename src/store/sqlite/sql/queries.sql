@@ -377,8 +377,29 @@ UPDATE schedules SET last_job_id = ?2 WHERE name = ?1;
 
 -- name: BatchInsert
 INSERT INTO batches (name, deadline_at, min_succeeded, total, remaining, parent_id, callback_kind, callback_queue,
-                     callback_priority, callback_args, callback_max_attempts, callback_timeout_ms, created_at)
-VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);
+                     callback_priority, callback_args, callback_max_attempts, callback_timeout_ms, created_at,
+                     callback_stall_timeout_ms, callback_resource_key, callback_tags, callback_cost)
+VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16);
+
+-- name: BatchAnyRunning
+-- Whether a member can end at all: the job writes keep the batch counts only while this holds.
+SELECT 1 FROM batches INDEXED BY batches_state WHERE state = 'running' LIMIT 1;
+
+-- name: JobBatchId
+SELECT batch_id FROM jobs WHERE id = ?1;
+
+-- name: BatchMemberEnded
+UPDATE batches SET remaining = remaining - 1 WHERE id = CAST(?1 AS INTEGER) AND state = 'running';
+
+-- name: BatchMarkDue
+INSERT OR IGNORE INTO batches_due (id)
+SELECT id FROM batches WHERE id = CAST(?1 AS INTEGER) AND state = 'running' AND remaining = 0;
+
+-- name: BatchMemberReopened
+UPDATE batches SET remaining = remaining + 1 WHERE id = CAST(?1 AS INTEGER) AND state = 'running';
+
+-- name: BatchUnmarkDue
+DELETE FROM batches_due WHERE id = CAST(?1 AS INTEGER);
 
 -- name: BatchDue
 -- Batches whose last member ended in this transaction (the triggers of migration 5 fill it).
@@ -389,7 +410,8 @@ DELETE FROM batches_due WHERE id = ?1;
 
 -- name: BatchRow
 SELECT id, name, state, deadline_at, min_succeeded, total, parent_id, callback_job_id, created_at, finished_at,
-       callback_kind, callback_queue, callback_priority, callback_args, callback_max_attempts, callback_timeout_ms
+       callback_kind, callback_queue, callback_priority, callback_args, callback_max_attempts, callback_timeout_ms,
+       callback_stall_timeout_ms, callback_resource_key, callback_tags, callback_cost
 FROM batches WHERE id = ?1;
 
 -- name: BatchListRows
