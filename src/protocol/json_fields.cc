@@ -1,6 +1,7 @@
 #include "protocol/json_fields.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -203,6 +204,17 @@ std::optional<std::string> Param(const std::multimap<std::string, std::string>& 
   auto it = query.find(name);
   if (it == query.end()) return std::nullopt;
   return it->second;
+}
+
+Result<int> LimitParam(const std::multimap<std::string, std::string>& query, int fallback, int max) {
+  const std::optional<std::string> v = Param(query, "limit");
+  if (!v) return fallback;
+  int n = 0;
+  const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > max) {
+    return Status::InvalidArgument("limit: must be an integer from 1 to " + std::to_string(max)).WithField("limit");
+  }
+  return n;
 }
 
 }  // namespace jobwarden

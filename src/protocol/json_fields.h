@@ -61,5 +61,7 @@ Result<EnqueueRequest> ParseEnqueueRequest(const nlohmann::json& body, const std
 Status OnlyKnownParams(const std::multimap<std::string, std::string>& query,
                        std::initializer_list<std::string_view> known);
 std::optional<std::string> Param(const std::multimap<std::string, std::string>& query, const std::string& name);
+// The page size of a list (`limit`): `fallback` when absent, else an integer from 1 to `max`.
+Result<int> LimitParam(const std::multimap<std::string, std::string>& query, int fallback, int max);
 
 }  // namespace jobwarden

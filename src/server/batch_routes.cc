@@ -3,8 +3,6 @@
 // (POST /v1/worker/batch, fenced by the parent's lease token).
 #include <nlohmann/json.hpp>
 
-#include <charconv>
-
 #include "protocol/batch_json.h"
 #include "protocol/json_fields.h"
 #include "server/api.h"
@@ -55,7 +53,6 @@ void List(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto& q = r.http.query;
   if (Status s = OnlyKnownParams(q, {"state", "limit", "cursor"}); !s.ok()) return ReplyStatus(res, s);
   BatchListParams p;
-  p.limit = kDefaultPageSize;
   if (auto v = Param(q, "state")) {
     auto st = ParseBatchState(*v);
     if (!st) {
@@ -63,15 +60,9 @@ void List(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
     }
     p.state = *st;
   }
-  if (auto v = Param(q, "limit")) {
-    int n = 0;
-    const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
-      return ReplyStatus(
-          res, Status::InvalidArgument("limit: must be an integer from 1 to " + std::to_string(kMaxPageSize)));
-    }
-    p.limit = n;
-  }
+  auto limit = LimitParam(q, kDefaultPageSize, kMaxPageSize);
+  if (!limit.ok()) return ReplyStatus(res, limit.status());
+  p.limit = *limit;
   if (auto v = Param(q, "cursor"); v && !v->empty()) {
     if (!ParseBatchId(*v)) return ReplyStatus(res, Status::InvalidArgument("cursor: '" + *v + "' is not a cursor"));
     p.before_id = *v;

@@ -1,8 +1,6 @@
 // Jobs: enqueue (one, bulk), get, list, cancel, retry, delete, bulk delete.
 #include <nlohmann/json.hpp>
 
-#include <charconv>
-
 #include "protocol/job_json.h"
 #include "protocol/json_fields.h"
 #include "server/api.h"
@@ -83,7 +81,6 @@ void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   }
   JobListParams p;
   p.with_errors = true;
-  p.limit = kDefaultPageSize;
   if (auto v = Param(q, "state")) {
     auto st = ParseJobState(*v);
     if (!st) {
@@ -96,15 +93,9 @@ void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   if (auto v = Param(q, "queue")) p.queue = *v;
   if (auto v = Param(q, "kind")) p.kind = *v;
   if (auto v = Param(q, "worker_id")) p.worker_id = *v;
-  if (auto v = Param(q, "limit")) {
-    int n = 0;
-    const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
-      return ReplyStatus(
-          res, Status::InvalidArgument("limit: must be an integer from 1 to " + std::to_string(kMaxPageSize)));
-    }
-    p.limit = n;
-  }
+  auto limit = LimitParam(q, kDefaultPageSize, kMaxPageSize);
+  if (!limit.ok()) return ReplyStatus(res, limit.status());
+  p.limit = *limit;
   if (auto v = Param(q, "cursor"); v && !v->empty()) {
     auto after = ParseJobId(*v);
     if (!after.ok()) return ReplyStatus(res, Status::InvalidArgument("cursor: '" + *v + "' is not a cursor"));
