@@ -37,10 +37,11 @@ int Fail(const Status& status);
 
 // Subcommand groups. Each adds its subcommands to `app`; the one the user
 // chose sets `action`.
-void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action);     // cli/job_commands.cc
-void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/worker_commands.cc
-void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/server_commands.cc
-void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action);    // cli/flow_commands.cc
-void AddBatchCommands(CLI::App& app, GlobalOptions& global, Action& action);   // cli/batch_commands.cc
+void AddJobCommands(CLI::App& app, GlobalOptions& global, Action& action);      // cli/job_commands.cc
+void AddWorkerCommands(CLI::App& app, GlobalOptions& global, Action& action);   // cli/worker_commands.cc
+void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action);   // cli/server_commands.cc
+void AddFlowCommands(CLI::App& app, GlobalOptions& global, Action& action);     // cli/flow_commands.cc
+void AddBatchCommands(CLI::App& app, GlobalOptions& global, Action& action);    // cli/batch_commands.cc
+void AddFailureCommands(CLI::App& app, GlobalOptions& global, Action& action);  // cli/failure_commands.cc
 
 }  // namespace jobwarden::cli

@@ -41,6 +41,7 @@ class LocalJobTarget final : public JobTarget {
   Result<std::vector<ResourceInfo>> Resources() override { return engine_.Resources(); }
   Result<std::vector<ScheduleInfo>> Schedules() override { return engine_.Schedules(); }
   Result<BatchInfo> SubmitBatch(const BatchRequest& request) override { return engine_.SubmitBatch(request); }
+  Result<Engine::Failures> Failures(Timestamp since, int limit) override { return engine_.FailureGroups(since, limit); }
   Result<BatchInfo> Batch(const std::string& id) override { return engine_.Batch(id); }
   Result<std::vector<BatchInfo>> Batches(const BatchListParams& params) override { return engine_.Batches(params); }
   Result<ResourceInfo> SetResourceLimits(const std::string& key, const ResourceLimitsPatch& patch) override {

@@ -46,6 +46,8 @@ class JobTarget {
   virtual Result<QueueInfo> SetQueueLimits(const std::string& name, const QueueLimitsPatch& patch) = 0;
   virtual Result<std::vector<ResourceInfo>> Resources() = 0;
   virtual Result<std::vector<ScheduleInfo>> Schedules() = 0;
+  // Failed attempts since `since`, grouped (GET /v1/failures).
+  virtual Result<Engine::Failures> Failures(Timestamp since, int limit) = 0;
   // Batches (DESIGN.md "Batches").
   virtual Result<BatchInfo> SubmitBatch(const BatchRequest& request) = 0;
   virtual Result<BatchInfo> Batch(const std::string& id) = 0;

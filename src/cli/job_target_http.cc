@@ -12,6 +12,7 @@
 #include "client/http_client.h"
 #include "core/clock.h"
 #include "protocol/batch_json.h"
+#include "protocol/failure_json.h"
 #include "protocol/flow_json.h"
 #include "protocol/job_codec.h"
 #include "protocol/schedule_json.h"
@@ -139,6 +140,23 @@ class HttpJobTarget final : public JobTarget {
 
   Result<std::vector<ScheduleInfo>> Schedules() override {
     return ListOf<ScheduleInfo>("/v1/schedules", "schedules", ScheduleInfoFromJson);
+  }
+
+  Result<Engine::Failures> Failures(Timestamp since, int limit) override {
+    const std::string path =
+        "/v1/failures?since=" + client::UrlEncode(FormatRfc3339(since)) + "&limit=" + std::to_string(limit);
+    JW_ASSIGN_OR_RETURN(nlohmann::json j, http_.Call("GET", path, nullptr, "list failures"));
+    if (!j.is_object() || !j.contains("failures") || !j["failures"].is_array()) {
+      return Status::Internal("list failures: no failures in the answer");
+    }
+    Engine::Failures out;
+    for (const auto& g : j["failures"]) {
+      JW_ASSIGN_OR_RETURN(FailureGroup group, FailureGroupFromJson(g));
+      out.groups.push_back(std::move(group));
+    }
+    out.attempts = j.value("attempts", std::int64_t{0});
+    out.truncated = j.value("truncated", false);
+    return out;
   }
 
   Result<BatchInfo> SubmitBatch(const BatchRequest& request) override {

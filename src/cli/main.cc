@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   cli::AddServerCommands(app, global, action);
   cli::AddFlowCommands(app, global, action);
   cli::AddBatchCommands(app, global, action);
+  cli::AddFailureCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -156,7 +156,7 @@ Result<JobChange> PlanFailure(const Job& job, const Failure& failure, Timestamp 
     c.run_at = job.run_at;
     Finish(c, JobState::kCancelled, now);
   }
-  if (!why_final.empty()) entry.message += " (final: " + why_final + ")";
+  if (!why_final.empty()) entry.message += std::string(kFinalNote) + why_final + ")";
   c.error = std::move(entry);
   if (job.resource_key) {
     ResourceOutcome r;
@@ -199,6 +199,12 @@ Result<JobChange> PlanRetry(const Job& job, Timestamp now) {
   c.run_at = now;
   c.max_attempts = std::max(job.max_attempts, job.attempt + 1);
   return c;
+}
+
+std::string_view WithoutFinalNote(std::string_view message) {
+  const std::size_t at = message.rfind(kFinalNote);
+  if (at == std::string_view::npos || message.empty() || message.back() != ')') return message;
+  return message.substr(0, at);
 }
 
 Result<JobChange> PlanDeadlinePassed(const Job& job, Timestamp now) {

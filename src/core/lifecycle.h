@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "core/backoff.h"
 #include "core/flow_control.h"
@@ -96,6 +97,12 @@ Result<JobChange> PlanCancel(const Job& job, Timestamp now);
 
 // failed|cancelled -> available; max_attempts raised to at least attempt + 1.
 Result<JobChange> PlanRetry(const Job& job, Timestamp now);
+
+// A failure that ends the job has its message followed by this and the
+// reason, then ')': "boom (final: no attempts left (5 of 5 used))".
+inline constexpr std::string_view kFinalNote = " (final: ";
+// The message without that note (failure groups: the same error, final or not).
+std::string_view WithoutFinalNote(std::string_view message);
 
 // available|scheduled whose deadline has passed -> failed (timeout, limit deadline).
 Result<JobChange> PlanDeadlinePassed(const Job& job, Timestamp now);

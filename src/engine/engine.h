@@ -232,6 +232,16 @@ class Engine {
   // Every queue, with its limits and the warnings in force.
   Result<std::vector<QueueInfo>> Queues();
   Result<std::vector<JobDiagnosis>> Doctor();
+  // Failed attempts since `since`, grouped by class and pattern
+  // (core/failure_groups.h), biggest first, at most `limit` groups. Reads at
+  // most kFailureScan attempts, the newest: `truncated` says when there were more.
+  struct Failures {
+    std::vector<FailureGroup> groups;
+    std::int64_t attempts = 0;  // attempts read
+    bool truncated = false;
+  };
+  Result<Failures> FailureGroups(Timestamp since, int limit);
+  static constexpr int kFailureScan = 100'000;
 
   // --- flow control (DESIGN.md "Flow control") ---
   // One queue; kNotFound when it has no jobs and no settings.

@@ -166,4 +166,16 @@ JobDiagnosis DiagnoseRunningJob(Job j, Timestamp now) {
   return d;
 }
 
+Result<Engine::Failures> Engine::FailureGroups(Timestamp since, int limit) {
+  if (limit < 1 || limit > 1000) return Status::InvalidArgument("limit: must be 1-1000").WithField("limit");
+  JW_ASSIGN_OR_RETURN(std::vector<FailedAttempt> attempts, store_.JobErrorsSince(since, kFailureScan + 1));
+  Failures out;
+  out.truncated = attempts.size() > static_cast<std::size_t>(kFailureScan);
+  if (out.truncated) attempts.resize(kFailureScan);
+  out.attempts = static_cast<std::int64_t>(attempts.size());
+  out.groups = GroupFailures(attempts);
+  if (out.groups.size() > static_cast<std::size_t>(limit)) out.groups.resize(limit);
+  return out;
+}
+
 }  // namespace jobwarden

@@ -98,6 +98,7 @@ Api::Api(ServerContext* ctx) : ctx_(ctx) {
   AddResourceRoutes(router_, ctx);
   AddScheduleRoutes(router_, ctx);
   AddBatchRoutes(router_, ctx);
+  AddFailureRoutes(router_, ctx);
   AddWorkerRoutes(router_, ctx);
   AddStreamRoutes(router_, ctx);
   AddHealthRoutes(router_, ctx);

@@ -85,6 +85,7 @@ void AddQueueRoutes(Router& router, ServerContext* ctx);
 void AddResourceRoutes(Router& router, ServerContext* ctx);
 void AddScheduleRoutes(Router& router, ServerContext* ctx);
 void AddBatchRoutes(Router& router, ServerContext* ctx);
+void AddFailureRoutes(Router& router, ServerContext* ctx);
 void AddWorkerRoutes(Router& router, ServerContext* ctx);
 void AddStreamRoutes(Router& router, ServerContext* ctx);
 void AddHealthRoutes(Router& router, ServerContext* ctx);

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/batch.h"
+#include "core/failure_groups.h"
 #include "core/flow_control.h"
 #include "core/job.h"
 #include "core/lifecycle.h"
@@ -216,6 +217,9 @@ class JobStore {
 
   // --- reads ---
   virtual Result<Job> JobGet(JobId id) = 0;  // with its error history
+  // Unsuccessful runs recorded at or after `since`, newest first, at most
+  // `limit` (failure groups: core/failure_groups.h).
+  virtual Result<std::vector<FailedAttempt>> JobErrorsSince(Timestamp since, int limit) = 0;
   virtual Result<std::vector<Job>> JobList(const JobListParams& p) = 0;
 };
 

@@ -32,6 +32,9 @@ class StoreWrapper : public Store {
   Status JobDelete(JobId id, Timestamp now) override { return target_.JobDelete(id, now); }
   Result<std::int64_t> JobDeleteMany(const JobDeleteParams& p) override { return target_.JobDeleteMany(p); }
   Result<Job> JobGet(JobId id) override { return target_.JobGet(id); }
+  Result<std::vector<FailedAttempt>> JobErrorsSince(Timestamp since, int limit) override {
+    return target_.JobErrorsSince(since, limit);
+  }
   Result<std::vector<Job>> JobList(const JobListParams& p) override { return target_.JobList(p); }
 
   // QueueStore

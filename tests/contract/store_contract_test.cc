@@ -433,6 +433,32 @@ TEST_P(StoreContractTest, CompleteAfterTakeBackIsLeaseLost) {
   EXPECT_EQ(Get(j.id).state, JobState::kAvailable);
 }
 
+TEST_P(StoreContractTest, JobErrorsSinceReadsTheUnsuccessfulRunsNewestFirst) {
+  NewJob a = Job();
+  a.kind = "resize";
+  Insert(a);
+  auto j = Fetch({"default"}, 1).front();
+  ASSERT_TRUE(Apply({TakeBack(j, kT0 + kTtl)}, kT0 + kTtl).front().ok());
+  j = Fetch({"default"}, 1, kT0 + 2 * kTtl).front();
+  ASSERT_TRUE(Apply({TakeBack(j, kT0 + 3 * kTtl)}, kT0 + 3 * kTtl).front().ok());
+
+  auto all = store_->JobErrorsSince(kT0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].at, kT0 + 3 * kTtl);
+  EXPECT_EQ((*all)[1].at, kT0 + kTtl);
+  EXPECT_EQ((*all)[0].job_id, j.id);
+  EXPECT_EQ((*all)[0].kind, "resize");
+  EXPECT_EQ((*all)[0].error_class, ErrorClass::kLeaseExpired);
+  EXPECT_EQ((*all)[0].message.rfind("lease expired", 0), 0u) << (*all)[0].message;
+  auto later = store_->JobErrorsSince(kT0 + 2 * kTtl, 100);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->size(), 1u);
+  auto one = store_->JobErrorsSince(kT0, 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+}
+
 // --- guarded changes ---
 
 TEST_P(StoreContractTest, JobApplyManyAppliesUnderItsGuardAndAppendsTheErrorEntry) {

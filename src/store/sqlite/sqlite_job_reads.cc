@@ -98,4 +98,26 @@ Result<std::vector<Job>> SqliteStore::JobListDeadlinePassed(Timestamp now, int l
   return out;
 }
 
+Result<std::vector<FailedAttempt>> SqliteStore::JobErrorsSince(Timestamp since, int limit) {
+  auto conn = readers_.Acquire();
+  std::vector<FailedAttempt> out;
+  Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+    Query q(c, "JobErrorsSince");
+    q.Bind(1, since).Bind(2, limit);
+    while (true) {
+      JW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return Status::Ok();
+      FailedAttempt a;
+      a.job_id = q.Int(0);
+      a.kind = q.Text(1);
+      a.error_class = ParseErrorClass(q.Text(2)).value_or(ErrorClass::kTransient);
+      a.message = q.Text(3);
+      a.at = q.Time(4);
+      out.push_back(std::move(a));
+    }
+  });
+  if (!s.ok()) return s.WithContext("read failures");
+  return out;
+}
+
 }  // namespace jobwarden::sqlite

@@ -118,6 +118,7 @@ class SqliteStore final : public Store {
 
   // Job reads (sqlite_job_reads.cc).
   Result<Job> JobGet(JobId id) override;
+  Result<std::vector<FailedAttempt>> JobErrorsSince(Timestamp since, int limit) override;
   Result<std::vector<Job>> JobList(const JobListParams& p) override;
   Result<std::vector<Job>> JobListDeadlinePassed(Timestamp now, int limit) override;
 

@@ -56,7 +56,9 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"JobStateQueues", "jobs_state_queue"}, std::pair{"JobListByStateQueue", "jobs_state_queue"},
         // Batches: the members of one batch; the reaper's retention of finished batches.
         std::pair{"BatchCounts", "jobs_batch"}, std::pair{"BatchMembers", "jobs_batch"},
-        std::pair{"BatchPurgeFinished", "batches_finished"}),
+        std::pair{"BatchPurgeFinished", "batches_finished"},
+        // Failure groups: the newest errors by their time.
+        std::pair{"JobErrorsSince", "job_errors_at"}),
     [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) { return std::string(p.param.first); });
 
 TEST(QueryPlanLookupTest, UnknownStatementIsNotFound) {

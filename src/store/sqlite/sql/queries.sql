@@ -250,6 +250,12 @@ WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
 -- name: JobGet
 SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1;
 
+-- name: JobErrorsSince
+-- Failure groups: the unsuccessful runs since ?1, newest first, by the error times' index.
+SELECT e.job_id, j.kind, e.class, e.message, e.at
+FROM job_errors AS e INDEXED BY job_errors_at JOIN jobs AS j ON j.id = e.job_id
+WHERE e.at >= ?1 ORDER BY e.at DESC LIMIT ?2;
+
 -- name: JobErrors
 SELECT attempt, class, message, at, counted, limit_name, output_tail
 FROM job_errors WHERE job_id = ?1 ORDER BY seq;
