@@ -40,7 +40,12 @@ class HttpJobTarget final : public JobTarget {
     return r;
   }
 
-  Result<Job> Get(JobId id) override { return JobCall("GET", JobPath(id), nullptr, "get job"); }
+  // With the lease TTL and stall clock derived (`status` shows "lease 9.3s left (TTL 10s)").
+  Result<Job> Get(JobId id) override {
+    JW_ASSIGN_OR_RETURN(Job j, JobCall("GET", JobPath(id), nullptr, "get job"));
+    DeriveLeaseClocks(j);
+    return j;
+  }
 
   Result<std::vector<Job>> List(const JobListParams& params) override {
     // The server pages at most 1000 jobs; --limit may ask up to 10,000.
@@ -243,13 +248,19 @@ class HttpJobTarget final : public JobTarget {
         .status();
   }
 
-  // The job JSON carries neither the lease TTL nor the stall clock: derive them
-  // (TTL = expiry - last renewal; stall clock = last progress update, else the
-  // attempt start), then apply the engine's own rules.
-  static JobDiagnosis Diagnose(Job j, Timestamp now) {
+  // The job JSON carries neither the lease TTL nor the stall clock of a
+  // running job: derive them (TTL = expiry - last renewal, which the server
+  // sets together; stall clock = last progress update, else the attempt start).
+  static void DeriveLeaseClocks(Job& j) {
+    if (j.state != JobState::kRunning) return;
     const std::optional<Timestamp> renewed = j.heartbeat_at ? j.heartbeat_at : j.started_at;
     j.lease_ttl = (j.lease_expires_at && renewed) ? *j.lease_expires_at - *renewed : std::chrono::seconds(10);
     j.stall_since = j.progress.updated_at ? j.progress.updated_at : j.started_at;
+  }
+
+  // Then the engine's own rules.
+  static JobDiagnosis Diagnose(Job j, Timestamp now) {
+    DeriveLeaseClocks(j);
     return DiagnoseRunningJob(std::move(j), now);
   }
 

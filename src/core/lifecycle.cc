@@ -201,6 +201,31 @@ Result<JobChange> PlanRetry(const Job& job, Timestamp now) {
   return c;
 }
 
+std::optional<AtRisk> ProjectAtRisk(const Job& job) {
+  if (job.state != JobState::kRunning || !job.started_at || !job.progress.total || !job.progress.updated_at) {
+    return std::nullopt;
+  }
+  const std::int64_t done = job.progress.done;
+  const std::int64_t total = *job.progress.total;
+  const Duration spent = *job.progress.updated_at - *job.started_at;
+  if (done <= 0 || done >= total || spent <= Duration(0)) return std::nullopt;
+  AtRisk r;
+  r.limit = std::string(LimitName(CancelReason::kTimeout));
+  r.limit_at = *job.started_at + job.timeout;
+  if (job.deadline_at && *job.deadline_at < r.limit_at) {
+    r.limit = std::string(LimitName(CancelReason::kDeadline));
+    r.limit_at = *job.deadline_at;
+  }
+  // The rest at the rate so far: (total - done) items at spent / done each.
+  const long double per_item = static_cast<long double>(spent.count()) / static_cast<long double>(done);
+  const long double left = per_item * static_cast<long double>(total - done);
+  // Capped (a crawl of 1 item a day of a million): far past any limit either way.
+  const long double cap = static_cast<long double>(Duration(std::chrono::hours(24 * 365 * 10)).count());
+  r.projected_finish_at = *job.progress.updated_at + Duration(static_cast<std::int64_t>(std::min(left, cap)));
+  if (r.projected_finish_at <= r.limit_at) return std::nullopt;
+  return r;
+}
+
 std::string_view WithoutFinalNote(std::string_view message) {
   const std::size_t at = message.rfind(kFinalNote);
   if (at == std::string_view::npos || message.empty() || message.back() != ')') return message;

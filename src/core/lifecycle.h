@@ -120,6 +120,18 @@ std::optional<LimitHit> FirstLimitReached(const Job& job, Timestamp now);
 // the deadline a handler is given.
 std::optional<Timestamp> AttemptDeadline(const Job& job);
 
+// DESIGN.md "At risk": a running job whose projected finish, from its
+// progress rate this attempt (done over the time from its start to its last
+// progress report), falls after its nearest limit (attempt timeout or job
+// deadline), before that limit is reached. Needs a progress total and some
+// progress; none otherwise.
+struct AtRisk {
+  std::string limit;  // LimitName: "timeout" or "deadline"
+  Timestamp limit_at{};
+  Timestamp projected_finish_at{};
+};
+std::optional<AtRisk> ProjectAtRisk(const Job& job);
+
 // Where a limit or cancel becomes a server take-back: at + grace + TTL/3.
 Timestamp TakebackTime(const Job& job, Timestamp at);
 

@@ -146,6 +146,11 @@ JobDiagnosis DiagnoseRunningJob(Job j, Timestamp now) {
     d.verdict = V::kAtRisk;
     d.reason = "missed heartbeats: the last one was " + FormatDurationShort(*d.heartbeat_age) + " ago (TTL " +
                FormatDurationShort(ttl) + ")";
+  } else if (const std::optional<AtRisk> risk = ProjectAtRisk(j)) {
+    d.verdict = V::kAtRisk;
+    d.reason = "projected to finish at " + FormatRfc3339(risk->projected_finish_at) + " at its progress rate (" +
+               std::to_string(j.progress.done) + "/" + std::to_string(*j.progress.total) + "), after its " +
+               risk->limit + " at " + FormatRfc3339(risk->limit_at);
   } else if (j.timeout > Duration(0) && d.attempt_used * 5 > j.timeout * 4) {
     d.verdict = V::kAtRisk;
     d.reason = "used " + std::to_string(d.attempt_used * 100 / j.timeout) + "% of its " +

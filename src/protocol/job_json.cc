@@ -1,5 +1,7 @@
 #include "protocol/job_json.h"
 
+#include "core/lifecycle.h"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -135,6 +137,18 @@ void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonF
   ObjectWriter w(out, extra);
   w.Field("args");
   AppendStoredJson(out, job.args);
+  w.Field("at_risk");
+  if (const std::optional<AtRisk> risk = ProjectAtRisk(job)) {
+    out += "{\"limit\":";
+    AppendJsonString(out, risk->limit);
+    out += ",\"limit_at\":";
+    AppendJsonString(out, FormatRfc3339(risk->limit_at));
+    out += ",\"projected_finish_at\":";
+    AppendJsonString(out, FormatRfc3339(risk->projected_finish_at));
+    out += '}';
+  } else {
+    out += "null";
+  }
   w.Field("attempt");
   AppendInt(out, job.attempt);
   w.Field("batch_id");

@@ -618,3 +618,49 @@ TEST(PlanFailureResourceTest, ARunOfAKeyedJobCarriesItsBreakerOutcomeAndHold) {
 
 }  // namespace
 }  // namespace jobwarden
+
+namespace jobwarden {
+namespace {
+
+// DESIGN.md "At risk": the projected finish, from this attempt's progress
+// rate, against the nearest limit.
+TEST(ProjectAtRiskTest, ABehindPaceJobIsAtRiskOfItsNearestLimit) {
+  Job j = RunningJob(1, 5);
+  j.timeout = minutes(10);
+  j.progress = {10, 100, "pages", kT0 + minutes(2)};  // 10 of 100 in 2 min: 20 min in all
+  auto risk = ProjectAtRisk(j);
+  ASSERT_TRUE(risk);
+  EXPECT_EQ(risk->limit, "timeout");
+  EXPECT_EQ(risk->limit_at, kT0 + minutes(10));
+  EXPECT_EQ(risk->projected_finish_at, kT0 + minutes(20));
+
+  // A deadline before the timeout is the nearest limit.
+  j.deadline_at = kT0 + minutes(5);
+  risk = ProjectAtRisk(j);
+  ASSERT_TRUE(risk);
+  EXPECT_EQ(risk->limit, "deadline");
+  EXPECT_EQ(risk->limit_at, kT0 + minutes(5));
+}
+
+TEST(ProjectAtRiskTest, OnPaceUnknownOrFinishedProgressIsNotAtRisk) {
+  Job j = RunningJob(1, 5);
+  j.timeout = minutes(30);
+  j.progress = {50, 100, "", kT0 + minutes(10)};  // 20 min in all: within 30
+  EXPECT_FALSE(ProjectAtRisk(j));
+  j.progress = {0, 100, "", kT0 + minutes(10)};  // no rate yet
+  EXPECT_FALSE(ProjectAtRisk(j));
+  j.progress = {5, std::nullopt, "", kT0 + minutes(10)};  // no total
+  EXPECT_FALSE(ProjectAtRisk(j));
+  j.progress = {100, 100, "", kT0 + minutes(10)};  // done
+  EXPECT_FALSE(ProjectAtRisk(j));
+  j.progress = {1, 1'000'000'000, "", kT0 + minutes(10)};  // capped, still a time
+  auto far = ProjectAtRisk(j);
+  ASSERT_TRUE(far);
+  EXPECT_GT(far->projected_finish_at, far->limit_at);
+  Job waiting = WaitingJob(JobState::kAvailable);
+  waiting.progress = {10, 100, "", kT0 + minutes(2)};
+  EXPECT_FALSE(ProjectAtRisk(waiting));
+}
+
+}  // namespace
+}  // namespace jobwarden

@@ -82,6 +82,8 @@ TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonAndCost) {
   want.insert("cancel_reason");
   // DESIGN.md "Flow control": the tokens a job spends from its resource's rate.
   want.insert("cost");
+  // DESIGN.md "Dashboard and observability": at_risk {limit, projected_finish_at}, null unless at risk.
+  want.insert("at_risk");
   EXPECT_EQ(Keys(JobToJson(FullJob())), want);
   EXPECT_EQ(Keys(JobToJson(Job{})), want);  // every field always present
   EXPECT_EQ(Keys(JobToJson(FullJob())["progress"]), (std::set<std::string>{"done", "total", "message", "updated_at"}));
