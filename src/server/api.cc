@@ -102,6 +102,7 @@ Api::Api(ServerContext* ctx) : ctx_(ctx) {
   AddWorkerRoutes(router_, ctx);
   AddStreamRoutes(router_, ctx);
   AddHealthRoutes(router_, ctx);
+  AddDashboardRoutes(router_, ctx);
 }
 
 std::size_t Api::BodyLimit(std::string_view method, std::string_view path) const {
@@ -149,6 +150,20 @@ void Api::Dispatch(const HttpRequest& req, HttpResponse& res, const Route*& matc
   if (ctx.draining.load() && route.role != Role::kPublic) {
     ReplyError(res, 503, "unavailable", "the server is shutting down; retry against its successor");
     return;
+  }
+
+  // A browser says where a request comes from: a page of another site (or
+  // another port of this host) may not change state here, whatever token
+  // rules apply. Without tokens the server trusts every local caller, so this
+  // is what keeps a web page from driving it (CSRF); with tokens it is a
+  // second wall. Clients that are not browsers send no Sec-Fetch-Site.
+  if (ChangesState(req.method)) {
+    const std::string& site = req.Header("sec-fetch-site");
+    if (!site.empty() && site != "same-origin" && site != "none") {
+      ReplyError(res, 403, "forbidden",
+                 "Sec-Fetch-Site: " + site + ": a page of another origin may not change state on this server");
+      return;
+    }
   }
 
   // Who is calling.

@@ -4,7 +4,7 @@
 // loopback-Host rule of a tokenless server, content type (415), body limits
 // (413) and strict JSON — before a route's handler runs. Handlers live in
 // one file per resource (job_routes.cc, queue_routes.cc, resource_routes.cc,
-// worker_routes.cc, stream_routes.cc, health_routes.cc).
+// worker_routes.cc, stream_routes.cc, health_routes.cc, dashboard_routes.cc).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -89,6 +89,7 @@ void AddFailureRoutes(Router& router, ServerContext* ctx);
 void AddWorkerRoutes(Router& router, ServerContext* ctx);
 void AddStreamRoutes(Router& router, ServerContext* ctx);
 void AddHealthRoutes(Router& router, ServerContext* ctx);
+void AddDashboardRoutes(Router& router, ServerContext* ctx);
 
 class Api {
  public:

@@ -39,6 +39,9 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
   const std::vector<Call> calls = {
       {"GET", "/healthz", nullptr, Need::kNone},
       {"GET", "/readyz", nullptr, Need::kNone},
+      {"GET", "/", nullptr, Need::kNone},
+      {"GET", "/ui/app.js", nullptr, Need::kNone},
+      {"GET", "/v1/whoami", nullptr, Need::kReader},
       {"GET", "/metrics", nullptr, Need::kReader},
       {"GET", "/v1/jobs", nullptr, Need::kReader},
       {"GET", "/v1/jobs/" + job, nullptr, Need::kReader},
@@ -101,6 +104,89 @@ TEST(ServerAuthTest, EachRoleAgainstEachRouteGroup) {
   auto session = server.Client(kRead)->Get(("/v1/worker/session?worker_id=" + worker).c_str());
   ASSERT_TRUE(session);
   EXPECT_EQ(session->status, 403);
+}
+
+TEST(ServerAuthTest, WhoAmINamesTheRoleOfTheToken) {
+  ServerProcess server(
+      {{"JOBWARDEN_ADMIN_TOKEN", kAdmin}, {"JOBWARDEN_WORKER_TOKEN", kWorker}, {"JOBWARDEN_READ_TOKEN", kRead}});
+  server.Start();
+  EXPECT_EQ(server.Get("/v1/whoami", kRead).body.value("role", ""), "read");
+  EXPECT_EQ(server.Get("/v1/whoami", kWorker).body.value("role", ""), "worker");
+  EXPECT_EQ(server.Get("/v1/whoami", kAdmin).body.value("role", ""), "admin");
+  ServerProcess tokenless;
+  tokenless.Start();
+  EXPECT_EQ(tokenless.Get("/v1/whoami").body.value("role", ""), "admin");
+}
+
+// Browsers say where a request comes from (Sec-Fetch-Site): a page of another
+// site or port may not change state, with a token or on a tokenless server.
+TEST(ServerAuthTest, ABrowserPageOfAnotherOriginMayNotChangeState) {
+  ServerProcess tokenless;
+  tokenless.Start();
+  ServerProcess with_tokens({{"JOBWARDEN_ADMIN_TOKEN", kAdmin}});
+  with_tokens.Start();
+  for (const ServerProcess* s : {&tokenless, &with_tokens}) {
+    const std::string token = s == &tokenless ? "" : kAdmin;
+    auto c = s->Client(token);
+    for (const char* site : {"cross-site", "same-site"}) {
+      Reply r = ToReply(
+          c->Post("/v1/jobs", httplib::Headers{{"Sec-Fetch-Site", site}}, R"({"kind":"k"})", "application/json"));
+      EXPECT_EQ(r.status, 403) << site << ": " << r.raw;
+      EXPECT_EQ(Code(r), "forbidden");
+      EXPECT_NE(r.raw.find(site), std::string::npos) << r.raw;
+      r = ToReply(c->Delete("/v1/jobs/1", httplib::Headers{{"Sec-Fetch-Site", site}}));
+      EXPECT_EQ(r.status, 403) << site << ": " << r.raw;
+      // Reads stay open: the browser itself keeps another origin from reading the answer.
+      EXPECT_EQ(ToReply(c->Get("/v1/jobs", httplib::Headers{{"Sec-Fetch-Site", site}})).status, 200);
+    }
+    EXPECT_EQ(s->Get("/v1/jobs?kind=k", token).body["jobs"].size(), 0u) << "nothing was enqueued";
+    for (const char* site : {"same-origin", "none"}) {
+      Reply r = ToReply(
+          c->Post("/v1/jobs", httplib::Headers{{"Sec-Fetch-Site", site}}, R"({"kind":"k"})", "application/json"));
+      EXPECT_EQ(r.status, 201) << site << ": " << r.raw;
+    }
+  }
+}
+
+TEST(ServerAuthTest, TheDashboardIsServedFromTheBinary) {
+  ServerProcess server({{"JOBWARDEN_ADMIN_TOKEN", kAdmin}});
+  server.Start();
+  auto c = server.Client();
+  auto page = c->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("/ui/app.js"), std::string::npos);
+  const std::string csp = page->get_header_value("Content-Security-Policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(page->get_header_value("X-Frame-Options"), "DENY");
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+
+  for (const char* file : {"app.js", "api.js", "ui.js"}) {
+    auto r = c->Get((std::string("/ui/") + file).c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << file;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/javascript; charset=utf-8") << file;
+    EXPECT_FALSE(r->body.empty()) << file;
+  }
+  auto css = c->Get("/ui/style.css");
+  ASSERT_TRUE(css);
+  EXPECT_EQ(css->get_header_value("Content-Type"), "text/css; charset=utf-8");
+
+  // The ETag validates: the same file is not sent again.
+  const std::string etag = page->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  auto again = c->Get("/", httplib::Headers{{"If-None-Match", etag}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_TRUE(again->body.empty());
+
+  Reply missing = ToReply(c->Get("/ui/nope.js"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(Code(missing), "not_found");
+  EXPECT_NE(missing.raw.find("nope.js"), std::string::npos);
+  EXPECT_EQ(ToReply(c->Get("/ui/..%2Fserver.json")).status, 404) << "only the embedded files, never a path";
 }
 
 TEST(ServerAuthTest, TokensFromTheConfigFile) {
