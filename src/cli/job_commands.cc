@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/command_support.h"
 #include "cli/job_target.h"
+#include "cli/job_watch.h"
 #include "cli/output.h"
 #include "protocol/job_json.h"
 
@@ -122,12 +123,16 @@ void AddEnqueue(CLI::App& app, GlobalOptions& global, Action& action) {
 struct StatusOptions {
   std::string id;
   bool json = false;
+  bool watch = false;
+  std::string interval = "500ms";
 };
 
 struct ListOptions {
   std::string state, queue, kind, after;
   int limit = 100;
   bool json = false;
+  bool watch = false;
+  std::string interval = "2s";
   CLI::Option *state_opt, *queue_opt, *kind_opt, *after_opt;
 };
 
@@ -135,14 +140,25 @@ struct JsonOnlyOptions {
   bool json = false;
 };
 
+Result<Duration> WatchInterval(const std::string& text) {
+  JW_ASSIGN_OR_RETURN(Duration d, DurationFlag("--interval", text));
+  if (d < std::chrono::milliseconds(100) || d > std::chrono::minutes(1)) {
+    return Status::InvalidArgument("--interval: must be 100ms-1m, not " + text);
+  }
+  return d;
+}
+
 void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
   AddCommand<StatusOptions>(
       app, action, "status", "Show one job: state, attempt, progress, times, lease, errors",
       [&global](const StatusOptions& o) {
         Result<JobId> id = IdArg(o.id);
         if (!id.ok()) return Fail(id.status());
+        Result<Duration> interval = WatchInterval(o.interval);
+        if (!interval.ok()) return Fail(interval.status());
         return WithTarget(global, [&](JobTarget& t) -> Status {
           Refresh(t);
+          if (o.watch) return WatchJob(t, *id, *interval);
           JW_ASSIGN_OR_RETURN(Job job, t.Get(*id));
           if (o.json) {
             PrintJson(std::cout, JobToJson(job));
@@ -155,6 +171,10 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
       [](CLI::App& cmd, StatusOptions& o) {
         cmd.add_option("ID", o.id, "Job id")->required();
         cmd.add_flag("--json", o.json, "Print the job JSON of DESIGN.md");
+        cmd.add_flag("--watch", o.watch,
+                     "Follow the job until it ends: a progress bar (done/total, rate, ETA, the nearest limit)")
+            ->excludes("--json");
+        cmd.add_option("--interval", o.interval, "How often --watch reads the job (100ms-1m)")->capture_default_str();
       });
 
   AddCommand<ListOptions>(
@@ -176,8 +196,11 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
         if (o.limit < 1 || o.limit > 10'000) return Fail(Status::InvalidArgument("--limit: must be 1-10000"));
         p.limit = o.limit;
         p.with_errors = true;  // the table shows the last error; --json shows them all
+        Result<Duration> interval = WatchInterval(o.interval);
+        if (!interval.ok()) return Fail(interval.status());
         return WithTarget(global, [&](JobTarget& t) -> Status {
           Refresh(t);
+          if (o.watch) return WatchJobs(t, p, *interval);
           JW_ASSIGN_OR_RETURN(std::vector<Job> jobs, t.List(p));
           if (o.json) {
             PrintJson(std::cout, JobsToJson(jobs));
@@ -194,6 +217,9 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
         cmd.add_option("--limit", o.limit, "At most this many jobs (1-10000)")->capture_default_str();
         o.after_opt = cmd.add_option("--after", o.after, "Only jobs with an id greater than this (paging)");
         cmd.add_flag("--json", o.json, "Print a JSON array of jobs");
+        cmd.add_flag("--watch", o.watch, "Refresh the table until Ctrl-C (plain lines of changes when not a terminal)")
+            ->excludes("--json");
+        cmd.add_option("--interval", o.interval, "How often --watch reads the jobs (100ms-1m)")->capture_default_str();
       });
 
   AddCommand<JsonOnlyOptions>(

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ostream>
 #include <sstream>
@@ -131,6 +132,44 @@ std::string ProgressText(const Progress& p) {
   }
   if (!p.message.empty()) text += (text.empty() ? "" : " ") + p.message;
   return text.empty() ? "-" : text;
+}
+
+std::optional<NearestLimit> NearestLimitOf(const Job& job) {
+  if (job.state != JobState::kRunning) return std::nullopt;
+  std::optional<NearestLimit> best;
+  const auto consider = [&](std::string name, Timestamp at) {
+    if (!best || at < best->at) best = NearestLimit{std::move(name), at};
+  };
+  if (job.started_at && job.timeout > Duration(0)) consider("timeout", *job.started_at + job.timeout);
+  if (job.deadline_at) consider("deadline", *job.deadline_at);
+  if (job.stall_timeout && job.stall_since) consider("stall_timeout", *job.stall_since + *job.stall_timeout);
+  return best;
+}
+
+std::string ProgressBarLine(const Job& job, std::optional<double> items_per_s, Timestamp now) {
+  Progress p = job.progress;
+  const std::string message = std::move(p.message);
+  p.message.clear();
+  std::string line = ProgressText(p);
+  if (line == "-") line = "no progress reported";
+  if (items_per_s) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, *items_per_s < 10 ? "%.1f/s" : "%.0f/s", *items_per_s);
+    line += std::string(" · ") + rate;
+    if (p.total && *items_per_s > 0 && p.done < *p.total) {
+      const double left_s = static_cast<double>(*p.total - p.done) / *items_per_s;
+      line +=
+          " · ETA " + FormatDurationShort(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(left_s)));
+    }
+  }
+  if (auto limit = NearestLimitOf(job)) {
+    line += " · " + limit->name +
+            (limit->at > now ? " in " + FormatDurationShort(limit->at - now)
+                             : " passed " + FormatDurationShort(now - limit->at) + " ago (stopping)");
+  }
+  if (job.cancel_requested) line += " · stopping";
+  if (!message.empty()) line += " · " + message;
+  return line;
 }
 
 std::string RelativeTime(Timestamp t, Timestamp now) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,18 @@ std::string ProgressText(const Progress& progress);
 
 // "3m05s ago" or "in 2m00s", relative to now.
 std::string RelativeTime(Timestamp t, Timestamp now);
+
+// The limit that will stop a running attempt first: "timeout", "deadline"
+// or "stall_timeout", and when; none for a job that is not running or has none.
+struct NearestLimit {
+  std::string name;
+  Timestamp at{};
+};
+std::optional<NearestLimit> NearestLimitOf(const Job& job);
+
+// `status ID --watch`: "[#####-----] 40% 20/50 · 4.1/s · ETA 7s · timeout in 52s
+// · uploading". `items_per_s` is the measured rate (none: unknown yet).
+std::string ProgressBarLine(const Job& job, std::optional<double> items_per_s, Timestamp now);
 
 // `status ID`: the job as a person reads it (state, attempt, progress, times,
 // lease, limits, errors, output tail of the last error).

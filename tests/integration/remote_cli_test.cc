@@ -144,5 +144,52 @@ TEST_F(RemoteTokenTest, CliAndWorkerSendTheirToken) {
       30s));
 }
 
+// `status ID --watch` follows a job to its end through the server; not on a
+// terminal it prints plain lines (state changes, the progress bar at most
+// every 5 s, how it ended), and exits 0.
+TEST_F(RemoteCliTest, StatusWatchFollowsAJobToItsEnd) {
+  const std::string handler = WriteScript("steps.sh", R"(#!/bin/sh
+i=0
+while [ $i -lt 12 ]; do
+  i=$((i+1)); sleep 0.25
+  echo "{\"progress\": {\"done\": $i, \"total\": 12}}" >&3
+done
+)");
+  StartWorker(WriteConfig("w.toml", "concurrency = 1\nlease_ttl = \"3s\"\ngrace = \"1s\"", "steps", {handler}));
+  const std::string id = Enqueue({{"kind", "steps"}, {"timeout_s", 60}});
+  CommandResult w = Cli({"status", id, "--watch", "--interval", "200ms"});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_NE(w.out.find("job " + id + " [steps] running, attempt 1/"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("timeout in"), std::string::npos) << "the nearest limit is shown: " << w.out;
+  EXPECT_NE(w.out.find("job " + id + " [steps] succeeded"), std::string::npos) << w.out;
+  EXPECT_EQ(w.out.find("\033["), std::string::npos) << "no terminal escapes in plain output";
+  EXPECT_EQ(State(id), "succeeded");
+
+  EXPECT_EQ(Cli({"status", id, "--watch", "--interval", "5ms"}).exit_code, 2);
+  EXPECT_EQ(Cli({"status", id, "--watch", "--json"}).exit_code, 2);
+  EXPECT_EQ(Cli({"status", "999999", "--watch"}).exit_code, 1);
+}
+
+// `ls --watch` not on a terminal: the table once, then a line per change.
+TEST_F(RemoteCliTest, LsWatchPrintsALinePerChange) {
+  ChildProcess watch({JOBWARDEN_CLI_BINARY, "ls", "--watch", "--interval", "200ms", "--server", url()},
+                     dir_.File("ls-watch"));
+  ASSERT_TRUE(WaitUntil([&] { return watch.Stdout().find("ID") != std::string::npos; }, 15s)) << watch.Stderr();
+  const std::string handler = WriteScript("ok.sh", "#!/bin/sh\nsleep 0.5\n");
+  const std::string id = Enqueue({{"kind", "ok"}});
+  StartWorker(WriteConfig("w.toml", "concurrency = 1", "ok", {handler}));
+  ASSERT_TRUE(WaitForState(id, "succeeded", 30s));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return watch.Stdout().find("job " + id + " [ok] ") != std::string::npos &&
+               watch.Stdout().find("-> succeeded") != std::string::npos;
+      },
+      15s))
+      << watch.Stdout();
+  EXPECT_TRUE(watch.running()) << "it refreshes until stopped";
+  watch.Signal(SIGTERM);
+  watch.WaitFor(5s);
+}
+
 }  // namespace
 }  // namespace jobwarden::testing
