@@ -18,6 +18,9 @@ struct QueueInfo {
   std::string name;
   bool paused = false;
   std::int64_t counts[kJobStateCount] = {};
+  // How old `counts` are: 0 when counted for this answer; on a big store the
+  // SQLite driver answers from a count up to about a second old.
+  Duration counts_age{0};
   std::optional<Timestamp> oldest_available_run_at;
   QueueLimits limits;
   // The warnings in force ("depth", "age"): set by the engine from the

@@ -77,6 +77,7 @@ nlohmann::json QueueInfoToJson(const QueueInfo& q, Timestamp now) {
   return {{"name", q.name},
           {"paused", q.paused},
           {"counts", std::move(counts)},
+          {"counts_at", FormatRfc3339(now - q.counts_age)},
           {"oldest_available_age_s", std::move(age)},
           {"oldest_available_run_at", TimeOrNull(q.oldest_available_run_at)},
           {"concurrency", ValueOrNull(q.limits.concurrency)},

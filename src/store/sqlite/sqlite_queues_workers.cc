@@ -1,5 +1,7 @@
 // The SQLite store's queues, workers and the reaper's tick record: the
 // writes go through the group commit, the reads through a reader snapshot.
+#include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "store/sqlite/sqlite_rows.h"
@@ -16,9 +18,32 @@ Status SqliteStore::QueueSetPaused(const std::string& name, bool paused, Timesta
   return s.WithContext(std::string(paused ? "pause" : "resume") + " queue '" + name + "'");
 }
 
+Result<QueueCountCache::Counts> SqliteStore::CountQueues() {
+  auto conn = readers_.Acquire();
+  QueueCountCache::Counts counts;
+  Status s = InReadTx(*conn, [&](Connection& c) -> Status {
+    Query q(c, "QueueCounts");
+    while (true) {
+      JW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return Status::Ok();
+      if (auto st = ParseJobState(q.Text(1))) counts[q.Text(0)][static_cast<std::size_t>(*st)] = q.Int(2);
+    }
+  });
+  if (!s.ok()) return s.WithContext("count the jobs per queue");
+  return counts;
+}
+
 Result<std::vector<QueueInfo>> SqliteStore::QueueList() {
+  // The counts first (exact, or on a big table up to about a second old:
+  // QueueCountCache), then the queues' settings and oldest jobs, which are cheap.
+  JW_ASSIGN_OR_RETURN(QueueCountCache::Answer counted, queue_counts_.Get());
   auto conn = readers_.Acquire();
   std::map<std::string, QueueInfo> queues;
+  for (const auto& [name, per_state] : counted.counts) {
+    QueueInfo& info = queues[name];
+    info.name = name;
+    std::copy(per_state.begin(), per_state.end(), std::begin(info.counts));
+  }
   Status s = InReadTx(*conn, [&](Connection& c) -> Status {
     {
       Query q(c, "QueueAll");
@@ -33,16 +58,6 @@ Result<std::vector<QueueInfo>> SqliteStore::QueueList() {
         if (auto v = q.OptInt(4)) info.limits.warn_age = Duration(*v);
       }
     }
-    {
-      Query q(c, "QueueCounts");
-      while (true) {
-        JW_ASSIGN_OR_RETURN(bool row, q.Step());
-        if (!row) break;
-        QueueInfo& info = queues[q.Text(0)];
-        info.name = q.Text(0);
-        if (auto st = ParseJobState(q.Text(1))) info.counts[static_cast<std::size_t>(*st)] = q.Int(2);
-      }
-    }
     for (auto& [name, info] : queues) {
       if (info.counts[static_cast<std::size_t>(JobState::kAvailable)] == 0) continue;
       Query q(c, "QueueOldestAvailable");
@@ -54,7 +69,10 @@ Result<std::vector<QueueInfo>> SqliteStore::QueueList() {
   });
   if (!s.ok()) return s.WithContext("list queues");
   std::vector<QueueInfo> out;
-  for (auto& [name, info] : queues) out.push_back(std::move(info));
+  for (auto& [name, info] : queues) {
+    info.counts_age = counted.age;
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

@@ -23,6 +23,7 @@ namespace sqlite {
 SqliteStore::SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection> writer,
                          std::unique_ptr<Connection> checkpoints)
     : options_(std::move(options)),
+      queue_counts_([this] { return CountQueues(); }),
       checkpointer_(std::move(checkpoints)),
       writer_(std::move(writer), options_.lock_wait) {
   checkpointer_.Attach(writer_.connection());  // before any commit: none runs until the store is returned

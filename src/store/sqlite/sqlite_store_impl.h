@@ -16,6 +16,7 @@
 #include "core/thread_annotations.h"
 #include "store/sqlite/sqlite_checkpointer.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_queue_counts.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/sqlite/sqlite_writer.h"
 #include "store/store.h"
@@ -215,10 +216,14 @@ class SqliteStore final : public Store {
     return n;
   }
 
+  // Jobs per queue and state (QueueCounts) in a read transaction of its own.
+  Result<QueueCountCache::Counts> CountQueues();
+
   SqliteStoreOptions options_;
   ReaderPool readers_;
-  Checkpointer checkpointer_;  // outlives the writer, whose commits signal it
-  FlowSettings flow_;          // only inside writer ops (see FlowSettings)
+  QueueCountCache queue_counts_;  // counts from readers_, so declared after it
+  Checkpointer checkpointer_;     // outlives the writer, whose commits signal it
+  FlowSettings flow_;             // only inside writer ops (see FlowSettings)
   BatchFinishedListener batch_listener_;
   Writer writer_;
 };

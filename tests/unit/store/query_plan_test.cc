@@ -58,8 +58,12 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"BatchCounts", "jobs_batch"}, std::pair{"BatchMembers", "jobs_batch"},
         std::pair{"BatchPurgeFinished", "batches_finished"},
         // Failure groups: the newest errors by their time.
-        std::pair{"JobErrorsSince", "job_errors_at"}),
-    [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) { return std::string(p.param.first); });
+        std::pair{"JobErrorsSince", "job_errors_at"},
+        // The dashboard's queue table: the oldest available job by a skip scan of the fetch indexes.
+        std::pair{"QueueOldestAvailable", "jobs_fetch"}, std::pair{"QueueOldestAvailable", "jobs_fetch_keyed"}),
+    [](const ::testing::TestParamInfo<std::pair<const char*, const char*>>& p) {
+      return std::string(p.param.first) + "_" + std::to_string(p.index);
+    });
 
 TEST(QueryPlanLookupTest, UnknownStatementIsNotFound) {
   TempDir dir;

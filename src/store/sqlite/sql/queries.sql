@@ -306,7 +306,28 @@ ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded
 SELECT queue, state, COUNT(*) FROM jobs GROUP BY state, queue;
 
 -- name: QueueOldestAvailable
-SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = ?1;
+-- The oldest available job's run_at, read from the fetch indexes by a skip
+-- scan: one seek per distinct priority (a handful), never a walk over every
+-- available job (MIN(run_at) over (state, queue) read 250,000 index entries
+-- per queue of a 1,000,000-job store: 100+ ms per call).
+WITH RECURSIVE
+free(pri) AS (
+  SELECT (SELECT priority FROM jobs INDEXED BY jobs_fetch WHERE state = 'available' AND resource_key IS NULL AND queue = ?1 ORDER BY priority DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT priority FROM jobs INDEXED BY jobs_fetch WHERE state = 'available' AND resource_key IS NULL AND queue = ?1 AND priority < free.pri ORDER BY priority DESC LIMIT 1)
+  FROM free WHERE free.pri IS NOT NULL
+),
+keyed(pri) AS (
+  SELECT (SELECT priority FROM jobs INDEXED BY jobs_fetch_keyed WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 ORDER BY priority DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT priority FROM jobs INDEXED BY jobs_fetch_keyed WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 AND priority < keyed.pri ORDER BY priority DESC LIMIT 1)
+  FROM keyed WHERE keyed.pri IS NOT NULL
+)
+SELECT MIN(t) FROM (
+  SELECT (SELECT run_at FROM jobs INDEXED BY jobs_fetch WHERE state = 'available' AND resource_key IS NULL AND queue = ?1 AND priority = free.pri ORDER BY run_at LIMIT 1) AS t FROM free WHERE free.pri IS NOT NULL
+  UNION ALL
+  SELECT (SELECT run_at FROM jobs INDEXED BY jobs_fetch_keyed WHERE state = 'available' AND resource_key IS NOT NULL AND queue = ?1 AND priority = keyed.pri ORDER BY run_at LIMIT 1) FROM keyed WHERE keyed.pri IS NOT NULL
+);
 
 -- name: QueueAll
 SELECT name, paused, concurrency, warn_depth, warn_age_ms FROM queues ORDER BY name;
