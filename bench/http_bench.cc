@@ -24,16 +24,31 @@
 //               breakers are opened before the server starts, 10% free): time
 //               until --flowheld-jobs succeeded, against the same jobs with no
 //               limits, alternated, in each layout of --flowheld-layouts
+//   dashboards  issue 15: throughput's remote worker run with --dashboards clients
+//               attached as the dashboard's pages are (GET /v1/events?coalesce_s=0.2,
+//               and GET /v1/queues and /v1/jobs?state=running re-read once a second),
+//               alternated with runs with none: the processed rate with / without, the
+//               messages per second each client got, and each client's last state of
+//               every job checked against the store (all succeeded). The clients keep
+//               the stream's bytes and parse them after the run, so their JSON work
+//               does not compete with the worker in this process.
+//   viewcalls   issue 15: server time of every API call a dashboard view makes, on a
+//               store of --view-jobs jobs (default 1,000,000; built once and kept under
+//               --bench-dir), median of --runs calls each
 //
-// Usage: jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld,batch]
+// Usage: jobwarden_bench_http [--scenarios
+// throughput,serial,power,latency,failover,rss,flowheld,batch,dashboards,viewcalls]
 //          [--runs 5] [--concurrency 16] [--jobs 50000] [--batch 10000]
 //          [--serial 10000] [--latency-samples 500] [--rss-jobs 1000000]
 //          [--jobwarden PATH] [--server-config FILE]   (FILE: the servers' --config)
 //          [--client-busy-poll-us N]   (the driver's HttpClientOptions::busy_poll)
 //          [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]
+//          [--dashboards 5] [--view-jobs 1000000]
+#include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -44,6 +59,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "bench_common.h"
 #include "client/http_client.h"
@@ -72,6 +88,8 @@ struct Settings {
   int flowheld_jobs = kFlowFreeJobs;
   fs::path bench_dir;
   std::string fixture_tag = "v1";
+  int dashboards = 5;
+  int view_jobs = 1'000'000;
 };
 const Settings* g = nullptr;
 
@@ -495,6 +513,247 @@ void FlowHeld(const std::string& layout) {
 }
 
 // ---------------------------------------------------------------------------
+// dashboards (issue 15)
+
+// One dashboard page as the server sees it: the coalesced event stream, and
+// the re-reads of the overview and running views once a second. cpp-httplib,
+// an HTTP client independent of ours.
+class DashboardClient {
+ public:
+  explicit DashboardClient(const std::string& url) : url_(url) {
+    stream_ = std::thread([this] {
+      httplib::Client c(url_);
+      c.set_read_timeout(std::chrono::seconds(30));
+      c.Get("/v1/events?coalesce_s=0.2", [this](const char* data, size_t len) {
+        std::lock_guard<std::mutex> lock(mu_);
+        raw_.append(data, len);
+        return !stop_.load();
+      });
+    });
+    reads_ = std::thread([this] {
+      httplib::Client c(url_);
+      while (!stop_.load()) {
+        for (const char* path : {"/v1/queues", "/v1/jobs?state=running&limit=500"}) {
+          auto r = c.Get(path);
+          if (!r || r->status != 200) read_errors_.fetch_add(1);
+        }
+        for (int i = 0; i < 10 && !stop_.load(); ++i) std::this_thread::sleep_for(100ms);
+      }
+    });
+  }
+  ~DashboardClient() { Stop(); }
+  DashboardClient(const DashboardClient&) = delete;
+  DashboardClient& operator=(const DashboardClient&) = delete;
+
+  // Ends both threads (the stream at its next frame or tick, within 200 ms).
+  void Stop() {
+    stop_ = true;
+    if (stream_.joinable()) stream_.join();
+    if (reads_.joinable()) reads_.join();
+  }
+  int read_errors() const { return read_errors_.load(); }
+  // The messages (named SSE events) received so far.
+  int Messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (std::size_t at = raw_.find("event: "); at != std::string::npos; at = raw_.find("event: ", at + 1)) ++n;
+    return n;
+  }
+  // Each job's last state as the stream told it.
+  std::unordered_map<std::string, std::string> LastStates() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::unordered_map<std::string, std::string> last;
+    std::size_t at = 0;
+    for (std::size_t end; (end = raw_.find("\n\n", at)) != std::string::npos; at = end + 2) {
+      const std::string_view frame(raw_.data() + at, end - at);
+      const std::size_t data = frame.find("\ndata: ");
+      if (frame.rfind("event: changes", 0) != 0 || data == std::string_view::npos) continue;
+      const json j = json::parse(frame.substr(data + 7));
+      for (const json& e : j["events"]) {
+        if (e["type"] == "state" && e["data"]["to"].is_string()) last[e["data"]["job_id"]] = e["data"]["to"];
+      }
+    }
+    return last;
+  }
+
+ private:
+  const std::string url_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> read_errors_{0};
+  std::mutex mu_;
+  std::string raw_;  // GUARDED_BY(mu_)
+  std::thread stream_;
+  std::thread reads_;
+};
+
+struct DashboardSample {
+  double process_rate = 0;
+  double messages_per_s = 0;  // the busiest client's
+  double changes_per_s = 0;   // state changes the server made
+};
+
+DashboardSample DashboardRun(int dashboards) {
+  TempDir dir("http-dash");
+  DashboardSample out;
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  BulkEnqueue(srv, g->jobs);
+  std::vector<std::unique_ptr<DashboardClient>> pages;
+  for (int i = 0; i < dashboards; ++i) pages.push_back(std::make_unique<DashboardClient>(srv.url()));
+  if (!WaitUntil([&] { return std::all_of(pages.begin(), pages.end(), [](auto& p) { return p->Messages() >= 0; }); },
+                 5s, 5ms)) {
+    srv.Die("dashboards never connected");
+  }
+  std::this_thread::sleep_for(300ms);  // connected and past their first reads
+  BenchWorker worker(srv, [](JobContext&) {});
+  const auto t0 = SteadyClock::now();
+  worker.Start();
+  while (worker.stats().succeeded < g->jobs) {
+    const WorkerStats st = worker.stats();
+    if (st.failed > 0 || st.lost > 0)
+      srv.Die(std::to_string(st.failed) + " failed, " + std::to_string(st.lost) + " lost");
+    std::this_thread::sleep_for(1ms);
+  }
+  const double secs = SecondsSince(t0);
+  out.process_rate = g->jobs / secs;
+  out.changes_per_s = 2.0 * g->jobs / secs;  // available -> running -> succeeded
+  for (auto& p : pages) {
+    out.messages_per_s = std::max(out.messages_per_s, p->Messages() / secs);
+  }
+  // The last `changes` may still be on its way: every page must end on
+  // every job succeeded, as the store says.
+  for (auto& p : pages) {
+    std::unordered_map<std::string, std::string> last;
+    const bool converged = WaitUntil(
+        [&] {
+          last = p->LastStates();
+          return last.size() == static_cast<std::size_t>(g->jobs) &&
+                 std::all_of(last.begin(), last.end(), [](const auto& kv) { return kv.second == "succeeded"; });
+        },
+        10s, 50ms);
+    if (!converged)
+      srv.Die("a dashboard's stream ended with " + std::to_string(last.size()) + " jobs, not all succeeded");
+    p->Stop();
+    if (p->read_errors() > 0) srv.Die(std::to_string(p->read_errors()) + " dashboard re-reads failed");
+  }
+  return out;
+}
+
+void Dashboards() {
+  std::vector<double> none, with, ratio, messages, changes;
+  for (int i = 0; i < g->runs; ++i) {
+    const DashboardSample n = DashboardRun(0);
+    const DashboardSample d = DashboardRun(g->dashboards);
+    none.push_back(n.process_rate), with.push_back(d.process_rate), ratio.push_back(d.process_rate / n.process_rate);
+    messages.push_back(d.messages_per_s), changes.push_back(d.changes_per_s);
+    std::fprintf(stderr,
+                 "  http_dashboards run %d/%d: none %.0f jobs/s, %d dashboards %.0f jobs/s (ratio %.3f; %.0f state "
+                 "changes/s, %.1f messages/s to the busiest page)\n",
+                 i + 1, g->runs, n.process_rate, g->dashboards, d.process_rate, ratio.back(), d.changes_per_s,
+                 d.messages_per_s);
+  }
+  const std::string note = std::to_string(g->jobs) + " jobs, c" + std::to_string(g->concurrency);
+  Report("http_process_nodashboard", none, "jobs/s", Goal::None(), note + ", no dashboard");
+  Report("http_process_dashboards", with, "jobs/s", Goal::None(),
+         note + ", " + std::to_string(g->dashboards) + " dashboards (coalesced stream + 1/s re-reads)");
+  Report("http_dashboards_ratio", ratio, "x", Goal::AtLeast(0.9), "with / without, per alternated pair");
+  Report("http_dashboard_messages", messages, "msg/s", Goal::AtMost(10),
+         "to the busiest page, at " + std::to_string(static_cast<int>(Median(changes))) + " state changes/s");
+}
+
+// ---------------------------------------------------------------------------
+// viewcalls (issue 15)
+
+// The store a dashboard looks at: --view-jobs waiting jobs over 4 queues and 5
+// kinds with an args field, plus 20,000 run through a worker (a quarter failed
+// with numbered messages), a batch and a schedule. Built over the API.
+void FillViewStore(ServerProcess& srv) {
+  constexpr int kRun = 20'000;
+  json page = {{"jobs", json::array()}};
+  for (int done = 0; done < g->view_jobs;) {
+    page["jobs"].clear();
+    const int k = std::min(g->batch, g->view_jobs - done);
+    for (int i = 0; i < k; ++i) {
+      const int n = done + i;
+      page["jobs"].push_back({{"kind", "k" + std::to_string(n % 5)},
+                              {"queue", "q" + std::to_string(n % 4)},
+                              {"args", {{"customer_id", n % 1000}}},
+                              {"tags", {"t" + std::to_string(n % 7)}}});
+    }
+    srv.Api("POST", "/v1/jobs/bulk", page, "fill the view store");
+    done += k;
+  }
+  BulkEnqueue(srv, kRun);
+  std::atomic<int> seen{0};
+  BenchWorker worker(srv, [&](JobContext&) {
+    const int n = seen.fetch_add(1);
+    if (n % 4 == 0)
+      throw JobError(ErrorClass::kPermanent,
+                     "timeout after " + std::to_string(n % 60) + "s on img_" + std::to_string(n) + ".jpg");
+  });
+  worker.Start();
+  if (!WaitUntil(
+          [&] {
+            const WorkerStats st = worker.stats();
+            return st.succeeded + st.failed >= kRun;
+          },
+          120s, 10ms)) {
+    srv.Die("the view store's worker did not finish");
+  }
+  json batch = {{"name", "view"}, {"jobs", json::array()}};
+  for (int i = 0; i < 100; ++i) batch["jobs"].push_back({{"kind", "k0"}, {"queue", "q0"}});
+  srv.Api("POST", "/v1/batches", batch, "a batch");
+}
+
+void ViewCalls() {
+  TempDir dir("http-views");
+  ServerProcess srv(dir.path(), Durability::kProcess);
+  const auto f0 = SteadyClock::now();
+  FillViewStore(srv);
+  std::fprintf(stderr, "  http_viewcalls: %d jobs stored in %.0f s\n", g->view_jobs + 20'000, SecondsSince(f0));
+  const json some = srv.Api("GET", "/v1/jobs?queue=q1&limit=1", nullptr, "a job");
+  const std::string id = some["jobs"][0]["id"];
+  const json batches = srv.Api("GET", "/v1/batches?limit=1", nullptr, "a batch");
+  const std::string batch = batches["batches"][0]["id"];
+  // The page after 10 pages of 100: cursors keep a deep page as cheap as the first.
+  std::string cursor;
+  for (int i = 0; i < 10; ++i) {
+    cursor = srv.Api("GET", "/v1/jobs?state=available&limit=100" + (cursor.empty() ? "" : "&cursor=" + cursor), nullptr,
+                     "a page")["next_cursor"];
+  }
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"overview", "/v1/queues"},
+      {"running", "/v1/jobs?state=running&limit=500"},
+      {"jobs", "/v1/jobs?limit=100"},
+      {"jobs_filtered", "/v1/jobs?state=available&queue=q1&kind=k2&limit=100"},
+      {"jobs_page_11", "/v1/jobs?state=available&limit=100&cursor=" + cursor},
+      {"jobs_failed", "/v1/jobs?state=failed&limit=100"},
+      {"jobs_by_args", "/v1/jobs?args.customer_id=42&limit=100"},
+      {"jobs_by_tag", "/v1/jobs?state=available&tag=t3&limit=100"},
+      {"jobs_by_args_none", "/v1/jobs?args.customer_id=999999&limit=100"},  // no match: every job is read
+      {"latency", "/v1/latency?window_s=300"},
+      {"job", "/v1/jobs/" + id},
+      {"failures", "/v1/failures?limit=100"},
+      {"batches", "/v1/batches?limit=100"},
+      {"batch", "/v1/batches/" + batch},
+      {"resources", "/v1/resources"},
+      {"workers", "/v1/workers"},
+      {"schedules", "/v1/schedules"},
+      {"whoami", "/v1/whoami"},
+  };
+  for (const auto& [name, path] : calls) {
+    std::vector<double> ms;
+    for (int i = 0; i < std::max(g->runs, 5); ++i) {
+      const auto t0 = SteadyClock::now();
+      srv.Api("GET", path, nullptr, name.c_str());
+      ms.push_back(SecondsSince(t0) * 1e3);
+    }
+    Report("http_view_" + name, ms, "ms", Goal::AtMost(50),
+           "GET " + path.substr(0, path.find("cursor=")) + " over " + std::to_string(g->view_jobs / 1000) +
+               "k jobs, loopback round trip");
+  }
+}
+
+// ---------------------------------------------------------------------------
 // serial
 
 void Serial() {
@@ -738,10 +997,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   const Flags flags = FlagsOrUsage(
       argc, argv,
-      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld,batch] [--runs 5]\n"
+      "jobwarden_bench_http [--scenarios throughput,serial,power,latency,failover,rss,flowheld,batch,dashboards,\n"
+      "  viewcalls] [--runs 5]\n"
       "  [--concurrency 16] [--jobs 50000] [--batch 10000] [--serial 10000] [--latency-samples 500]\n"
       "  [--rss-jobs 1000000] [--jobwarden PATH] [--server-config FILE] [--client-busy-poll-us N]\n"
-      "  [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]\n");
+      "  [--flowheld-jobs 100000] [--flowheld-layouts mixed,tail] [--bench-dir DIR] [--fixture-tag TAG]\n"
+      "  [--dashboards 5] [--view-jobs 1000000]\n");
   Settings s;
   s.runs = flags.GetInt("runs", s.runs);
   s.concurrency = flags.GetInt("concurrency", s.concurrency);
@@ -756,10 +1017,12 @@ int main(int argc, char** argv) {
   s.flowheld_jobs = std::clamp(flags.GetInt("flowheld-jobs", s.flowheld_jobs), 1, kFlowFreeJobs);
   s.bench_dir = flags.Get("bench-dir", DefaultBenchDir().string());
   s.fixture_tag = flags.Get("fixture-tag", s.fixture_tag);
+  s.dashboards = flags.GetInt("dashboards", s.dashboards);
+  s.view_jobs = std::max(flags.GetInt("view-jobs", s.view_jobs), 1);
   g = &s;
 
-  const std::vector<std::string> scenarios =
-      SplitList(flags.Get("scenarios", "throughput,serial,power,latency,failover,rss,flowheld,batch"));
+  const std::vector<std::string> scenarios = SplitList(
+      flags.Get("scenarios", "throughput,serial,power,latency,failover,rss,flowheld,batch,dashboards,viewcalls"));
   const bool have_binary = access(s.jobwarden.c_str(), X_OK) == 0;
   for (const std::string& sc : scenarios) {
     if (!have_binary) {
@@ -782,6 +1045,10 @@ int main(int argc, char** argv) {
       Rss();
     } else if (sc == "batch") {
       Batch();
+    } else if (sc == "dashboards") {
+      Dashboards();
+    } else if (sc == "viewcalls") {
+      ViewCalls();
     } else if (sc == "flowheld") {
       for (const std::string& layout : SplitList(flags.Get("flowheld-layouts", "mixed,tail"))) FlowHeld(layout);
     } else {

@@ -4,7 +4,7 @@
 #
 # Usage: scripts/bench.sh [options]
 #   --only LIST        pick figures: fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,micro,
-#                      http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld,httpbatch (default: all but micro)
+#                      http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld,httpbatch,httpdash,httpviews (default: all but micro)
 #   --runs N           runs per figure; the table shows the median (default 5)
 #   --durability LIST  process,power (default both)
 #   --tables LIST      empty,million (default both)
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld,httpbatch"
+ONLY="fsync,bulk,enqueue8,fetch,fetchlat,pool,command,failover,http,httplat,httpfail,httprss,flowheld,handoff,rate,httpheld,httpbatch,httpdash,httpviews"
 RUNS=5
 DURABILITY="process,power"
 TABLES="empty,million"
@@ -104,6 +104,8 @@ if has httpfail; then http_sel+=(failover); fi
 if has httprss; then http_sel+=(rss); fi
 if has httpheld; then http_sel+=(flowheld); fi
 if has httpbatch; then http_sel+=(batch); fi
+if has httpdash; then http_sel+=(dashboards); fi
+if has httpviews; then http_sel+=(viewcalls); fi
 if ((${#http_sel[@]})); then
   run "$BIN/jobwarden_bench_http" --scenarios "$(IFS=,; echo "${http_sel[*]}")" "${HTTP_ARGS[@]}"
 fi

@@ -62,8 +62,13 @@ export const post = (path, body = {}) => api('POST', path, body);
 export const del = (path) => api('DELETE', path);
 
 // GET /v1/events as a stream of {type, data} (Server-Sent Events read with
-// fetch, since EventSource cannot send an Authorization header). Reconnects
-// with backoff; onStatus('live' | 'reconnecting' | 'unauthorized') says how it goes.
+// fetch, since EventSource cannot send an Authorization header). Coalesced by
+// the server: at most one `changes` message per COALESCE_S holding the latest
+// event of each job, unpacked here, so a busy server costs the page a few
+// messages a second. Reconnects with backoff; onStatus('live' |
+// 'reconnecting' | 'unauthorized') says how it goes.
+const COALESCE_S = 0.2;
+
 export function openEvents(onEvent, onStatus) {
   let stopped = false;
   let controller = null;
@@ -72,7 +77,7 @@ export function openEvents(onEvent, onStatus) {
     while (!stopped) {
       controller = new AbortController();
       try {
-        const res = await fetch('/v1/events', { headers: headers({ Accept: 'text/event-stream' }), signal: controller.signal });
+        const res = await fetch(`/v1/events?coalesce_s=${COALESCE_S}`, { headers: headers({ Accept: 'text/event-stream' }), signal: controller.signal });
         if (res.status === 401 || res.status === 403) { onStatus('unauthorized'); return; }
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         onStatus('live');
@@ -94,7 +99,11 @@ export function openEvents(onEvent, onStatus) {
               else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
             }
             if (data.length === 0) continue;
-            try { onEvent(type, JSON.parse(data.join('\n'))); } catch (e) { console.error('event', type, e); }
+            try {
+              const parsed = JSON.parse(data.join('\n'));
+              if (type === 'changes') for (const ev of parsed.events) onEvent(ev.type, ev.data);
+              else onEvent(type, parsed);
+            } catch (e) { console.error('event', type, e); }
           }
         }
       } catch (e) {

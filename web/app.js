@@ -173,11 +173,17 @@ function atRiskBadge(job) {
 
 function overviewView() {
   let queues = [];
+  let latency = { window_s: 300, groups: [] };
   const reload = throttle(async () => { queues = (await get('/v1/queues')).queues; redraw(); }, 1000);
+  const readLatency = async () => { latency = await get('/v1/latency?window_s=300'); };
+  const latencyText = (x) => (x < 0.01 ? `${(x * 1000).toFixed(1)} ms` : x < 1 ? `${Math.round(x * 1000)} ms` : duration(x));
+  const figure = (f) => (f.count ? `${latencyText(f.p50_s)} / ${latencyText(f.p95_s)}` : '—');
   return {
     title: 'Overview',
-    async load() { queues = (await get('/v1/queues')).queues; },
+    async load() { [queues] = await Promise.all([get('/v1/queues').then((r) => r.queues), readLatency()]); },
     reload,
+    // The latency breakdown is the server's own window, not an event: re-read it.
+    every: { ms: 5000, fn: async () => { await readLatency(); redraw(); } },
     onEvent(type, d) {
       if (type === 'state' || type === 'queue_warning') reload();
       return type === 'state' && TERMINAL.has(d.to);
@@ -204,6 +210,17 @@ function overviewView() {
             ? actionButton('Resume', 'resume', () => act(`Resume queue ${q.name}?`, () => post(`/v1/queues/${encodeURIComponent(q.name)}/resume`), () => `queue ${q.name} resumed`))
             : actionButton('Pause', 'pause', () => act(`Pause queue ${q.name}? Running jobs finish; no new job starts.`, () => post(`/v1/queues/${encodeURIComponent(q.name)}/pause`), () => `queue ${q.name} paused`))) : null) },
         ], queues, { empty: 'no queues yet: enqueue a job', rowData: (q) => ({ queue: q.name }) }),
+        h('section', { class: 'latency' },
+          h('h2', null, `Latency, last ${Math.round(latency.window_s / 60)} minutes (p50 / p95)`),
+          table([
+            { title: 'Queue', cell: (g) => g.queue },
+            { title: 'Kind', cell: (g) => link(`#/jobs?queue=${encodeURIComponent(g.queue)}&kind=${encodeURIComponent(g.kind)}`, g.kind) },
+            { title: 'Started', cls: 'num', cell: (g) => number(g.wait.count) },
+            { title: 'Finished', cls: 'num', cell: (g) => number(g.total.count) },
+            { title: 'Waiting (due → start)', cls: 'num', cell: (g) => figure(g.wait) },
+            { title: 'Run time', cls: 'num', cell: (g) => figure(g.run) },
+            { title: 'Enqueue → finish', cls: 'num', cell: (g) => figure(g.total) },
+          ], latency.groups, { empty: 'no job started in this window', rowData: (g) => ({ latency: `${g.queue}/${g.kind}` }) })),
         isAdmin() ? maintenance() : null);
     },
   };
@@ -257,7 +274,7 @@ function runningView() {
         { title: 'Progress', cls: 'wide', cell: (j) => progressBar(j.progress) },
         { title: 'Rate', cls: 'num', cell: (j) => { const r = rate(j); return r === null ? '—' : `${r.toFixed(r < 10 ? 1 : 0)}/s`; } },
         { title: 'Heartbeat', cls: 'num', cell: (j) => heartbeatAge(j) },
-        { title: 'Lease', cell: (j) => h('div', null, leaseCell(j), h('div', { class: 'muted small' }, j.worker_id || '')) },
+        { title: 'Lease', cell: (j) => h('div', null, leaseCell(j), h('div', { class: 'muted small' }, `${j.worker_id || ''}${j.lease_token ? ` · token ${j.lease_token}` : ''}`)) },
         { title: 'Nearest limit', cell: (j) => nearestLimitCell(j) },
         { title: 'Health', cell: (j) => atRiskBadge(j) },
         { title: '', cell: (j) => jobActions(j) },
@@ -270,14 +287,35 @@ function jobsView(params) {
   let page = { jobs: [], next_cursor: null };
   const cursors = [];
   let cursor = params.get('cursor') || '';
-  const filters = ['state', 'queue', 'kind', 'worker_id'];
+  const filters = ['state', 'queue', 'kind', 'worker_id', 'tag', 'batch_id'];
+  // `args` in the form is "field=value" (customer_id=42): GET /v1/jobs?args.customer_id=42.
+  const argsFilter = () => {
+    const a = params.get('args') || '';
+    const eq = a.indexOf('=');
+    return eq > 0 ? { field: a.slice(0, eq).trim().replace(/^args\./, ''), value: a.slice(eq + 1).trim() } : null;
+  };
   const query = () => {
     const q = new URLSearchParams();
     for (const f of filters) if (params.get(f)) q.set(f, params.get(f));
+    const a = argsFilter();
+    if (a) q.set(`args.${a.field}`, a.value);
     q.set('limit', '100');
     if (cursor) q.set('cursor', cursor);
     return q.toString();
   };
+  // The same filter as the body of a bulk action (the value as the API reads it: JSON if it parses, else a string).
+  const filterBody = () => {
+    const body = {};
+    for (const f of filters) if (params.get(f)) body[f] = params.get(f);
+    const a = argsFilter();
+    if (a) {
+      let v = a.value;
+      try { const parsed = JSON.parse(v); if (parsed !== null && typeof parsed !== 'object') v = parsed; } catch { /* a string */ }
+      body.args = { [a.field]: v };
+    }
+    return body;
+  };
+  const described = () => Object.entries(filterBody()).map(([k, v]) => (k === 'args' ? Object.entries(v).map(([f, x]) => `args.${f} = ${JSON.stringify(x)}`)[0] : `${k} = ${v}`)).join(', ');
   const read = async () => { page = await get(`/v1/jobs?${query()}`); };
   const reload = throttle(async () => { await read(); redraw(); }, 1000);
   const form = () => {
@@ -291,19 +329,15 @@ function jobsView(params) {
         for (const [k, v] of new FormData(ev.target)) if (v) q.set(k, v);
         location.hash = `#/jobs?${q}`;
       },
-    }, stateSel, input('queue', 'queue'), input('kind', 'kind'), input('worker_id', 'worker'), h('button', { type: 'submit' }, 'Filter'));
+    }, stateSel, input('queue', 'queue'), input('kind', 'kind'), input('worker_id', 'worker'), input('tag', 'tag'),
+    input('batch_id', 'batch'), input('args', 'args: field=value'), h('button', { type: 'submit' }, 'Filter'));
   };
-  const bulk = (verb, pick, call) => actionButton(`${verb} these`, `bulk-${verb.toLowerCase()}`, async () => {
-    const targets = page.jobs.filter(pick);
-    if (targets.length === 0) { toast(`no job on this page can be ${verb.toLowerCase()}ed`, 'error'); return; }
-    if (!(await confirmAction(`${verb} the ${targets.length} job(s) on this page that can be?`))) return;
-    let ok = 0;
-    const errors = [];
-    for (const j of targets) {
-      try { await call(j); ok += 1; } catch (e) { errors.push(`${j.id}: ${e.message}`); }
-    }
-    toast(`${verb}: ${ok} of ${targets.length} done${errors.length ? `; ${errors.slice(0, 3).join('; ')}` : ''}`, errors.length ? 'error' : 'ok');
-    reload();
+  // Every job the filter matches, on every page, in one request the server carries out.
+  const bulk = (verb, path, counted, allowed) => actionButton(`${verb} all matching`, `bulk-${verb.toLowerCase()}`, () => {
+    const what = described();
+    return act(`${verb} every job matching ${what} (all pages)?${verb === 'Delete' ? ' This cannot be undone.' : ''}`,
+      () => post(path, filterBody()),
+      (r) => `${verb}: ${number(r[counted])} of ${number(r.matched ?? r[counted])} matching job(s)${r.skipped ? `, ${number(r.skipped)} skipped (${allowed})` : ''}`);
   }, 'danger');
   return {
     title: 'Jobs',
@@ -334,15 +368,11 @@ function jobsView(params) {
         h('div', { class: 'pager' },
           cursors.length ? h('button', { onclick: () => { cursor = cursors.pop(); reload(); } }, '← Previous') : null,
           page.next_cursor ? h('button', { onclick: () => { cursors.push(cursor); cursor = page.next_cursor; reload(); } }, 'Next →') : null,
-          isAdmin() ? [
-            bulk('Cancel', (j) => !TERMINAL.has(j.state), (j) => post(`/v1/jobs/${encodeURIComponent(j.id)}/cancel`)),
-            bulk('Retry', (j) => j.state === 'failed' || j.state === 'cancelled', (j) => post(`/v1/jobs/${encodeURIComponent(j.id)}/retry`)),
-            st && st !== 'running' && !params.get('kind') && !params.get('worker_id')
-              ? actionButton(`Delete every ${st} job${params.get('queue') ? ` in ${params.get('queue')}` : ''}`, 'delete-matching', () => act(
-                `Delete every ${st} job${params.get('queue') ? ` in queue ${params.get('queue')}` : ''} (all pages)? This cannot be undone.`,
-                () => post('/v1/jobs/delete', { state: st, ...(params.get('queue') ? { queue: params.get('queue') } : {}) }),
-                (r) => `deleted ${number(r.deleted)} job(s)`), 'danger')
-              : null,
+          // A bulk action needs a filter: none reaches every job by mistake.
+          isAdmin() && described() ? [
+            bulk('Cancel', '/v1/jobs/cancel', 'cancelled', 'already finished'),
+            bulk('Retry', '/v1/jobs/retry', 'retried', 'not failed or cancelled'),
+            st !== 'running' ? bulk('Delete', '/v1/jobs/delete', 'deleted', 'running') : null,
           ] : null));
     },
   };
@@ -379,7 +409,8 @@ function jobView(params) {
           field('Timeout', j.timeout_s ? duration(j.timeout_s) : 'none'), field('Stall timeout', j.stall_timeout_s ? duration(j.stall_timeout_s) : 'none'),
           field('Deadline', time(j.deadline_at)),
           field('Worker', j.worker_id || '—'),
-          field('Lease', running ? leaseCell(j) : '—'), field('Heartbeat age', running ? heartbeatAge(j) : '—'),
+          field('Lease', running ? leaseCell(j) : '—'), field('Lease token', running && j.lease_token ? String(j.lease_token) : '—'),
+          field('Heartbeat age', running ? heartbeatAge(j) : '—'),
           field('Unique key', j.unique_key || '—'), field('Resource', j.resource_key ? link(`#/resources`, j.resource_key) : '—'),
           field('Batch', j.batch_id ? link(`#/batch/${encodeURIComponent(j.batch_id)}`, j.batch_id) : '—'),
           field('Tags', j.tags.length ? j.tags.join(', ') : '—'),

@@ -21,6 +21,7 @@
 #include "cli/job_watch.h"
 #include "cli/output.h"
 #include "protocol/job_json.h"
+#include "protocol/json_fields.h"
 
 namespace jobwarden::cli {
 
@@ -128,7 +129,7 @@ struct StatusOptions {
 };
 
 struct ListOptions {
-  std::string state, queue, kind, after;
+  std::string state, queue, kind, after, tag, batch, args;
   int limit = 100;
   bool json = false;
   bool watch = false;
@@ -188,6 +189,19 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
         }
         if (o.queue_opt->count() > 0) p.queue = o.queue;
         if (o.kind_opt->count() > 0) p.kind = o.kind;
+        if (!o.tag.empty()) p.tag = o.tag;
+        if (!o.batch.empty()) p.batch_id = o.batch;
+        if (!o.args.empty()) {
+          const std::size_t eq = o.args.find('=');
+          if (eq == std::string::npos || eq == 0) {
+            return Fail(Status::InvalidArgument("--args: '" + o.args + "' is not FIELD=VALUE (customer_id=42)"));
+          }
+          const std::string path = o.args.substr(0, eq);
+          Result<std::string> value = ArgsFilterJson("--args", path, ArgsFilterValue(o.args.substr(eq + 1)));
+          if (!value.ok()) return Fail(value.status());
+          p.args_path = path;
+          p.args_value = *value;
+        }
         if (o.after_opt->count() > 0) {
           Result<JobId> after = ParseJobId(o.after);
           if (!after.ok()) return Fail(Flag("--after", after.status()));
@@ -214,6 +228,11 @@ void AddReads(CLI::App& app, GlobalOptions& global, Action& action) {
         o.state_opt = cmd.add_option("--state", o.state, "scheduled, available, running, succeeded, failed, cancelled");
         o.queue_opt = cmd.add_option("--queue", o.queue, "Only this queue");
         o.kind_opt = cmd.add_option("--kind", o.kind, "Only this kind");
+        cmd.add_option("--tag", o.tag, "Only jobs with this tag");
+        cmd.add_option("--batch", o.batch, "Only this batch's members");
+        cmd.add_option("--args", o.args,
+                       "Only jobs whose args field equals a value: FIELD=VALUE (customer_id=42, order.id=7, "
+                       "email=bob@example.com; a quoted \"42\" is a string)");
         cmd.add_option("--limit", o.limit, "At most this many jobs (1-10000)")->capture_default_str();
         o.after_opt = cmd.add_option("--after", o.after, "Only jobs with an id greater than this (paging)");
         cmd.add_flag("--json", o.json, "Print a JSON array of jobs");

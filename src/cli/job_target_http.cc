@@ -59,6 +59,11 @@ class HttpJobTarget final : public JobTarget {
       if (params.queue) path += "&queue=" + client::UrlEncode(*params.queue);
       if (params.kind) path += "&kind=" + client::UrlEncode(*params.kind);
       if (params.worker_id) path += "&worker_id=" + client::UrlEncode(*params.worker_id);
+      if (params.tag) path += "&tag=" + client::UrlEncode(*params.tag);
+      if (params.batch_id) path += "&batch_id=" + client::UrlEncode(*params.batch_id);
+      if (params.args_path && params.args_value) {
+        path += "&args." + client::UrlEncode(*params.args_path) + "=" + client::UrlEncode(*params.args_value);
+      }
       if (after > 0) path += "&cursor=" + FormatJobId(after);
       JW_ASSIGN_OR_RETURN(nlohmann::json page, http_.Call("GET", path, nullptr, "list jobs"));
       if (!page.is_object() || !page.contains("jobs")) return Status::Internal("list jobs: no jobs in the answer");

@@ -464,8 +464,11 @@ Result<JobFetchParams> Engine::FetchParams(const FetchRequest& request) const {
 
 void Engine::EmitFetched(const JobFetchParams& p, const std::vector<Job>& jobs) const {
   for (const Job& j : jobs) {
-    Emit({j.id, j.kind, j.queue, JobState::kAvailable, JobState::kRunning, std::nullopt,
-          "attempt " + std::to_string(j.attempt) + " by " + p.worker_id, p.now});
+    JobEventRecord e(j.id, j.kind, j.queue, JobState::kAvailable, JobState::kRunning, std::nullopt,
+                     "attempt " + std::to_string(j.attempt) + " by " + p.worker_id, p.now);
+    e.due_at = j.run_at;
+    e.created_at = j.created_at;
+    Emit(e);
   }
 }
 

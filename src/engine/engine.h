@@ -57,6 +57,15 @@ struct DeleteFilter {
   std::optional<Duration> older_than;
 };
 
+// A bulk action on every job a filter matches (POST /v1/jobs/cancel, /retry,
+// /delete with filters beyond state and queue).
+enum class BulkAction { kCancel, kRetry, kDelete };
+struct BulkActionResult {
+  std::int64_t matched = 0;  // jobs the filter matched
+  std::int64_t changed = 0;  // cancelled (or, running, asked to stop), retried, or deleted
+  std::int64_t skipped = 0;  // in a state the action does not apply to, or changed meanwhile
+};
+
 struct ResetStuckResult {
   std::int64_t reset_count = 0;
   std::vector<JobId> job_ids;
@@ -96,6 +105,18 @@ struct ReapStats {
 
 // A state change, for logs, metrics and (later) the event stream. G6.
 struct JobEventRecord {
+  JobEventRecord() = default;
+  JobEventRecord(JobId job_id, std::string job_kind, std::string job_queue, std::optional<JobState> from_state,
+                 std::optional<JobState> to_state, std::optional<ErrorClass> error, std::string text, Timestamp when)
+      : id(job_id),
+        kind(std::move(job_kind)),
+        queue(std::move(job_queue)),
+        from(from_state),
+        to(to_state),
+        error_class(error),
+        message(std::move(text)),
+        at(when) {}
+
   JobId id = 0;
   std::string kind;
   std::string queue;
@@ -104,6 +125,10 @@ struct JobEventRecord {
   std::optional<ErrorClass> error_class;
   std::string message;
   Timestamp at{};
+  // On a start (available -> running): when the job was due and created,
+  // for the wait and enqueue -> finish latencies.
+  std::optional<Timestamp> due_at;
+  std::optional<Timestamp> created_at;
 };
 using EventListener = std::function<void(const JobEventRecord&)>;
 
@@ -224,6 +249,13 @@ class Engine {
   Status Delete(JobId id);
   // Deletes matching non-running jobs in chunks; returns how many.
   Result<std::int64_t> DeleteMany(const DeleteFilter& filter);
+  // `action` on every job `filter` matches (its after_id, limit and
+  // with_errors are ignored), in chunks, through the same transitions and
+  // events as one job's: cancel asks a running job's worker to stop; delete
+  // never touches a running job; `finished_before` (delete only) keeps jobs
+  // finished, or unfinished and created, at or after it.
+  Result<BulkActionResult> ActOnMatching(BulkAction action, JobListParams filter,
+                                         std::optional<Timestamp> finished_before = std::nullopt);
   // Running jobs whose last heartbeat (or start) is older than `older_than`
   // are taken back as if their lease expired, with a message saying so.
   Result<ResetStuckResult> ResetStuck(Duration older_than);

@@ -57,6 +57,65 @@ Result<std::int64_t> Engine::DeleteMany(const DeleteFilter& filter) {
   return total;
 }
 
+Result<BulkActionResult> Engine::ActOnMatching(BulkAction action, JobListParams filter,
+                                               std::optional<Timestamp> finished_before) {
+  BulkActionResult out;
+  filter.after_id = 0;
+  filter.limit = kChunk;
+  filter.with_errors = false;
+  // Pages in id order: a job the action moved out of the filter's state is
+  // behind the cursor, so each job is seen once.
+  while (true) {
+    JW_ASSIGN_OR_RETURN(std::vector<Job> page, store_.JobList(filter));
+    const Timestamp now = clock_.Now();
+    if (action == BulkAction::kDelete) {
+      for (const Job& j : page) {
+        if (finished_before && j.finished_at.value_or(j.created_at) >= *finished_before) continue;
+        ++out.matched;
+        if (j.state == JobState::kRunning) {
+          ++out.skipped;
+          continue;
+        }
+        Status s = Delete(j.id);
+        if (s.ok()) {
+          ++out.changed;
+        } else if (s.code() == StatusCode::kConflict || s.code() == StatusCode::kNotFound) {
+          ++out.skipped;  // it started, or went, since the page was read
+        } else {
+          return s.WithContext("delete " + FormatJobId(j.id));
+        }
+      }
+    } else {
+      std::vector<JobChange> changes;
+      std::vector<Job> before;
+      for (const Job& j : page) {
+        ++out.matched;
+        auto planned = action == BulkAction::kCancel ? PlanCancel(j, now) : PlanRetry(j, now);
+        if (!planned.ok()) {
+          ++out.skipped;  // a state the action does not apply to (the transition table refuses it)
+          continue;
+        }
+        changes.push_back(std::move(planned).value());
+        before.push_back(j);
+      }
+      std::vector<Status> per;
+      JW_ASSIGN_OR_RETURN(std::int64_t applied, ApplyAndEmit(std::move(changes), before, now, &per));
+      out.changed += applied;
+      out.skipped += static_cast<std::int64_t>(before.size()) - applied;  // lost a race: it moved meanwhile
+    }
+    if (page.size() < static_cast<std::size_t>(filter.limit)) break;
+    filter.after_id = page.back().id;
+  }
+  if (out.changed > 0) {
+    spdlog::info("{} {} of {} matching jobs ({} skipped)",
+                 action == BulkAction::kCancel  ? "cancelled"
+                 : action == BulkAction::kRetry ? "retried"
+                                                : "deleted",
+                 out.changed, out.matched, out.skipped);
+  }
+  return out;
+}
+
 Result<ResetStuckResult> Engine::ResetStuck(Duration older_than) {
   if (older_than < Duration(0)) return Status::InvalidArgument("older_than: must not be negative");
   ResetStuckResult out;

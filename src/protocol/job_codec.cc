@@ -309,6 +309,8 @@ Status SjJob(od::value& v, Job& job) {
           JW_SJ(SjLease(fv, job, lease_expires));
         } else if (key == "lease_expires_at") {
           JW_SJ(r.Time(key, fv, job.lease_expires_at));
+        } else if (key == "lease_token") {
+          JW_SJ(r.Int(key, fv, job.lease_token));
         }
         break;
       case 'm':

@@ -192,6 +192,15 @@ void AppendJobJson(std::string& out, const Job& job, std::initializer_list<JsonF
   } else {
     out += "null";
   }
+  // The current lease's fencing token (G5): what a dashboard shows as the
+  // proof of who holds the job. Not a secret: every call that uses it also
+  // needs a worker token.
+  w.Field("lease_token");
+  if (running && job.lease_token > 0) {
+    AppendInt(out, job.lease_token);
+  } else {
+    out += "null";
+  }
   w.Field("max_attempts");
   AppendInt(out, job.max_attempts);
   w.Field("priority");

@@ -1,8 +1,10 @@
 #include "protocol/json_fields.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 
@@ -20,6 +22,10 @@ JsonFields::JsonFields(const nlohmann::json& object, std::string prefix)
     : object_(object), prefix_(std::move(prefix)) {}
 
 Status JsonFields::OnlyKnown(std::initializer_list<std::string_view> known) const {
+  return OnlyKnown(std::vector<std::string_view>(known));
+}
+
+Status JsonFields::OnlyKnown(const std::vector<std::string_view>& known) const {
   for (const auto& [key, value] : object_.items()) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string list;
@@ -215,6 +221,42 @@ Result<int> LimitParam(const std::multimap<std::string, std::string>& query, int
     return Status::InvalidArgument("limit: must be an integer from 1 to " + std::to_string(max)).WithField("limit");
   }
   return n;
+}
+
+Result<std::optional<Duration>> SecondsParam(const std::multimap<std::string, std::string>& query,
+                                             const std::string& name, double max_s) {
+  const std::optional<std::string> v = Param(query, name);
+  if (!v) return std::optional<Duration>();
+  double secs = 0;
+  const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), secs);
+  if (ec != std::errc() || ptr != v->data() + v->size() || !(secs >= 0 && secs <= max_s)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "from 0 to %g", max_s);
+    return Status::InvalidArgument(name + ": '" + *v + "' is not a number of seconds " + range).WithField(name);
+  }
+  return std::optional<Duration>(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(secs)));
+}
+
+Result<std::string> ArgsFilterJson(const std::string& field, const std::string& path, const nlohmann::json& value) {
+  bool ok = !path.empty() && path.front() != '.' && path.back() != '.' && path.find("..") == std::string::npos;
+  for (char c : path) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  if (!ok) {
+    return Status::InvalidArgument(field + ": '" + path +
+                                   "' is not a field of args (dotted names of letters, digits, '_' and '-')")
+        .WithField(field);
+  }
+  if (!value.is_primitive() || value.is_null()) {
+    return Status::InvalidArgument(field + ": must be a number, true, false or a string, not " +
+                                   std::string(value.type_name()))
+        .WithField(field);
+  }
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json ArgsFilterValue(const std::string& text) {
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || value.is_structured() || value.is_null()) return text;
+  return value;
 }
 
 }  // namespace jobwarden

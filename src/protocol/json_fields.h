@@ -16,6 +16,7 @@
 #include "core/enqueue.h"
 #include "core/job.h"
 #include "core/status.h"
+#include "core/time.h"
 
 namespace jobwarden {
 
@@ -27,6 +28,7 @@ class JsonFields {
 
   // Refuses a field that is not in `known`.
   Status OnlyKnown(std::initializer_list<std::string_view> known) const;
+  Status OnlyKnown(const std::vector<std::string_view>& known) const;
 
   // The field, or nullptr when absent or null.
   const nlohmann::json* Find(std::string_view name) const;
@@ -63,5 +65,20 @@ Status OnlyKnownParams(const std::multimap<std::string, std::string>& query,
 std::optional<std::string> Param(const std::multimap<std::string, std::string>& query, const std::string& name);
 // The page size of a list (`limit`): `fallback` when absent, else an integer from 1 to `max`.
 Result<int> LimitParam(const std::multimap<std::string, std::string>& query, int fallback, int max);
+// One filter on a field of a job's args (GET /v1/jobs?args.<path>=<value>,
+// the bulk actions' {"args": {"<path>": value}}, `jobwarden ls --args`):
+// `path` is dotted names of letters, digits, '_' and '-' ("order.id"), the
+// value a number, true, false or a string. Returns the value as JSON text
+// (JobListParams::args_value); `field` names the input in errors.
+Result<std::string> ArgsFilterJson(const std::string& field, const std::string& path, const nlohmann::json& value);
+// The value of a filter given as text: what reads as a JSON number, true,
+// false or quoted string is that ("42", "\"42\""); anything else is the text
+// itself, a string (bob@example.com).
+nlohmann::json ArgsFilterValue(const std::string& text);
+
+// A query parameter in seconds (a number from 0 to `max_s`, fractions
+// allowed), rounded to milliseconds; nullopt when absent.
+Result<std::optional<Duration>> SecondsParam(const std::multimap<std::string, std::string>& query,
+                                             const std::string& name, double max_s);
 
 }  // namespace jobwarden

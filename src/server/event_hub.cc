@@ -22,7 +22,7 @@ std::shared_ptr<EventHub::Subscription> EventHub::Subscribe(EventFilter filter) 
   if (closed_ || subs_.size() >= max_subscribers_) return nullptr;
   auto s = std::make_shared<Subscription>();
   s->filter = std::move(filter);
-  s->channel = std::make_shared<StreamChannel>();
+  s->channel = std::make_shared<StreamChannel>(StreamChannel::kDefaultMaxPending, s->filter.coalesce);
   if (s->filter.queue) queue_filtered_.fetch_add(1);
   subs_.push_back(s);
   count_.store(subs_.size());
@@ -62,11 +62,18 @@ std::pair<std::string, std::string> EventHub::Resolve(JobId id, const std::strin
   return {job->kind, job->queue};
 }
 
-void EventHub::Deliver(JobId id, const std::string& queue, const std::string& frame) {
+void EventHub::Deliver(JobId id, const std::string& queue, std::string_view key, std::string_view event,
+                       const std::string& data) {
+  std::string frame;  // encoded once, for the streams that take every event
   MutexLock lock(mu_);
   for (const auto& s : subs_) {
     if (s->filter.job_id && *s->filter.job_id != id) continue;
     if (s->filter.queue && *s->filter.queue != queue) continue;
+    if (s->filter.coalesce.count() > 0) {
+      s->channel->PushKeyed(key, event, data);
+      continue;
+    }
+    if (frame.empty()) frame = SseFrame(event, data);
     s->channel->Push(frame);
   }
 }
@@ -84,7 +91,8 @@ void EventHub::PublishState(const JobEventRecord& e) {
       {"message", e.message},
       {"at", FormatRfc3339(e.at)},
   };
-  Deliver(e.id, queue, SseFrame("state", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  Deliver(e.id, queue, "s" + std::to_string(e.id), "state",
+          j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void EventHub::PublishProgress(JobId id, const Progress& progress, Timestamp at) {
@@ -97,14 +105,22 @@ void EventHub::PublishProgress(JobId id, const Progress& progress, Timestamp at)
                       {"queue", NullIfEmpty(queue)},
                       {"progress", ProgressToJson(p)},
                       {"at", FormatRfc3339(at)}};
-  Deliver(id, queue, SseFrame("progress", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  Deliver(id, queue, "p" + std::to_string(id), "progress",
+          j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void EventHub::DeliverFlow(const std::optional<std::string>& queue, const std::string& frame) {
+void EventHub::DeliverFlow(const std::optional<std::string>& queue, std::string_view key, std::string_view event,
+                           const std::string& data) {
+  std::string frame;
   MutexLock lock(mu_);
   for (const auto& s : subs_) {
     if (s->filter.job_id) continue;
     if (s->filter.queue && s->filter.queue != queue) continue;
+    if (s->filter.coalesce.count() > 0) {
+      s->channel->PushKeyed(key, event, data);
+      continue;
+    }
+    if (frame.empty()) frame = SseFrame(event, data);
     s->channel->Push(frame);
   }
 }
@@ -122,7 +138,7 @@ void EventHub::PublishFlow(const FlowEvent& e) {
         {"message", e.message},
         {"at", FormatRfc3339(e.at)},
     };
-    DeliverFlow(std::nullopt, SseFrame("breaker", dump(j)));
+    DeliverFlow(std::nullopt, "r" + e.name, "breaker", dump(j));
     return;
   }
   nlohmann::json j = {{"queue", e.name},
@@ -130,12 +146,12 @@ void EventHub::PublishFlow(const FlowEvent& e) {
                       {"cleared", e.kind == FlowEvent::Kind::kQueueWarningCleared},
                       {"message", e.message},
                       {"at", FormatRfc3339(e.at)}};
-  DeliverFlow(e.name, SseFrame("queue_warning", dump(j)));
+  DeliverFlow(e.name, "w" + e.name, "queue_warning", dump(j));
 }
 
 void EventHub::PublishBatch(const BatchInfo& b) {
   if (count_.load(std::memory_order_relaxed) == 0) return;
-  DeliverFlow(std::nullopt, SseFrame("batch", EncodeBatchJson(b, b.total <= kBatchEventMembers)));
+  DeliverFlow(std::nullopt, "b" + b.id, "batch", EncodeBatchJson(b, b.total <= kBatchEventMembers));
 }
 
 void EventHub::CloseAll(const std::string& reason) {

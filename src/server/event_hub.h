@@ -30,6 +30,10 @@ namespace jobwarden::server {
 struct EventFilter {
   std::optional<JobId> job_id;
   std::optional<std::string> queue;
+  // > 0: a coalescing stream (StreamChannel): at most one `changes` message
+  // per interval, holding the latest event of each job, batch, queue warning
+  // and breaker.
+  Duration coalesce{0};
 };
 
 class EventHub {
@@ -70,9 +74,12 @@ class EventHub {
  private:
   // Kind and queue of a job for events that lack them; empty strings if unknown.
   std::pair<std::string, std::string> Resolve(JobId id, const std::string& kind, const std::string& queue);
-  void Deliver(JobId id, const std::string& queue, const std::string& frame);
+  // `key` names what a coalescing stream keeps only the latest event of.
+  void Deliver(JobId id, const std::string& queue, std::string_view key, std::string_view event,
+               const std::string& data);
   // To every stream not filtered by job; with a queue filter, only when `queue` is it.
-  void DeliverFlow(const std::optional<std::string>& queue, const std::string& frame);
+  void DeliverFlow(const std::optional<std::string>& queue, std::string_view key, std::string_view event,
+                   const std::string& data);
 
   const std::size_t max_subscribers_;
   JobLookup lookup_;

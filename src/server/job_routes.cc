@@ -1,4 +1,5 @@
-// Jobs: enqueue (one, bulk), get, list, cancel, retry, delete, bulk delete.
+// Jobs: enqueue (one, bulk), get, list (filtered), cancel, retry, delete, and
+// the bulk actions on every job a filter matches.
 #include <nlohmann/json.hpp>
 
 #include "protocol/job_json.h"
@@ -74,25 +75,95 @@ void GetJob(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   ReplyJsonText(res, 200, JobJsonText(*job));
 }
 
+// ---------------------------------------------------------------------------
+// Filters: GET /v1/jobs takes them as query parameters, the bulk actions
+// (POST /v1/jobs/cancel, /retry, /delete) as the fields of their body.
+
+Result<JobState> StateValue(const std::string& field, const std::string& v) {
+  auto st = ParseJobState(v);
+  if (!st) {
+    return Status::InvalidArgument(field + ": '" + v +
+                                   "' is not one of scheduled, available, running, succeeded, failed, cancelled")
+        .WithField(field);
+  }
+  return *st;
+}
+
+// One args filter per request.
+Status SetArgsFilter(JobListParams& p, const std::string& field, const std::string& path, const nlohmann::json& value) {
+  JW_ASSIGN_OR_RETURN(std::string json, ArgsFilterJson(field, path, value));
+  if (p.args_path) {
+    return Status::InvalidArgument(field + ": one args field at a time (already filtering on '" + *p.args_path + "')")
+        .WithField(field);
+  }
+  p.args_path = path;
+  p.args_value = std::move(json);
+  return Status::Ok();
+}
+
+constexpr std::string_view kArgsPrefix = "args.";
+
+// GET /v1/jobs?state=&queue=&kind=&worker_id=&tag=&batch_id=&args.<field>=<value>.
+// A value of args.<field> that reads as JSON (42, true, "42") is that value,
+// anything else is a string (args.email=bob@example.com).
+Status FilterFromQuery(const std::multimap<std::string, std::string>& q, JobListParams& p) {
+  for (const auto& [k, v] : q) {
+    if (k.rfind(kArgsPrefix, 0) != 0) continue;
+    JW_RETURN_IF_ERROR(SetArgsFilter(p, k, k.substr(kArgsPrefix.size()), ArgsFilterValue(v)));
+  }
+  std::multimap<std::string, std::string> rest;
+  for (const auto& [k, v] : q) {
+    if (k.rfind(kArgsPrefix, 0) != 0) rest.emplace(k, v);
+  }
+  JW_RETURN_IF_ERROR(
+      OnlyKnownParams(rest, {"state", "queue", "kind", "worker_id", "tag", "batch_id", "limit", "cursor"}));
+  if (auto v = Param(q, "state")) {
+    JW_ASSIGN_OR_RETURN(p.state, StateValue("state", *v));
+  }
+  p.queue = Param(q, "queue");
+  p.kind = Param(q, "kind");
+  p.worker_id = Param(q, "worker_id");
+  p.tag = Param(q, "tag");
+  p.batch_id = Param(q, "batch_id");
+  return Status::Ok();
+}
+
+// The body of a bulk action: {state, queue, kind, worker_id, tag, batch_id,
+// args: {"<field>": value}}; `extra` names the action's own fields. At least
+// one filter is required, so that no action reaches every job by mistake.
+Status FilterFromBody(const JsonFields& f, JobListParams& p, std::initializer_list<std::string_view> extra,
+                      bool has_extra) {
+  std::vector<std::string_view> known = {"state", "queue", "kind", "worker_id", "tag", "batch_id", "args"};
+  known.insert(known.end(), extra.begin(), extra.end());
+  JW_RETURN_IF_ERROR(f.OnlyKnown(known));
+  JW_ASSIGN_OR_RETURN(auto state, f.String("state"));
+  if (state) {
+    JW_ASSIGN_OR_RETURN(p.state, StateValue("state", *state));
+  }
+  JW_ASSIGN_OR_RETURN(p.queue, f.String("queue"));
+  JW_ASSIGN_OR_RETURN(p.kind, f.String("kind"));
+  JW_ASSIGN_OR_RETURN(p.worker_id, f.String("worker_id"));
+  JW_ASSIGN_OR_RETURN(p.tag, f.String("tag"));
+  JW_ASSIGN_OR_RETURN(p.batch_id, f.String("batch_id"));
+  if (const nlohmann::json* args = f.Find("args")) {
+    if (!args->is_object() || args->size() != 1) {
+      return Status::InvalidArgument("args: must be an object with one field, e.g. {\"customer_id\": 42}")
+          .WithField("args");
+    }
+    JW_RETURN_IF_ERROR(SetArgsFilter(p, "args." + args->begin().key(), args->begin().key(), args->begin().value()));
+  }
+  if (!p.state && !p.queue && !p.kind && !p.worker_id && !p.tag && !p.batch_id && !p.args_path && !has_extra) {
+    return Status::InvalidArgument(
+        "body: give at least one filter (state, queue, kind, worker_id, tag, batch_id, args)");
+  }
+  return Status::Ok();
+}
+
 void ListJobs(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto& q = r.http.query;
-  if (Status s = OnlyKnownParams(q, {"state", "queue", "kind", "worker_id", "limit", "cursor"}); !s.ok()) {
-    return ReplyStatus(res, s);
-  }
   JobListParams p;
   p.with_errors = true;
-  if (auto v = Param(q, "state")) {
-    auto st = ParseJobState(*v);
-    if (!st) {
-      return ReplyStatus(res, Status::InvalidArgument("state: '" + *v +
-                                                      "' is not one of scheduled, available, "
-                                                      "running, succeeded, failed, cancelled"));
-    }
-    p.state = *st;
-  }
-  if (auto v = Param(q, "queue")) p.queue = *v;
-  if (auto v = Param(q, "kind")) p.kind = *v;
-  if (auto v = Param(q, "worker_id")) p.worker_id = *v;
+  if (Status s = FilterFromQuery(q, p); !s.ok()) return ReplyStatus(res, s);
   auto limit = LimitParam(q, kDefaultPageSize, kMaxPageSize);
   if (!limit.ok()) return ReplyStatus(res, limit.status());
   p.limit = *limit;
@@ -137,36 +208,44 @@ void DeleteJob(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   ReplyJson(res, 200, {{"id", FormatJobId(*id)}, {"deleted", true}});
 }
 
+// POST /v1/jobs/delete. With only state, queue and older_than_s, the
+// store deletes in chunks of rows; with any other filter, job by job.
 void DeleteMany(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   JsonFields f(r.body);
-  if (Status s = f.OnlyKnown({"state", "queue", "older_than_s"}); !s.ok()) return ReplyStatus(res, s);
-  DeleteFilter filter;
-  auto state = f.String("state");
-  if (!state.ok()) return ReplyStatus(res, state.status());
-  if (*state) {
-    auto st = ParseJobState(**state);
-    if (!st) {
-      return ReplyStatus(res, Status::InvalidArgument("state: '" + **state +
-                                                      "' is not one of scheduled, available, "
-                                                      "succeeded, failed, cancelled"));
-    }
-    if (*st == JobState::kRunning) {
-      return ReplyStatus(res, Status::InvalidArgument("state: running jobs are never deleted (cancel them first)"));
-    }
-    filter.state = *st;
-  }
-  auto queue = f.String("queue");
-  if (!queue.ok()) return ReplyStatus(res, queue.status());
-  filter.queue = *queue;
   auto older = f.Seconds("older_than_s");
   if (!older.ok()) return ReplyStatus(res, older.status());
-  filter.older_than = *older;
-  if (!filter.state && !filter.queue && !filter.older_than) {
-    return ReplyStatus(res, Status::InvalidArgument("body: give at least one of state, queue, older_than_s"));
+  JobListParams p;
+  if (Status s = FilterFromBody(f, p, {"older_than_s"}, older->has_value()); !s.ok()) return ReplyStatus(res, s);
+  if (p.state == JobState::kRunning) {
+    return ReplyStatus(res, Status::InvalidArgument("state: running jobs are never deleted (cancel them first)"));
   }
-  auto n = ctx.engine.DeleteMany(filter);
-  if (!n.ok()) return ReplyStatus(res, n.status());
-  ReplyJson(res, 200, {{"deleted", *n}});
+  if (!p.kind && !p.worker_id && !p.tag && !p.batch_id && !p.args_path) {
+    DeleteFilter filter;
+    filter.state = p.state;
+    filter.queue = p.queue;
+    filter.older_than = *older;
+    auto n = ctx.engine.DeleteMany(filter);
+    if (!n.ok()) return ReplyStatus(res, n.status());
+    return ReplyJson(res, 200, {{"deleted", *n}});
+  }
+  std::optional<Timestamp> before;
+  if (*older) before = ctx.engine.clock().Now() - **older;
+  auto done = ctx.engine.ActOnMatching(BulkAction::kDelete, p, before);
+  if (!done.ok()) return ReplyStatus(res, done.status());
+  ReplyJson(res, 200, {{"deleted", done->changed}, {"matched", done->matched}, {"skipped", done->skipped}});
+}
+
+// POST /v1/jobs/cancel and /v1/jobs/retry: every job the body's filter matches.
+void ActOnMany(ServerContext& ctx, BulkAction action, const ApiRequest& r, HttpResponse& res) {
+  JsonFields f(r.body);
+  JobListParams p;
+  if (Status s = FilterFromBody(f, p, {}, false); !s.ok()) return ReplyStatus(res, s);
+  auto done = ctx.engine.ActOnMatching(action, p);
+  if (!done.ok()) return ReplyStatus(res, done.status());
+  ReplyJson(res, 200,
+            {{"matched", done->matched},
+             {action == BulkAction::kCancel ? "cancelled" : "retried", done->changed},
+             {"skipped", done->skipped}});
 }
 
 }  // namespace
@@ -181,6 +260,10 @@ void AddJobRoutes(Router& router, ServerContext* ctx) {
   router.Add("GET", "/v1/jobs", Role::kRead, [ctx](const ApiRequest& r, HttpResponse& res) { ListJobs(*ctx, r, res); });
   router.Add("POST", "/v1/jobs/delete", Role::kAdmin,
              [ctx](const ApiRequest& r, HttpResponse& res) { DeleteMany(*ctx, r, res); });
+  router.Add("POST", "/v1/jobs/cancel", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { ActOnMany(*ctx, BulkAction::kCancel, r, res); });
+  router.Add("POST", "/v1/jobs/retry", Role::kAdmin,
+             [ctx](const ApiRequest& r, HttpResponse& res) { ActOnMany(*ctx, BulkAction::kRetry, r, res); });
   router.Add("GET", "/v1/jobs/{id}", Role::kRead,
              [ctx](const ApiRequest& r, HttpResponse& res) { GetJob(*ctx, r, res); });
   router.Add("DELETE", "/v1/jobs/{id}", Role::kAdmin,

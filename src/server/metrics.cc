@@ -112,6 +112,7 @@ void Metrics::OnJobEvent(const JobEventRecord& e) {
     failures_[static_cast<std::size_t>(*e.error_class)].fetch_add(1, std::memory_order_relaxed);
     if (*e.error_class == ErrorClass::kLeaseExpired) lease_expirations_.fetch_add(1, std::memory_order_relaxed);
   }
+  latency_.OnJobEvent(e);
 }
 
 void Metrics::OnRequest(std::string_view method, std::string_view route, int status) {
@@ -198,7 +199,9 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vec
     out << "jobwarden_http_requests_total{method=\"" << method << "\",route=\"" << Escape(route) << "\",status=\""
         << status << "\"} " << n << '\n';
   }
-  return out.str();
+  std::string text = out.str();
+  latency_.AppendMetrics(text);
+  return text;
 }
 
 }  // namespace jobwarden::server

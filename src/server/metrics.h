@@ -18,6 +18,7 @@
 #include "core/error_class.h"
 #include "core/thread_annotations.h"
 #include "engine/engine.h"
+#include "server/latency_stats.h"
 
 namespace jobwarden::server {
 
@@ -29,8 +30,12 @@ struct StreamGauges {
 
 class Metrics {
  public:
-  // Engine listener: completions, failures by class, lease expirations.
+  explicit Metrics(const Clock& clock) : latency_(clock) {}
+
+  // Engine listener: completions, failures by class, lease expirations, and
+  // the wait and run times (LatencyStats).
   void OnJobEvent(const JobEventRecord& e);
+  const LatencyStats& latency() const { return latency_; }
   // Engine batch listener: batches finished, by state, and callbacks enqueued.
   void OnBatch(const BatchInfo& b);
   // `method` and `route` must outlive the Metrics (route table strings, literals).
@@ -56,6 +61,7 @@ class Metrics {
   std::atomic<std::uint64_t> batch_callbacks_{0};
   std::atomic<std::uint64_t> busy_polls_caught_{0};
   std::atomic<std::uint64_t> busy_polls_missed_{0};
+  LatencyStats latency_;
   mutable Mutex mu_;
   std::map<std::tuple<std::string_view, std::string_view, int>, std::uint64_t> requests_ GUARDED_BY(mu_);
 };

@@ -1,5 +1,7 @@
-// Queues (list, get, set limits, pause, resume), workers (list) and admin (reset-stuck).
+// Queues (list, get, set limits, pause, resume, latency), workers (list) and admin (reset-stuck).
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 
 #include "protocol/flow_json.h"
 #include "protocol/job_json.h"
@@ -7,6 +9,7 @@
 #include "server/api.h"
 #include "server/error_mapping.h"
 #include "server/fetch_waiters.h"
+#include "server/metrics.h"
 #include "server/worker_sessions.h"
 
 namespace jobwarden::server {
@@ -25,6 +28,29 @@ void ListQueues(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   nlohmann::json list = nlohmann::json::array();
   for (const QueueInfo& q : *queues) list.push_back(QueueInfoToJson(q, now));
   ReplyJson(res, 200, {{"queues", std::move(list)}});
+}
+
+// GET /v1/latency?window_s=300: per queue and kind, wait / run / enqueue ->
+// finish p50 and p95 over the last minutes (LatencyStats).
+void Latency(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
+  if (Status s = OnlyKnownParams(r.http.query, {"window_s"}); !s.ok()) return ReplyStatus(res, s);
+  auto window = SecondsParam(r.http.query, "window_s", 60.0 * LatencyStats::kMaxWindowMinutes);
+  if (!window.ok()) return ReplyStatus(res, window.status());
+  const Duration w = window->value_or(std::chrono::minutes(5));
+  const auto minutes =
+      std::clamp<std::int64_t>(std::chrono::ceil<std::chrono::minutes>(w).count(), 1, LatencyStats::kMaxWindowMinutes);
+  const auto figure = [](const LatencyStats::Quantiles& q) {
+    return nlohmann::json{{"count", q.count}, {"p50_s", q.p50_s}, {"p95_s", q.p95_s}};
+  };
+  nlohmann::json groups = nlohmann::json::array();
+  for (const LatencyStats::Group& g : ctx.metrics.latency().Window(w)) {
+    groups.push_back({{"queue", g.queue},
+                      {"kind", g.kind},
+                      {"wait", figure(g.wait)},
+                      {"run", figure(g.run)},
+                      {"total", figure(g.total)}});
+  }
+  ReplyJson(res, 200, {{"window_s", minutes * 60}, {"groups", std::move(groups)}});
 }
 
 void GetQueue(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
@@ -99,6 +125,8 @@ void ResetStuck(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
 }  // namespace
 
 void AddQueueRoutes(Router& router, ServerContext* ctx) {
+  router.Add("GET", "/v1/latency", Role::kRead,
+             [ctx](const ApiRequest& r, HttpResponse& res) { Latency(*ctx, r, res); });
   router.Add("GET", "/v1/queues", Role::kRead,
              [ctx](const ApiRequest& r, HttpResponse& res) { ListQueues(*ctx, r, res); });
   router.Add("GET", "/v1/queues/{name}", Role::kRead,

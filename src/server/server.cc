@@ -29,6 +29,7 @@ struct Server::Parts {
   Parts(Engine& e, ServerConfig c, std::int64_t epoch)
       : engine(e),
         config(std::move(c)),
+        metrics(e.clock()),
         waiters(config.max_long_polls),
         events(config.max_event_streams, [&e](JobId id) { return e.Get(id); }),
         // A worker that cannot take a job (session dropped, or seen gone) has

@@ -23,7 +23,7 @@ void SseHeaders(HttpResponse& res) {
 
 void Events(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
   const auto& q = r.http.query;
-  if (Status s = OnlyKnownParams(q, {"job_id", "queue"}); !s.ok()) return ReplyStatus(res, s);
+  if (Status s = OnlyKnownParams(q, {"job_id", "queue", "coalesce_s"}); !s.ok()) return ReplyStatus(res, s);
   EventFilter filter;
   if (auto v = Param(q, "job_id")) {
     auto id = ParseJobId(*v);
@@ -31,6 +31,10 @@ void Events(ServerContext& ctx, const ApiRequest& r, HttpResponse& res) {
     filter.job_id = *id;
   }
   if (auto v = Param(q, "queue")) filter.queue = *v;
+  // A dashboard's stream: at most one `changes` message per interval.
+  auto coalesce = SecondsParam(q, "coalesce_s", 10);
+  if (!coalesce.ok()) return ReplyStatus(res, coalesce.status());
+  if (*coalesce) filter.coalesce = **coalesce;
 
   auto sub = ctx.events.Subscribe(filter);
   if (!sub) {

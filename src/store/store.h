@@ -149,6 +149,14 @@ struct JobListParams {
   std::optional<std::string> queue;
   std::optional<std::string> kind;
   std::optional<std::string> worker_id;
+  std::optional<std::string> tag;       // jobs carrying this tag
+  std::optional<std::string> batch_id;  // a batch's members
+  // A field of `args` equal to a JSON scalar: `args_path` is dotted names
+  // ("customer_id", "order.id"; letters, digits, '_' and '-'), `args_value`
+  // JSON text ("42", "\"bob\"", "true"). A number matches only a number,
+  // a string only a string.
+  std::optional<std::string> args_path;
+  std::optional<std::string> args_value;
   JobId after_id = 0;  // keyset cursor: ids greater than this, ascending
   int limit = 100;
   bool with_errors = false;  // load the error history too

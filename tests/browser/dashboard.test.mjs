@@ -236,6 +236,31 @@ describe('the dashboard', () => {
     await page.context().close();
   });
 
+  test('a filter on a field of args finds its jobs, and cancel reaches all it matches, on every page', async () => {
+    // A queue no worker serves: the jobs wait. 105 of customer 7 (more than a page), 3 of customer 8.
+    const seven = [];
+    for (let i = 0; i < 105; i += 1) seven.push(await enqueue({ kind: 'quick', queue: 'parked', args: { customer_id: 7, n: i } }));
+    const eight = [];
+    for (let i = 0; i < 3; i += 1) eight.push(await enqueue({ kind: 'quick', queue: 'parked', args: { customer_id: 8 } }));
+    const page = await openPage(ADMIN);
+    await view(page, `#/jobs?queue=parked&args=${encodeURIComponent('customer_id=7')}`);
+    await until('a full page of customer 7', async () => (await page.locator('tr[data-job-id]').count()) === 100);
+    const shown = await page.locator('tr[data-job-id]').evaluateAll((rows) => rows.map((r) => r.dataset.jobId));
+    assert.ok(shown.every((id) => seven.includes(id)), 'only customer 7 is listed');
+    assert.equal(await page.locator('input[name=args]').inputValue(), 'customer_id=7');
+    await shot(page, 'jobs-filtered');
+    await page.locator('button[data-action=bulk-cancel]').click();
+    await page.locator('dialog#confirm[open]').waitFor();
+    assert.match(await page.locator('#confirm-text').innerText(), /args\.customer_id = 7/);
+    await page.locator('#confirm-ok').click();
+    await until('the result', async () => /Cancel: 105 of 105/.test(await page.locator('.toast').last().innerText()));
+    for (const id of seven) assert.equal((await job(id)).state, 'cancelled', id);
+    for (const id of eight) assert.equal((await job(id)).state, 'available', `${id} is not customer 7's`);
+    await until('the page to show them cancelled', async () => (await page.locator('tr[data-job-id] .badge[class*="state-"]').allInnerTexts()).every((t) => t === 'cancelled'));
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
   test('failures are grouped by pattern', async () => {
     const ids = [];
     for (const host of ['db-1', 'db-7', 'db-12']) ids.push(await enqueue({ kind: 'fails', args: { host } }));
@@ -272,9 +297,16 @@ describe('the dashboard', () => {
     await page.context().close();
   });
 
-  test('resources, workers and schedules render their data', async () => {
-    await enqueue({ kind: 'quick', resource_key: 'api:example' });
+  test('resources, workers and schedules render their data; the overview has the latency breakdown', async () => {
+    const quick = await enqueue({ kind: 'quick', resource_key: 'api:example' });
+    await until('the quick job to finish', async () => (await job(quick)).state === 'succeeded');
     const page = await openPage(ADMIN);
+    await view(page, '#/');
+    // The jobs the earlier tests ran, per queue and kind: started, finished, p50 / p95.
+    const row = page.locator('tr[data-latency="default/quick"]');
+    await row.waitFor({ timeout: 20000 });
+    assert.match(await row.innerText(), /\d+ ms|\ds/, 'times are shown');
+    await shot(page, 'overview-latency');
     await view(page, '#/resources');
     await page.locator('tr[data-resource="api:example"]').waitFor();
     assert.match(await page.locator('tr[data-resource="api:example"]').innerText(), /closed/);

@@ -245,6 +245,34 @@ TEST_F(CliTest, LsFiltersByStateQueueKindAndLimit) {
   EXPECT_NE(table.out.find("email"), std::string::npos) << table.out;
 }
 
+TEST_F(CliTest, LsFiltersByTagAndAFieldOfArgs) {
+  const std::string vip = Enqueue({"email", "--args", R"({"customer_id": 42, "order": {"id": 7}})", "--tag", "vip"});
+  const std::string text = Enqueue({"email", "--args", R"({"customer_id": "42"})"});
+  const std::string bob = Enqueue({"email", "--args", R"({"email": "bob@example.com"})", "--tag", "vip"});
+  auto ids = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "ls");
+    args.push_back("--json");
+    CommandResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> out;
+    for (const auto& j : nlohmann::json::parse(r.out)) out.push_back(j["id"]);
+    return out;
+  };
+  EXPECT_EQ(ids({"--args", "customer_id=42"}), std::vector<std::string>{vip});
+  EXPECT_EQ(ids({"--args", R"(customer_id="42")"}), std::vector<std::string>{text});
+  EXPECT_EQ(ids({"--args", "order.id=7"}), std::vector<std::string>{vip});
+  EXPECT_EQ(ids({"--args", "email=bob@example.com"}), std::vector<std::string>{bob});
+  EXPECT_EQ(ids({"--tag", "vip"}), (std::vector<std::string>{vip, bob}));
+  EXPECT_EQ(ids({"--tag", "vip", "--args", "customer_id=42"}), std::vector<std::string>{vip});
+  EXPECT_TRUE(ids({"--batch", "12345"}).empty());
+
+  for (const std::string bad : {"customer_id", "=42", "a..b=1", "a b=1"}) {
+    CommandResult r = Cli({"ls", "--args", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("--args"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliTest, QueuesShowDepthByStateOldestAgeAndPause) {
   Enqueue({"a", "--queue", "q1"});
   Enqueue({"a", "--queue", "q1"});

@@ -1,7 +1,8 @@
 // The jobs routes of docs/openapi.yaml, through a real `jobwarden server`
 // on port 0: status codes, validation errors naming the field, unique_key,
 // bulk all-or-nothing and its own body limit, pagination with a cursor,
-// cancel/retry/delete and their refusals.
+// cancel/retry/delete and their refusals, filters by tag, batch and a field
+// of args, and the bulk actions on everything a filter matches.
 #include <set>
 
 #include "integration/server_harness.h"
@@ -240,6 +241,131 @@ TEST_F(ServerJobsTest, BulkDeleteNeverTouchesRunningJobs) {
   ASSERT_EQ(by_queue.status, 200);
   EXPECT_EQ(by_queue.body["deleted"], 0) << "the only job left is running";
   EXPECT_EQ(server_.Get("/v1/jobs?queue=gone").body["jobs"].size(), 1u);
+}
+
+// The ids of GET /v1/jobs?<query>, every page.
+std::set<std::string> ListIds(const ServerProcess& server, const std::string& query) {
+  std::set<std::string> ids;
+  std::string cursor;
+  do {
+    Reply r = server.Get("/v1/jobs?limit=7&" + query + (cursor.empty() ? "" : "&cursor=" + cursor));
+    EXPECT_EQ(r.status, 200) << query << ": " << r.raw;
+    if (r.status != 200) break;
+    for (const auto& j : r.body["jobs"]) ids.insert(j["id"].get<std::string>());
+    cursor = r.body["next_cursor"].is_string() ? r.body["next_cursor"].get<std::string>() : "";
+  } while (!cursor.empty());
+  return ids;
+}
+
+TEST_F(ServerJobsTest, ListFiltersByTagBatchAndAFieldOfArgs) {
+  std::set<std::string> of_42, of_42_text, tagged_vip, of_bob;
+  for (int i = 0; i < 24; ++i) {
+    json args = {{"customer_id", i % 3 == 0 ? json(42) : json(i)}, {"order", {{"id", i}}}};
+    if (i == 5) args["customer_id"] = "42";  // a string is not the number
+    if (i == 7) args["email"] = "bob@example.com";
+    json job = {{"kind", "k"}, {"args", args}, {"queue", i % 2 ? "a" : "b"}};
+    if (i % 4 == 0) job["tags"] = {"vip", "eu"};
+    const std::string id = server_.Enqueue(job);
+    if (i % 3 == 0) of_42.insert(id);
+    if (i == 5) of_42_text.insert(id);
+    if (i % 4 == 0) tagged_vip.insert(id);
+    if (i == 7) of_bob.insert(id);
+  }
+  Reply batch = server_.Post("/v1/batches", {{"jobs", {{{"kind", "m"}}, {{"kind", "m"}}, {{"kind", "m"}}}}});
+  ASSERT_EQ(batch.status, 201) << batch.raw;
+  const std::string batch_id = batch.body["id"];
+  std::set<std::string> members;
+  for (const auto& m : batch.body["members"]) members.insert(m["id"].get<std::string>());
+  ASSERT_EQ(members.size(), 3u) << batch.raw;
+
+  EXPECT_EQ(ListIds(server_, "args.customer_id=42"), of_42);
+  EXPECT_EQ(ListIds(server_, "args.customer_id=%2242%22"), of_42_text) << "a quoted value is a string";
+  EXPECT_EQ(ListIds(server_, "args.email=bob@example.com"), of_bob) << "a bare word is a string";
+  EXPECT_EQ(ListIds(server_, "args.order.id=7"), of_bob) << "a dotted path reaches into objects";
+  EXPECT_EQ(ListIds(server_, "tag=vip"), tagged_vip);
+  EXPECT_EQ(ListIds(server_, "batch_id=" + batch_id), members);
+  EXPECT_EQ(ListIds(server_, "batch_id=" + batch_id + "&kind=k"), std::set<std::string>());
+  // Combined with the other filters, each narrowing.
+  std::set<std::string> vip_42_a;
+  for (const auto& id : ListIds(server_, "queue=a&state=available")) {
+    if (of_42.count(id) && tagged_vip.count(id)) vip_42_a.insert(id);
+  }
+  EXPECT_EQ(ListIds(server_, "queue=a&state=available&tag=vip&args.customer_id=42"), vip_42_a);
+  EXPECT_EQ(ListIds(server_, "state=available&tag=vip"), tagged_vip);
+
+  for (const std::string bad : {"args.=1", "args.a..b=1", "args.a%20b=1", "args.a=1&args.b=2", "tags=vip"}) {
+    Reply r = server_.Get("/v1/jobs?" + bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.raw;
+    EXPECT_FALSE(Message(r).empty()) << bad;
+  }
+}
+
+TEST_F(ServerJobsTest, BulkActionsReachEveryJobTheFilterMatchesAndNoOther) {
+  std::set<std::string> seven, eight;
+  for (int i = 0; i < 25; ++i) seven.insert(server_.Enqueue({{"kind", "k"}, {"args", {{"customer_id", 7}}}}));
+  for (int i = 0; i < 5; ++i) eight.insert(server_.Enqueue({{"kind", "k"}, {"args", {{"customer_id", 8}}}}));
+  // One of customer 7's jobs runs, leased with a short TTL to a worker that
+  // then goes silent: the cancel asks it to stop, and the server takes it
+  // back as cancelled when it does not answer.
+  const std::string worker = server_.Register();
+  json running = server_.FetchOne(worker, {{"lease_ttl_s", 2}});
+  ASSERT_FALSE(running.is_null());
+  const std::string running_id = running["id"];
+  ASSERT_TRUE(seven.count(running_id)) << "the oldest job is customer 7's";
+
+  EXPECT_EQ(server_.Post("/v1/jobs/cancel", json::object()).status, 400) << "a bulk action needs a filter";
+  EXPECT_EQ(server_.Post("/v1/jobs/cancel", {{"args", {{"customer_id", 7}, {"x", 1}}}}).status, 400);
+  EXPECT_EQ(server_.Post("/v1/jobs/retry", {{"colour", "red"}}).status, 400);
+  EXPECT_EQ(server_.Post("/v1/jobs/retry", {{"args", {{"customer_id", {7}}}}}).status, 400) << "not a scalar";
+  EXPECT_EQ(server_.Post("/v1/jobs/retry", {{"args", {{"customer_id", nullptr}}}}).status, 400);
+
+  Reply cancel = server_.Post("/v1/jobs/cancel", {{"args", {{"customer_id", 7}}}});
+  ASSERT_EQ(cancel.status, 200) << cancel.raw;
+  EXPECT_EQ(cancel.body["matched"], 25);
+  EXPECT_EQ(cancel.body["cancelled"], 25) << "24 waiting ones cancelled, the running one asked to stop";
+  EXPECT_EQ(cancel.body["skipped"], 0);
+  EXPECT_EQ(ListIds(server_, "state=cancelled"), [&] {
+    auto s = seven;
+    s.erase(running_id);
+    return s;
+  }());
+  EXPECT_EQ(ListIds(server_, "state=available"), eight) << "customer 8's jobs are untouched";
+  Reply r = server_.Get("/v1/jobs/" + running_id);
+  EXPECT_EQ(r.body["state"], "running");
+  EXPECT_EQ(r.body["cancel_requested"], true) << r.raw;
+  EXPECT_EQ(r.body["lease_token"], running["lease"]["token"]) << "the job shows who holds it: " << r.raw;
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_.Get("/v1/jobs/" + running_id).body["state"] == "cancelled"; }, Millis(30000)))
+      << "the silent worker's job is taken back as cancelled: " << server_.Get("/v1/jobs/" + running_id).raw;
+
+  EXPECT_TRUE(server_.Get("/v1/jobs/" + running_id).body["lease_token"].is_null()) << "no lease once finished";
+
+  // Again: everything is finished now, so nothing is changed.
+  Reply again = server_.Post("/v1/jobs/cancel", {{"args", {{"customer_id", 7}}}});
+  EXPECT_EQ(again.body["matched"], 25);
+  EXPECT_EQ(again.body["cancelled"], 0);
+  EXPECT_EQ(again.body["skipped"], 25);
+
+  Reply retry = server_.Post("/v1/jobs/retry", {{"args", {{"customer_id", 7}}}, {"state", "cancelled"}});
+  ASSERT_EQ(retry.status, 200) << retry.raw;
+  EXPECT_EQ(retry.body["retried"], 25);
+  EXPECT_EQ(ListIds(server_, "state=available&args.customer_id=7"), seven);
+
+  // Delete never takes a running job: lease one of customer 7's again first
+  // (customer 8's, due earlier than the retried ones, come first).
+  json again_running;
+  for (int i = 0; i < 10 && (again_running.is_null() || !seven.count(again_running["id"].get<std::string>())); ++i) {
+    again_running = server_.FetchOne(worker, {{"lease_ttl_s", 60}});
+    ASSERT_FALSE(again_running.is_null());
+  }
+  ASSERT_TRUE(seven.count(again_running["id"].get<std::string>()));
+  Reply del = server_.Post("/v1/jobs/delete", {{"args", {{"customer_id", 7}}}});
+  ASSERT_EQ(del.status, 200) << del.raw;
+  EXPECT_EQ(del.body["matched"], 25);
+  EXPECT_EQ(del.body["deleted"], 24);
+  EXPECT_EQ(del.body["skipped"], 1);
+  EXPECT_EQ(ListIds(server_, "args.customer_id=7"), std::set<std::string>{again_running["id"].get<std::string>()});
+  EXPECT_EQ(ListIds(server_, "args.customer_id=8"), eight);
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ Result<std::vector<Job>> SqliteStore::JobList(const JobListParams& p) {
       q.Bind(1, p.after_id).Bind(2, p.kind).Bind(3, p.worker_id).Bind(4, p.limit);
       if (p.state) q.Bind(5, ToString(*p.state));
       if (queue) q.Bind(6, *queue);
+      q.Bind(7, p.tag).Bind(8, p.batch_id);
+      if (p.args_path && p.args_value) q.Bind(9, "$." + *p.args_path).Bind(10, *p.args_value);
       while (true) {
         JW_ASSIGN_OR_RETURN(bool row, q.Step());
         if (!row) return Status::Ok();
@@ -47,7 +49,10 @@ Result<std::vector<Job>> SqliteStore::JobList(const JobListParams& p) {
         out.push_back(std::move(j));
       }
     };
-    if (p.state && !p.queue) {
+    if (p.batch_id) {
+      // A batch's members: one seek in jobs_batch, whatever else is asked.
+      JW_RETURN_IF_ERROR(list("JobListByBatch", p.queue));
+    } else if (p.state && !p.queue) {
       // By state alone: the first page of each queue's run in jobs_state_queue,
       // merged, unless there are so many queues that sorting the state is cheaper.
       std::vector<std::string> queues;

@@ -109,6 +109,7 @@ TEST(ClientJobCodecTest, FetchAnswerTextDecodesWhatTheEncoderWrote) {
   // The lease's expiry wins over the job's field, as the server means it.
   auto leased = [](Job j) {
     j.lease_expires_at = *ParseRfc3339("2026-01-01T00:00:13.000Z");
+    j.lease_token = 99;
     return j;
   };
   Job rich = RichJob();

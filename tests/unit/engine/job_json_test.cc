@@ -49,7 +49,7 @@ std::set<std::string> Keys(const nlohmann::json& j) {
   return out;
 }
 
-TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonAndCost) {
+TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonCostAndLeaseToken) {
   const std::set<std::string> design = {"id",
                                         "kind",
                                         "queue",
@@ -84,6 +84,9 @@ TEST(JobJsonTest, FieldNamesAreDesignsListPlusCancelReasonAndCost) {
   want.insert("cost");
   // DESIGN.md "Dashboard and observability": at_risk {limit, projected_finish_at}, null unless at risk.
   want.insert("at_risk");
+  // The current lease's fencing token while running, for the dashboard's
+  // proof of who holds the job (not in DESIGN's list: reported).
+  want.insert("lease_token");
   EXPECT_EQ(Keys(JobToJson(FullJob())), want);
   EXPECT_EQ(Keys(JobToJson(Job{})), want);  // every field always present
   EXPECT_EQ(Keys(JobToJson(FullJob())["progress"]), (std::set<std::string>{"done", "total", "message", "updated_at"}));

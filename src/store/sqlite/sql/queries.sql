@@ -263,16 +263,31 @@ FROM job_errors WHERE job_id = ?1 ORDER BY seq;
 -- name: JobListAll
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+  AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?7))
+  AND (?8 IS NULL OR batch_id = ?8) AND (?9 IS NULL OR json_extract(args, ?9) = json_extract(?10, '$'))
 ORDER BY id LIMIT ?4;
 
 -- name: JobListByState
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE state = ?5 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+  AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?7))
+  AND (?8 IS NULL OR batch_id = ?8) AND (?9 IS NULL OR json_extract(args, ?9) = json_extract(?10, '$'))
 ORDER BY id LIMIT ?4;
 
 -- name: JobListByQueue
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+  AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?7))
+  AND (?8 IS NULL OR batch_id = ?8) AND (?9 IS NULL OR json_extract(args, ?9) = json_extract(?10, '$'))
+ORDER BY id LIMIT ?4;
+
+-- name: JobListByBatch
+-- A batch's members (index jobs_batch), with the other filters of JobList.
+SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_batch
+WHERE batch_id = ?8 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+  AND (?5 IS NULL OR state = ?5) AND (?6 IS NULL OR queue = ?6)
+  AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?7))
+  AND (?9 IS NULL OR json_extract(args, ?9) = json_extract(?10, '$'))
 ORDER BY id LIMIT ?4;
 
 -- name: JobStateQueues
@@ -291,6 +306,8 @@ SELECT name FROM q WHERE name IS NOT NULL LIMIT ?2;
 -- name: JobListByStateQueue
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE state = ?5 AND queue = ?6 AND id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR worker_id = ?3)
+  AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?7))
+  AND (?8 IS NULL OR batch_id = ?8) AND (?9 IS NULL OR json_extract(args, ?9) = json_extract(?10, '$'))
 ORDER BY id LIMIT ?4;
 
 -- name: JobListDeadlinePassed
