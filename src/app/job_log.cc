@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/log_fields.h"
+
 namespace jobwarden {
 
 namespace {
@@ -36,17 +38,18 @@ void LoggingBackend::WakeAll() { inner_.WakeAll(); }
 
 Result<std::vector<Job>> LoggingBackend::Fetch(const FetchRequest& request, Duration wait) {
   auto jobs = inner_.Fetch(request, wait);
-  if (jobs.ok()) LogStarted(*jobs);
+  if (jobs.ok()) LogStarted(*jobs, request.worker_id);
   return jobs;
 }
 
-void LoggingBackend::LogStarted(const std::vector<Job>& jobs) {
+void LoggingBackend::LogStarted(const std::vector<Job>& jobs, const std::string& worker_id) {
   const auto now = std::chrono::steady_clock::now();
   for (const Job& j : jobs) {
     {
       MutexLock lock(mu_);
-      running_[j.id] = {j.kind, j.attempt, now, now};
+      running_[j.id] = {j.kind, j.attempt, worker_id, now, now};
     }
+    const ScopedLogFields log_fields(JobLogFields(j, worker_id));
     const std::string limits = "timeout " + FormatDurationShort(j.timeout) +
                                (j.stall_timeout ? ", stall timeout " + FormatDurationShort(*j.stall_timeout) : "");
     if (j.checkpoint) {
@@ -63,13 +66,17 @@ Result<std::vector<HeartbeatResult>> LoggingBackend::Heartbeat(const HeartbeatRe
   for (const HeartbeatItem& item : request.jobs) {
     if (!item.progress) continue;
     std::string kind;
+    int attempt = 0;
     {
       MutexLock lock(mu_);
       auto it = running_.find(item.id);
       if (it == running_.end() || now - it->second.progress_logged < progress_every_) continue;
       it->second.progress_logged = now;
       kind = it->second.kind;
+      attempt = it->second.attempt;
     }
+    const ScopedLogFields log_fields(
+        {.job_id = item.id, .kind = kind, .attempt = attempt, .worker_id = request.worker_id});
     spdlog::info("job {} [{}] progress {}{}", item.id, kind, ProgressText(*item.progress),
                  item.checkpoint ? ", checkpoint " + Brief(*item.checkpoint) : std::string());
   }
@@ -87,7 +94,7 @@ Result<CompleteAndFetchResult> LoggingBackend::CompleteAndFetch(const std::vecto
   auto both = inner_.CompleteAndFetch(completions, fetch);
   if (!both.ok()) return both;
   LogCompleted(completions, both->completed);
-  LogStarted(both->fetched);
+  LogStarted(both->fetched, fetch.worker_id);
   return both;
 }
 
@@ -103,6 +110,8 @@ void LoggingBackend::LogCompleted(const std::vector<CompleteRequest>& requests, 
       running_.erase(it);
     }
     if (results[i].ok()) {
+      const ScopedLogFields log_fields(
+          {.job_id = r.id, .kind = run.kind, .attempt = run.attempt, .worker_id = run.worker_id});
       spdlog::info("job {} [{}] attempt {} succeeded in {:.1f}s: result {}", r.id, run.kind, run.attempt,
                    SecondsSince(run.started), r.result ? Brief(*r.result) : std::string("null"));
     }
@@ -122,6 +131,8 @@ Status LoggingBackend::Fail(const FailRequest& request) {
   // Other failures are logged by the pool (and the engine); a hand-back says
   // what the next worker starts from.
   if (s.ok() && request.failure.error_class == ErrorClass::kInterrupted) {
+    const ScopedLogFields log_fields(
+        {.job_id = request.id, .kind = run.kind, .attempt = run.attempt, .worker_id = run.worker_id});
     spdlog::info(
         "job {} [{}] handed back as interrupted after {:.1f}s (attempt not spent){}", request.id, run.kind,
         SecondsSince(run.started),

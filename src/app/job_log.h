@@ -37,12 +37,13 @@ class LoggingBackend final : public Backend {
   void WakeAll() override;
 
  private:
-  void LogStarted(const std::vector<Job>& jobs);
+  void LogStarted(const std::vector<Job>& jobs, const std::string& worker_id);
   void LogCompleted(const std::vector<CompleteRequest>& requests, const std::vector<Status>& results);
 
   struct Running {
     std::string kind;
     int attempt = 0;
+    std::string worker_id;  // who fetched it, for the log lines' fields
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point progress_logged;
   };

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config/toml_fields.h"
+#include "core/log_fields.h"
 
 namespace jobwarden {
 
@@ -96,6 +97,7 @@ Result<int> SeedIfEmpty(Engine& engine, const std::vector<EnqueueRequest>& jobs)
     JW_ASSIGN_OR_RETURN(EnqueueResult e, engine.Enqueue(r));
     if (e.deduplicated) continue;
     ++enqueued;
+    const ScopedLogFields log_fields(JobLogFields(e.job));
     spdlog::info("seed: enqueued job {} [{}] priority {} args {}{}", e.job.id, e.job.kind, e.job.priority, e.job.args,
                  e.job.unique_key ? " (unique_key " + *e.job.unique_key + ")" : std::string());
   }

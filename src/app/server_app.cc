@@ -8,9 +8,9 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
-#include <iostream>
 #include <thread>
 
+#include "app/logging.h"
 #include "client/discovery.h"
 #include "config/flow_limits.h"
 #include "config/kinds.h"
@@ -81,6 +81,8 @@ Status RunServer(const ServerRunOptions& o) {
   StopSignalMask mask;
 
   JW_ASSIGN_OR_RETURN(server::ServerConfig config, ServerConfigFor(o));
+  // Flag and environment win over the file (main() already applied them).
+  SetLogFormat(o.log_format.value_or(config.log_format));
   EngineOptions engine_options;
   // Kind defaults ([kinds.*]) for enqueues through this server.
   JW_ASSIGN_OR_RETURN(KindsConfig kinds, LoadKinds(o.config_path));
@@ -105,7 +107,7 @@ Status RunServer(const ServerRunOptions& o) {
   const std::string url = "http://" + UrlHost(config.listen_host) + ":" + std::to_string(port);
   const fs::path discovery = DiscoveryFile(config.state_dir.empty() ? db.parent_path() : fs::path(config.state_dir));
   // Printed before the discovery file is written: whoever sees the file can also see the line.
-  std::cerr << "listening on " << url << std::endl;
+  WriteStderrLine(spdlog::level::info, "listening on " + url);
   Status wrote = WriteDiscovery(discovery, {.url = url,
                                             .pid = static_cast<std::int64_t>(getpid()),
                                             .pid_start_time = ProcessStartTime(getpid()),

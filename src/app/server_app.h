@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "core/log_fields.h"
 #include "core/status.h"
 #include "store/store.h"
 
@@ -22,6 +23,8 @@ struct ServerRunOptions {
   std::optional<std::string> listen;  // HOST:PORT, overrides the config
   std::optional<std::string> state_dir;  // where server.json goes; default: the database's directory
   Durability durability = Durability::kProcess;
+  // --log-format / $JOBWARDEN_LOG_FORMAT; absent: the config's `[server] log_format`.
+  std::optional<LogFormat> log_format;
   // For `jobwarden up` (docs/worker.md), which runs its worker supervisor
   // beside the server. Called once listening (the discovery file written),
   // before serving, with the server's URL and engine; an error stops the

@@ -7,8 +7,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "core/log_fields.h"
 #include "core/status.h"
 
 namespace jobwarden::cli {
@@ -27,6 +29,9 @@ struct GlobalOptions {
   // --local: open the --db file even when a server announces itself in the
   // discovery file beside it (client/discovery.h).
   bool local = false;
+  // --log-format text|json, default $JOBWARDEN_LOG_FORMAT; absent when neither
+  // was given: then a server's `[server] log_format`, else text.
+  std::optional<LogFormat> log_format;
 };
 
 // What the parsed subcommand does; returns the process exit code.

@@ -8,6 +8,7 @@
 #include <exception>
 #include <iostream>
 
+#include "app/logging.h"
 #include "cli/cli.h"
 
 namespace jobwarden::cli {
@@ -30,7 +31,11 @@ int Fail(const Status& status) {
   for (char& c : line) {
     if (c == '\n' || c == '\r') c = ' ';
   }
-  std::cerr << "jobwarden: " << line << '\n';
+  if (CurrentLogFormat() == LogFormat::kJson) {
+    WriteStderrLine(spdlog::level::err, line);  // a process that logs JSON writes only JSON to stderr
+  } else {
+    std::cerr << "jobwarden: " << line << '\n';
+  }
   return code;
 }
 
@@ -66,6 +71,12 @@ int main(int argc, char** argv) {
       ->envname("JOBWARDEN_TOKEN");
   app.add_flag("--local", global.local,
                "Open the --db file directly even when a server runs on it (its discovery file is beside it)");
+  std::string log_format;
+  app.add_option("--log-format", log_format,
+                 "Logs on stderr: text, or json (one object per line) (env JOBWARDEN_LOG_FORMAT; default: the "
+                 "config's [server] log_format, else text)")
+      ->envname("JOBWARDEN_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
 
   cli::Action action;
   cli::AddJobCommands(app, global, action);
@@ -86,6 +97,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "jobwarden: " << e.what() << " (run with --help for usage)\n";
     return cli::kExitUsage;
+  }
+  if (!log_format.empty()) {
+    global.log_format = jobwarden::ParseLogFormat(log_format);  // checked by IsMember above
+    jobwarden::SetLogFormat(*global.log_format);
   }
 
   if (!action) {

@@ -39,6 +39,7 @@ void AddServerCommands(CLI::App& app, GlobalOptions& global, Action& action) {
       if (!flags->listen.empty()) o.listen = flags->listen;
       if (!flags->state_dir.empty()) o.state_dir = flags->state_dir;
       o.durability = *ParseDurability(flags->durability);
+      o.log_format = global.log_format;
       const Status s = RunServer(o);
       return s.ok() ? kExitOk : Fail(s);
     };

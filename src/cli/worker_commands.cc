@@ -230,6 +230,9 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
   if (!config.ok()) return Fail(config.status());
   auto server_config = server::LoadServerConfig(f.config);
   if (!server_config.ok()) return Fail(server_config.status().WithContext("--config"));
+  // The server and its workers log alike: --log-format / $JOBWARDEN_LOG_FORMAT, else [server] log_format.
+  const LogFormat log_format = global.log_format.value_or(server_config->log_format);
+  SetLogFormat(log_format);
   std::vector<EnqueueRequest> seed;
   if (!f.seed.empty()) {
     auto jobs = LoadSeedJobs(f.seed);
@@ -248,6 +251,7 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
   ServerRunOptions o;
   o.db_path = global.db;
   o.config_path = f.config;
+  o.log_format = log_format;
   if (!f.listen.empty()) o.listen = f.listen;
   o.on_listening = [&](const std::string& url, Engine& engine) -> Status {
     if (!seed.empty()) {
@@ -256,6 +260,7 @@ int RunUp(const GlobalOptions& global, const WorkerFlags& flags) {
     }
     SupervisorOptions so;
     so.argv = {"jobwarden", "worker", "--server", url, "--config", f.config};
+    so.argv.insert(so.argv.end(), {"--log-format", std::string(ToString(log_format))});
     if (!f.queues.empty()) {
       std::string joined;
       for (const std::string& q : f.queues) joined += (joined.empty() ? "" : ",") + q;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <unordered_set>
 
+#include "core/log_fields.h"
 #include "engine/engine_internal.h"
 
 namespace jobwarden {
@@ -278,6 +279,8 @@ void Engine::AddListener(EventListener listener) { listeners_.push_back(std::mov
 void Engine::Emit(const JobEventRecord& e) const {
   const auto from = e.from ? ToString(*e.from) : std::string_view("-");
   const auto to = e.to ? ToString(*e.to) : std::string_view("deleted");
+  // Inside a worker's scope for this job, its attempt and worker id are kept.
+  const ScopedLogFields log_fields({.job_id = e.id, .kind = e.kind, .attempt = std::nullopt, .worker_id = {}});
   if (e.error_class) {
     const bool final = e.to && IsTerminal(*e.to);
     spdlog::log(final ? spdlog::level::warn : spdlog::level::info, "job {} {} -> {} [{}] {}", e.id, from, to,
@@ -747,6 +750,7 @@ Result<ReapStats> Engine::ReapOnce(ReapPass pass) {
         continue;
       }
       if (!planned.ok()) {
+        const ScopedLogFields log_fields(JobLogFields(j));
         spdlog::error("reaper: cannot plan {}: {}", Ref(j.id), planned.status().ToString());
         continue;
       }

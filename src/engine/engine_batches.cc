@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "core/log_fields.h"
 #include "engine/engine.h"
 
 namespace jobwarden {
@@ -126,6 +127,7 @@ void Engine::LabelBatchDeadlines(std::vector<JobChange>& changes, const std::vec
         it->second = batch->deadline_at;
       } else {
         // The failure is right either way; only its label would be less precise.
+        const ScopedLogFields log_fields(JobLogFields(job));
         spdlog::warn("job {}: reading batch {} to label a deadline failure: {}", job.id, *job.batch_id,
                      batch.status().ToString());
       }

@@ -92,6 +92,12 @@ Status ReadServer(const toml::table& t, const std::string& file, ServerConfig& c
     } else if (k == "busy_poll_us") {
       JW_ASSIGN_OR_RETURN(const std::size_t us, ReadSize(node, file, key, 0, 10'000));
       c.busy_poll = std::chrono::microseconds(us);
+    } else if (k == "log_format") {
+      auto s = node.value<std::string>();
+      if (!s) return Bad(file, key, "expected \"text\" or \"json\"");
+      auto format = ParseLogFormat(*s);
+      if (!format) return Bad(file, key, "unknown format '" + *s + "' (expected text or json)");
+      c.log_format = *format;
     } else {
       return Bad(file, key, "unknown key");
     }

@@ -15,6 +15,8 @@
 //   session_grace = "2s"           # a dropped session not reopened within this → take-back   Default: 2 s
 //   busy_poll_us = 100             # busy-poll a keep-alive connection this long for its next request; 0 = off Default:
 //   100
+//   log_format = "json"            # logs on stderr: "text" or "json" (one object per line)   Default: text
+//                                  # (--log-format and JOBWARDEN_LOG_FORMAT win over it)
 //
 // Environment: JOBWARDEN_ADMIN_TOKEN, JOBWARDEN_WORKER_TOKEN, JOBWARDEN_READ_TOKEN add
 // one token each; JOBWARDEN_LISTEN replaces `listen`.
@@ -27,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log_fields.h"
 #include "core/status.h"
 #include "core/time.h"
 
@@ -55,6 +58,8 @@ struct ServerConfig {
   Duration session_grace = std::chrono::seconds(2);
   // HttpServerOptions::busy_poll (http_server.h).
   std::chrono::microseconds busy_poll{100};
+  // How the server logs when neither --log-format nor $JOBWARDEN_LOG_FORMAT says (app/logging.h).
+  LogFormat log_format = LogFormat::kText;
   // Streams write at least this often, so a dropped peer is noticed within
   // about two ticks (the second write after a peer's close fails).
   Duration session_tick = std::chrono::milliseconds(100);

@@ -49,6 +49,7 @@ CommandSpec SpecFor(const Job& job, const CommandKind& kind) {
   spec.env = HandlerEnvironment(job, kind);
   spec.cwd = kind.cwd;
   spec.name = "job " + FormatJobId(job.id) + " [" + job.kind + "] attempt " + std::to_string(job.attempt);
+  spec.log_fields = OwnedLogFields(JobLogFields(job));
   nlohmann::json in = JobToJson(job);
   in["deadline"] = AttemptDeadline(job) ? nlohmann::json(FormatRfc3339(*AttemptDeadline(job))) : nullptr;
   spec.stdin_data = in.dump();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/lifecycle.h"
+#include "core/log_fields.h"
 
 namespace jobwarden {
 
@@ -78,6 +79,8 @@ Result<BatchInfo> JobContext::SubmitBatch(const BatchRequest& batch) {
 }
 
 void JobContext::Log(spdlog::level::level_enum level, std::string_view message) const {
+  // A handler may log from a thread of its own: the fields come with the call.
+  const ScopedLogFields log_fields(JobLogFields(active_->job));
   spdlog::log(level, "job {} [{}] attempt {}: {}", active_->job.id, active_->job.kind, active_->job.attempt, message);
 }
 

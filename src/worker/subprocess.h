@@ -33,6 +33,7 @@
 
 #include "core/error_class.h"
 #include "core/job.h"
+#include "core/log_fields.h"
 #include "core/status.h"
 #include "core/time.h"
 
@@ -64,6 +65,9 @@ struct CommandSpec {
   std::size_t output_tail_bytes = 64 * 1024;   // Default: 64 KiB of stdout+stderr kept
   std::size_t max_control_line = 1024 * 1024;  // Default: 1 MiB; longer fd-3 lines are ignored and logged
   std::string name;  // for log lines, e.g. "job 12 [download] attempt 2"; default: "handler pid N"
+  // The job it runs, for the fields of JSON log lines (core/log_fields.h).
+  // Default: none (a persistent process serves many jobs).
+  OwnedLogFields log_fields;
 };
 
 struct ExitInfo {

@@ -123,10 +123,11 @@ class ChildStack {
 class Attempt final : public Subprocess {
  public:
   Attempt(pid_t pid, std::string mark_entry, std::string name, std::shared_ptr<Waker> waker, ControlCallback cb,
-          std::size_t tail_limit, std::size_t max_line, std::uint64_t serial)
+          std::size_t tail_limit, std::size_t max_line, std::uint64_t serial, OwnedLogFields log_fields)
       : pid_(pid),
         mark_entry_(std::move(mark_entry)),
         name_(std::move(name)),
+        log_fields_(std::move(log_fields)),
         waker_(std::move(waker)),
         on_control_(std::move(cb)),
         tail_limit_(tail_limit),
@@ -161,6 +162,7 @@ class Attempt final : public Subprocess {
   const pid_t pid_;
   const std::string mark_entry_;  // "JOBWARDEN_ATTEMPT_MARK=<unique>"
   const std::string name_;
+  const OwnedLogFields log_fields_;  // set around the supervisor thread's work on this attempt
   const std::shared_ptr<Waker> waker_;
   const ControlCallback on_control_;
   const std::size_t tail_limit_;

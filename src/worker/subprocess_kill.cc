@@ -85,6 +85,7 @@ void SupervisorImpl::KillMarkedLeftovers(const std::vector<Attempt*>& exited) {
   for (std::size_t i = 0; i < exited.size(); ++i) {
     Attempt& a = *exited[i];
     a.recheck_marked_ = hits[i] > 0;
+    const ScopedLogFields log_fields(a.log_fields_.view());
     if (hits[i] > 0) spdlog::info("{}: killed {} process(es) it left running outside its group", a.name_, hits[i]);
   }
 }

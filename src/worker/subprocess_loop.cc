@@ -78,6 +78,7 @@ void SupervisorImpl::Loop() {
   }
   // Past the shutdown bound: whatever is left is declared over, so no Wait() hangs.
   for (auto& [serial, a] : std::unordered_map<std::uint64_t, std::shared_ptr<Attempt>>(attempts_)) {
+    const ScopedLogFields log_fields(a->log_fields_.view());
     spdlog::warn("{}: still not gone {} after SIGKILL at shutdown", a->name_,
                  FormatDurationShort(std::chrono::duration_cast<Duration>(kShutdownBound)));
     Finish(*a);
@@ -108,6 +109,7 @@ void SupervisorImpl::Dispatch(const epoll_event& ev) {
   auto it = attempts_.find(serial);
   if (it == attempts_.end()) return;
   Attempt& a = *it->second;
+  const ScopedLogFields log_fields(a.log_fields_.view());  // what it reads may be logged, fd-3 callbacks too
   switch (static_cast<Source>(ev.data.u64 & 3)) {
     case kPidfd: {
       // The leader exited: ReapAll() picks it up. Stop watching (it stays
@@ -129,6 +131,7 @@ void SupervisorImpl::Advance(TimePoint now) {
   for (auto& [serial, ap] : attempts_) {
     Attempt& a = *ap;
     if (a.leftover_deadline_) continue;
+    const ScopedLogFields log_fields(a.log_fields_.view());
     if (auto st = ReapRouter::Get().Take(a.pid_)) {
       OnLeaderExit(a, *st, now);
       exited.push_back(&a);
@@ -162,6 +165,7 @@ void SupervisorImpl::Advance(TimePoint now) {
   KillMarkedLeftovers(exited);
   std::vector<std::shared_ptr<Attempt>> finished;
   for (auto& [serial, ap] : attempts_) {
+    const ScopedLogFields log_fields(ap->log_fields_.view());
     if (ap->leftover_deadline_ && LeftoversGone(*ap, now)) finished.push_back(ap);
   }
   for (auto& a : finished) Finish(*a);
@@ -198,6 +202,7 @@ bool SupervisorImpl::LeftoversGone(Attempt& a, TimePoint now) {
 }
 
 void SupervisorImpl::Finish(Attempt& a) {
+  const ScopedLogFields log_fields(a.log_fields_.view());
   Unwatch(a.in_);
   if (a.ctl_) {
     ReadControl(a);  // what is still buffered in the pipe

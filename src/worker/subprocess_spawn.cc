@@ -308,9 +308,10 @@ ClonedChild SupervisorImpl::CloneChild(ChildPlan& plan) {
 std::shared_ptr<Attempt> SupervisorImpl::Adopt(const CommandSpec& spec, ControlCallback on_control, pid_t pid,
                                                UniqueFd leader_fd, std::string mark_entry, std::uint64_t serial,
                                                AttemptPipes& pipes, std::size_t in_off) {
-  auto a = std::make_shared<Attempt>(
-      pid, std::move(mark_entry), spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name, waker_,
-      std::move(on_control), spec.output_tail_bytes, std::max<std::size_t>(spec.max_control_line, 1), serial);
+  auto a = std::make_shared<Attempt>(pid, std::move(mark_entry),
+                                     spec.name.empty() ? "handler pid " + std::to_string(pid) : spec.name, waker_,
+                                     std::move(on_control), spec.output_tail_bytes,
+                                     std::max<std::size_t>(spec.max_control_line, 1), serial, spec.log_fields);
   UniqueFd pidfd = leader_fd ? std::move(leader_fd) : UniqueFd(PidfdOpen(pid));
   if (pidfd) Watch(pidfd.get(), serial, kPidfd, EPOLLIN);
   {
@@ -354,6 +355,7 @@ Result<std::shared_ptr<Attempt>> SupervisorImpl::Spawn(const CommandSpec& spec, 
 
   auto a =
       Adopt(spec, std::move(on_control), child.pid, std::move(leader_fd), std::move(mark_entry), serial, pipes, in_off);
+  const ScopedLogFields log_fields(a->log_fields_.view());
   spdlog::debug("{}: started {} (pid {})", a->name_, exe, child.pid);
   return a;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/log_fields.h"
 #include "worker/worker_pool_internal.h"
 
 namespace jobwarden {
@@ -62,6 +63,7 @@ void WorkerPool::SendCompletions(std::vector<PendingComplete> batch, std::option
         continue;
       }
       const Job& job = batch[k].active->job;
+      const ScopedLogFields log_fields(JobLogFields(job, worker_id_));
       if (s.code() == StatusCode::kInvalidArgument) {
         // A result the engine cannot store (not JSON): a failure to report, not
         // a success to drop and leave to the lease's expiry.

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/log_fields.h"
 #include "worker/worker_pool_internal.h"
 
 namespace jobwarden {
@@ -140,6 +141,7 @@ void WorkerPool::RequestStop(const std::shared_ptr<ActiveJob>& a, StopReason rea
       if (reason == StopReason::kLeaseLost) kill = a->kill;
     }
   }
+  const ScopedLogFields log_fields(JobLogFields(a->job, worker_id_));
   spdlog::info("job {} [{}]: stopping ({})", a->job.id, a->job.kind, ToString(reason));
   a->stop.request_stop();  // outside the lock: stop callbacks run here
   if (kill) {
@@ -255,13 +257,17 @@ void WorkerPool::Abandon(const std::shared_ptr<ActiveJob>& a, std::size_t slot) 
     if (phase_ != Phase::kStopped) {
       // The fresh thread reports the job first, so the watchdog never waits on the backend.
       slots_[slot] = std::thread([this, slot, a, outcome] {
-        if (!Report(a, outcome)) Finish(a);
+        {
+          const ScopedLogFields log_fields(JobLogFields(a->job, worker_id_));
+          if (!Report(a, outcome)) Finish(a);
+        }
         SlotLoop(slot);
       });
     } else {
       report_here = true;
     }
   }
+  const ScopedLogFields log_fields(JobLogFields(a->job, worker_id_));
   spdlog::error("job {} [{}]: handler ignored its stop request ({}) for {}; abandoned its thread ({} abandoned so far)",
                 a->job.id, a->job.kind, ToString(reason), FormatDurationShort(a->grace), count);
   if (report_here) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/log_fields.h"
 #include "protocol/batch_json.h"
 #include "worker/worker_pool_internal.h"
 
@@ -73,6 +74,8 @@ RunOutcome RunInProcess(const std::shared_ptr<ActiveJob>& a, const std::shared_p
 
 void WorkerPool::SlotLoop(std::size_t slot) {
   while (auto a = Take(slot)) {
+    // Every line about this job from this thread (the runner's, the report's) names it.
+    const ScopedLogFields log_fields(JobLogFields(a->job, worker_id_));
     bool hand_back = false;
     {
       MutexLock lock(mu_);
