@@ -22,6 +22,11 @@ bool StreamChannel::Push(std::string frame) {
 
 bool StreamChannel::PushKeyed(std::string_view key, std::string_view event, std::string_view data) {
   if (coalesce_.count() <= 0) return Push(SseFrame(event, data));
+  return PushKeyed(key, event, std::make_shared<const std::string>(data));
+}
+
+bool StreamChannel::PushKeyed(std::string_view key, std::string_view event, std::shared_ptr<const std::string> data) {
+  if (coalesce_.count() <= 0) return Push(SseFrame(event, *data));
   bool first = false;
   {
     MutexLock lock(mu_);
@@ -39,7 +44,7 @@ bool StreamChannel::PushKeyed(std::string_view key, std::string_view event, std:
       return true;
     }
     first = keyed_.empty();
-    keyed_.push_back(Keyed{std::string(key), std::string(event), std::string(data)});
+    keyed_.push_back(Keyed{std::string(key), std::string(event), std::move(data)});
   }
   // The writer waits for the interval anyway: only the first event of a
   // quiet channel needs to wake it.
@@ -61,7 +66,7 @@ void StreamChannel::FlushKeyed(std::string& out) {
     out += "{\"type\":\"";
     out += k.event;  // an event name: no characters to escape
     out += "\",\"data\":";
-    out += k.data;
+    out += *k.data;
     out += '}';
   }
   out += "]}\n\n";

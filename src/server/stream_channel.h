@@ -44,6 +44,8 @@ class StreamChannel {
   // with the same key (and moves to the end); otherwise Push(SseFrame(event, data)).
   // `data` is a JSON text.
   bool PushKeyed(std::string_view key, std::string_view event, std::string_view data);
+  // The same with a JSON text shared by every stream it goes to (one copy per event, not per stream).
+  bool PushKeyed(std::string_view key, std::string_view event, std::shared_ptr<const std::string> data);
   // Queues `final_frame` (may be empty) and ends the stream once it is written.
   void Close(std::string final_frame);
   bool closed() const;
@@ -56,7 +58,7 @@ class StreamChannel {
   struct Keyed {
     std::string key;  // empty: replaced by a later event with the same key
     std::string event;
-    std::string data;
+    std::shared_ptr<const std::string> data;
   };
   // Appends the pending keyed events to `out` as one `changes` frame.
   void FlushKeyed(std::string& out) REQUIRES(mu_);
