@@ -139,39 +139,41 @@ std::vector<LatencyStats::Group> LatencyStats::Window(Duration window) const {
   return out;  // std::map: sorted by queue, then kind
 }
 
+void LatencyStats::AppendHistogram(std::string& out, const char* name, const char* help,
+                                   const std::map<std::string, QueueProm>& per_queue, Prom QueueProm::*which) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " histogram\n";
+  char num[64];
+  for (const auto& [queue, qp] : per_queue) {
+    const Prom& p = qp.*which;
+    const std::string label = "queue=\"" + Escape(queue) + "\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= kPromBounds.size(); ++i) {
+      cumulative += p.buckets[i];
+      if (i < kPromBounds.size()) {
+        std::snprintf(num, sizeof num, "%g", kPromBounds[i]);
+      } else {
+        std::snprintf(num, sizeof num, "+Inf");
+      }
+      out += std::string(name) + "_bucket{" + label + ",le=\"" + num + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    std::snprintf(num, sizeof num, "%.6f", p.sum);
+    out += std::string(name) + "_sum{" + label + "} " + num + "\n";
+    out += std::string(name) + "_count{" + label + "} " + std::to_string(p.count) + "\n";
+  }
+}
+
 void LatencyStats::AppendMetrics(std::string& out) const {
   MutexLock lock(mu_);
-  const std::map<std::string, QueueProm>& per_queue = prom_;  // under mu_; the lambda is not analysed as holding it
-  const auto histogram = [&](const char* name, const char* help, Prom QueueProm::*which) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += " histogram\n";
-    char num[64];
-    for (const auto& [queue, qp] : per_queue) {
-      const Prom& p = qp.*which;
-      const std::string label = "queue=\"" + Escape(queue) + "\"";
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i <= kPromBounds.size(); ++i) {
-        cumulative += p.buckets[i];
-        if (i < kPromBounds.size()) {
-          std::snprintf(num, sizeof num, "%g", kPromBounds[i]);
-        } else {
-          std::snprintf(num, sizeof num, "+Inf");
-        }
-        out += std::string(name) + "_bucket{" + label + ",le=\"" + num + "\"} " + std::to_string(cumulative) + "\n";
-      }
-      std::snprintf(num, sizeof num, "%.6f", p.sum);
-      out += std::string(name) + "_sum{" + label + "} " + num + "\n";
-      out += std::string(name) + "_count{" + label + "} " + std::to_string(p.count) + "\n";
-    }
-  };
-  histogram("jobwarden_job_wait_seconds", "Time from due (run_at) to the start of each attempt, per queue.",
-            &QueueProm::wait);
-  histogram("jobwarden_job_run_seconds", "Time from the start to the end of each attempt, per queue.", &QueueProm::run);
+  AppendHistogram(out, "jobwarden_job_wait_seconds", "Time from due (run_at) to the start of each attempt, per queue.",
+                  prom_, &QueueProm::wait);
+  AppendHistogram(out, "jobwarden_job_run_seconds", "Time from the start to the end of each attempt, per queue.", prom_,
+                  &QueueProm::run);
 }
 
 }  // namespace jobwarden::server

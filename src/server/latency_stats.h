@@ -101,6 +101,8 @@ class LatencyStats {
   static int BucketOf(Duration d);
   static double BucketValueSeconds(int bucket);
   static Quantiles QuantilesOf(const Histogram& h);
+  static void AppendHistogram(std::string& out, const char* name, const char* help,
+                              const std::map<std::string, QueueProm>& per_queue, Prom QueueProm::*which);
   void Add(const std::string& queue, const std::string& kind, Figure f, Duration d, Timestamp at) REQUIRES(mu_);
 
   const Clock& clock_;
