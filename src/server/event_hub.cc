@@ -130,15 +130,17 @@ std::pair<std::string, std::string> EventHub::Resolve(JobId id, const std::strin
   return {job->kind, job->queue};
 }
 
-void EventHub::Deliver(std::uint64_t seq, JobId id, const std::string& queue, std::string_view key,
-                       std::string_view event, std::string data) {
+void EventHub::Deliver(std::uint64_t seq, std::optional<JobId> id, const std::optional<std::string>& queue,
+                       std::string_view key, std::string_view event, std::string data) {
   std::string frame;                          // encoded once, for the streams that take every event
   std::shared_ptr<const std::string> shared;  // and the data once, for the coalescing ones
   MutexLock lock(mu_);
   for (const auto& s : subs_) {
     if (seq <= s->after_seq) continue;
-    if (s->filter.job_id && *s->filter.job_id != id) continue;
-    if (s->filter.queue && *s->filter.queue != queue) continue;
+    // A stream filtered by job gets that job's events only (no flow or
+    // batch event); one filtered by queue, that queue's only.
+    if (s->filter.job_id && s->filter.job_id != id) continue;
+    if (s->filter.queue && s->filter.queue != queue) continue;
     if (s->filter.coalesce.count() > 0) {
       if (!shared) shared = std::make_shared<const std::string>(data);
       s->channel->PushKeyed(key, event, shared);
@@ -207,25 +209,6 @@ void EventHub::ProcessProgress(std::uint64_t seq, const ProgressEvent& e) {
           j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void EventHub::DeliverFlow(std::uint64_t seq, const std::optional<std::string>& queue, std::string_view key,
-                           std::string_view event, std::string data) {
-  std::string frame;
-  std::shared_ptr<const std::string> shared;
-  MutexLock lock(mu_);
-  for (const auto& s : subs_) {
-    if (seq <= s->after_seq) continue;
-    if (s->filter.job_id) continue;
-    if (s->filter.queue && s->filter.queue != queue) continue;
-    if (s->filter.coalesce.count() > 0) {
-      if (!shared) shared = std::make_shared<const std::string>(data);
-      s->channel->PushKeyed(key, event, shared);
-      continue;
-    }
-    if (frame.empty()) frame = SseFrame(event, data);
-    s->channel->Push(frame);
-  }
-}
-
 void EventHub::PublishFlow(const FlowEvent& e) {
   if (count_.load(std::memory_order_relaxed) == 0) return;
   Enqueue(e);
@@ -243,7 +226,7 @@ void EventHub::ProcessFlow(std::uint64_t seq, const FlowEvent& e) {
         {"message", e.message},
         {"at", FormatRfc3339(e.at)},
     };
-    DeliverFlow(seq, std::nullopt, "r" + e.name, "breaker", dump(j));
+    Deliver(seq, std::nullopt, std::nullopt, "r" + e.name, "breaker", dump(j));
     return;
   }
   nlohmann::json j = {{"queue", e.name},
@@ -251,7 +234,7 @@ void EventHub::ProcessFlow(std::uint64_t seq, const FlowEvent& e) {
                       {"cleared", e.kind == FlowEvent::Kind::kQueueWarningCleared},
                       {"message", e.message},
                       {"at", FormatRfc3339(e.at)}};
-  DeliverFlow(seq, e.name, "w" + e.name, "queue_warning", dump(j));
+  Deliver(seq, std::nullopt, e.name, "w" + e.name, "queue_warning", dump(j));
 }
 
 void EventHub::PublishBatch(const BatchInfo& b) {
@@ -260,7 +243,7 @@ void EventHub::PublishBatch(const BatchInfo& b) {
 }
 
 void EventHub::ProcessBatch(std::uint64_t seq, const BatchInfo& b) {
-  DeliverFlow(seq, std::nullopt, "b" + b.id, "batch", EncodeBatchJson(b, b.total <= kBatchEventMembers));
+  Deliver(seq, std::nullopt, std::nullopt, "b" + b.id, "batch", EncodeBatchJson(b, b.total <= kBatchEventMembers));
 }
 
 void EventHub::CloseAll(const std::string& reason) {

@@ -114,12 +114,12 @@ class EventHub {
 
   // Kind and queue of a job for events that lack them; empty strings if unknown.
   std::pair<std::string, std::string> Resolve(JobId id, const std::string& kind, const std::string& queue);
-  // `key` names what a coalescing stream keeps only the latest event of.
-  void Deliver(std::uint64_t seq, JobId id, const std::string& queue, std::string_view key, std::string_view event,
-               std::string data);
-  // To every stream not filtered by job; with a queue filter, only when `queue` is it.
-  void DeliverFlow(std::uint64_t seq, const std::optional<std::string>& queue, std::string_view key,
-                   std::string_view event, std::string data);
+  // To the streams whose filters take it: a job's event (`id`, with its
+  // queue) or, with no id, a flow or batch event (`queue`: a queue warning's
+  // queue, else none). `key` names what a coalescing stream keeps only the
+  // latest event of.
+  void Deliver(std::uint64_t seq, std::optional<JobId> id, const std::optional<std::string>& queue,
+               std::string_view key, std::string_view event, std::string data);
 
   const std::size_t max_subscribers_;
   JobLookup lookup_;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "server/metrics.h"
+
 namespace jobwarden::server {
 
 namespace {
@@ -12,21 +14,6 @@ constexpr double kRatio = 1.1;
 const double kLogRatio = std::log(kRatio);
 
 std::int64_t MinuteOf(Timestamp t) { return std::chrono::floor<std::chrono::minutes>(t).time_since_epoch().count(); }
-
-bool Terminal(JobState s) { return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled; }
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -110,7 +97,7 @@ void LatencyStats::OnJobEvent(const JobEventRecord& e) {
   if (it == running_.end()) return;  // started before this server did
   const Started& s = it->second;
   Add(s.queue, s.kind, Figure::kRun, e.at - s.at, e.at);
-  if (e.to && Terminal(*e.to) && s.created_at) Add(s.queue, s.kind, Figure::kTotal, e.at - *s.created_at, e.at);
+  if (e.to && IsTerminal(*e.to) && s.created_at) Add(s.queue, s.kind, Figure::kTotal, e.at - *s.created_at, e.at);
   running_.erase(it);
 }
 
@@ -151,7 +138,7 @@ void LatencyStats::AppendHistogram(std::string& out, const char* name, const cha
   char num[64];
   for (const auto& [queue, qp] : per_queue) {
     const Prom& p = qp.*which;
-    const std::string label = "queue=\"" + Escape(queue) + "\"";
+    const std::string label = "queue=\"" + EscapeLabelValue(queue) + "\"";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i <= kPromBounds.size(); ++i) {
       cumulative += p.buckets[i];

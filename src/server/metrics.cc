@@ -7,10 +7,7 @@
 
 namespace jobwarden::server {
 
-namespace {
-
-// Label values: backslash, double quote and newline escaped.
-std::string Escape(std::string_view s) {
+std::string EscapeLabelValue(std::string_view s) {
   std::string out;
   for (char c : s) {
     if (c == '\\' || c == '"') {
@@ -25,6 +22,8 @@ std::string Escape(std::string_view s) {
   return out;
 }
 
+namespace {
+
 void Help(std::ostream& out, std::string_view name, std::string_view help) {
   out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n";
 }
@@ -34,13 +33,13 @@ void Help(std::ostream& out, std::string_view name, std::string_view help) {
 void RenderQueueLimits(std::ostream& out, const std::vector<QueueInfo>& queues) {
   Help(out, "jobwarden_queue_running", "Running jobs of the queue.");
   for (const QueueInfo& q : queues) {
-    out << "jobwarden_queue_running{queue=\"" << Escape(q.name) << "\"} "
+    out << "jobwarden_queue_running{queue=\"" << EscapeLabelValue(q.name) << "\"} "
         << q.counts[static_cast<std::size_t>(JobState::kRunning)] << '\n';
   }
   Help(out, "jobwarden_queue_limit", "The queue's concurrency limit (queues without one are left out).");
   for (const QueueInfo& q : queues) {
     if (q.limits.concurrency) {
-      out << "jobwarden_queue_limit{queue=\"" << Escape(q.name) << "\"} " << *q.limits.concurrency << '\n';
+      out << "jobwarden_queue_limit{queue=\"" << EscapeLabelValue(q.name) << "\"} " << *q.limits.concurrency << '\n';
     }
   }
   Help(out, "jobwarden_queue_warning", "1 while the queue's warn_depth or warn_age warning is in force, else 0.");
@@ -49,8 +48,8 @@ void RenderQueueLimits(std::ostream& out, const std::vector<QueueInfo>& queues) 
                                       {kWarnAge, q.limits.warn_age.has_value()}}) {
       if (!set) continue;
       const bool on = std::find(q.warnings.begin(), q.warnings.end(), reason) != q.warnings.end();
-      out << "jobwarden_queue_warning{queue=\"" << Escape(q.name) << "\",reason=\"" << reason << "\"} " << (on ? 1 : 0)
-          << '\n';
+      out << "jobwarden_queue_warning{queue=\"" << EscapeLabelValue(q.name) << "\",reason=\"" << reason << "\"} "
+          << (on ? 1 : 0) << '\n';
     }
   }
 }
@@ -61,7 +60,7 @@ void RenderQueueLimits(std::ostream& out, const std::vector<QueueInfo>& queues) 
 void RenderResources(std::ostream& out, const std::vector<ResourceInfo>& resources, Timestamp now) {
   const auto each = [&](std::string_view name, std::string_view help, const auto& value) {
     Help(out, name, help);
-    for (const ResourceInfo& r : resources) value(r, "{resource=\"" + Escape(r.key) + "\"}");
+    for (const ResourceInfo& r : resources) value(r, "{resource=\"" + EscapeLabelValue(r.key) + "\"}");
   };
   each("jobwarden_resource_running", "Running jobs with this resource_key.",
        [&](const ResourceInfo& r, const std::string& l) {
@@ -96,8 +95,8 @@ void RenderResources(std::ostream& out, const std::vector<ResourceInfo>& resourc
     for (const auto& [q, d] :
          {std::pair<const char*, const std::optional<Duration>&>{"0.5", r.stats.p50}, {"0.95", r.stats.p95}}) {
       if (d) {
-        out << "jobwarden_resource_run_seconds{resource=\"" << Escape(r.key) << "\",quantile=\"" << q << "\"} "
-            << ToSeconds(*d) << '\n';
+        out << "jobwarden_resource_run_seconds{resource=\"" << EscapeLabelValue(r.key) << "\",quantile=\"" << q
+            << "\"} " << ToSeconds(*d) << '\n';
       }
     }
   }
@@ -136,7 +135,8 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vec
     for (JobState s : kAllJobStates) {
       const auto n = q.counts[static_cast<std::size_t>(s)];
       if (s == JobState::kRunning) running += n;
-      out << "jobwarden_jobs{queue=\"" << Escape(q.name) << "\",state=\"" << ToString(s) << "\"} " << n << '\n';
+      out << "jobwarden_jobs{queue=\"" << EscapeLabelValue(q.name) << "\",state=\"" << ToString(s) << "\"} " << n
+          << '\n';
     }
   }
   out << "# HELP jobwarden_jobs_running Jobs running now, all queues.\n# TYPE jobwarden_jobs_running gauge\n"
@@ -145,11 +145,11 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vec
       << "# TYPE jobwarden_queue_oldest_available_age_seconds gauge\n";
   for (const QueueInfo& q : queues) {
     const double age = q.oldest_available_run_at ? std::max(0.0, ToSeconds(now - *q.oldest_available_run_at)) : 0.0;
-    out << "jobwarden_queue_oldest_available_age_seconds{queue=\"" << Escape(q.name) << "\"} " << age << '\n';
+    out << "jobwarden_queue_oldest_available_age_seconds{queue=\"" << EscapeLabelValue(q.name) << "\"} " << age << '\n';
   }
   out << "# HELP jobwarden_queue_paused Whether the queue is paused.\n# TYPE jobwarden_queue_paused gauge\n";
   for (const QueueInfo& q : queues) {
-    out << "jobwarden_queue_paused{queue=\"" << Escape(q.name) << "\"} " << (q.paused ? 1 : 0) << '\n';
+    out << "jobwarden_queue_paused{queue=\"" << EscapeLabelValue(q.name) << "\"} " << (q.paused ? 1 : 0) << '\n';
   }
   RenderQueueLimits(out, queues);
   RenderResources(out, resources, now);
@@ -196,8 +196,8 @@ std::string Metrics::Render(const std::vector<QueueInfo>& queues, const std::vec
   MutexLock lock(mu_);
   for (const auto& [key, n] : requests_) {
     const auto& [method, route, status] = key;
-    out << "jobwarden_http_requests_total{method=\"" << method << "\",route=\"" << Escape(route) << "\",status=\""
-        << status << "\"} " << n << '\n';
+    out << "jobwarden_http_requests_total{method=\"" << method << "\",route=\"" << EscapeLabelValue(route)
+        << "\",status=\"" << status << "\"} " << n << '\n';
   }
   std::string text = out.str();
   latency_.AppendMetrics(text);

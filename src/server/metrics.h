@@ -12,6 +12,7 @@
 #include <atomic>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -21,6 +22,9 @@
 #include "server/latency_stats.h"
 
 namespace jobwarden::server {
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string EscapeLabelValue(std::string_view s);
 
 struct StreamGauges {
   std::size_t long_polls = 0;
